@@ -1,0 +1,84 @@
+"""Back-propagation written by hand from the lecture's rules (section 3 and the appendix), with no autodiff.
+
+For a network of L layers and a batch of N examples stacked as rows (one example is a batch of one):
+
+    g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ                 (appendix; = ŷ − y for MSE with identity output, step I)
+    g_i = Φ'_i(v_i) W_{i+1}ᵀ g_{i+1}        for i < L
+    ∇W_i = Σₙ g_i u_{i−1}ᵀ,    ∇b_i = Σₙ g_i
+
+The loss's own 1/N lives in ∂L/∂ŷ (see :mod:`jaxnet.losses`), so the sums over the batch need no further scaling.
+For the cross-entropy on logits the output signal is the lecture's fused (yᵀ1)·z − y, never a softmax Jacobian
+followed by a log. Row-stacked, each rule is one matrix product: G_i = (G_{i+1} W_{i+1}) ⊙ Φ'_i(V_i),
+∇W_i = G_iᵀ U_{i−1}, ∇b_i = 1ᵀ G_i.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet import activations, losses, mlp
+
+Array = jax.Array
+
+
+def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.ActivationSpec = "relu",
+                          output: str = "identity", loss: str = "mse") -> tuple[Array, mlp.Params]:
+    """The loss and its gradient from one forward and one hand-written backward pass.
+
+    Arguments are as for :func:`manual_grad`.
+
+    Returns:
+      ``(loss_value, grads)``: a scalar and a list of ``(dW_i, db_i)`` with exactly the treedef of ``params``.
+    """
+    loss_fn = losses.get(loss)
+    names = mlp.layer_activations(activation, output, len(params))
+    if loss == "cross_entropy" and output != "identity":
+        raise ValueError(
+            f"manual_grad: loss='cross_entropy' takes logits, so output must be 'identity' (the softmax is inside "
+            f"the loss), got output={output!r}"
+        )
+    yhat, vs, us = mlp.forward(params, x, activation=activation, output=output)
+    value = loss_fn.fn(yhat, y)
+    signal = loss_fn.signal(yhat, y)
+    if yhat.ndim == 1:  # one example is a batch of one: same rules, one row
+        vs, us, signal = [v[None] for v in vs], [u[None] for u in us], signal[None]
+    g = activations.get(names[-1]).vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
+    grads = []
+    for i in reversed(range(len(params))):
+        grads.append((g.T @ us[i], jnp.sum(g, axis=0)))  # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
+        if i > 0:
+            g = activations.get(names[i - 1]).vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
+    return value, grads[::-1]
+
+
+def manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.ActivationSpec = "relu",
+                output: str = "identity", loss: str = "mse") -> mlp.Params:
+    """∇L with respect to every ``W_i`` and ``b_i``, by the lecture's back-propagation rules.
+
+    Equal (to round-off) to ``jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, ...), y))(params)``; it is pure,
+    so it composes with ``jax.jit`` (names static) and ``jax.vmap`` (e.g. per-example gradients).
+
+    Args:
+      params: list of ``(W_i, b_i)``, W_i of shape ``(d_i, d_{i-1})``.
+      x: one example ``(d_0,)`` or a batch ``(N, d_0)``.
+      y: targets shaped like the network's output, or integer labels ``()`` / ``(N,)`` for the cross-entropy.
+      activation: hidden activation name, or one per hidden layer.
+      output: output activation φ_L (any, for mse and mae; must be ``"identity"`` for cross_entropy).
+      loss: ``"mse"``, ``"mae"`` or ``"cross_entropy"``.
+
+    Returns:
+      A list of ``(dW_i, db_i)`` with the shapes, dtypes and treedef of ``params``.
+
+    Raises:
+      ValueError: for unknown names, mismatched shapes, or a loss/output pair it cannot differentiate.
+
+    >>> import jax, jax.numpy as jnp
+    >>> from jaxnet import mlp
+    >>> params = mlp.init(jax.random.key(0), [2, 3, 1])
+    >>> x, y = jnp.ones((4, 2)), jnp.zeros((4, 1))
+    >>> g = manual_grad(params, x, y)
+    >>> jax.tree.structure(g) == jax.tree.structure(params)
+    True
+    """
+    return value_and_manual_grad(params, x, y, activation=activation, output=output, loss=loss)[1]

@@ -1,0 +1,170 @@
+"""Losses of the lecture (section 2.1), each next to its error signal ∂L/∂ŷ.
+
+Shapes follow the network: a prediction ``yhat`` is one example ``(d,)`` (then N = 1) or a batch ``(N, d)``; the
+target ``y`` has exactly the same shape. Mismatched shapes raise ``ValueError`` rather than broadcast: a ``(N, 1)``
+prediction against a ``(N,)`` target would otherwise silently become an ``(N, N)`` loss.
+
+* ``mse``  L2 = 1/(2N)·Σᵢ‖ŷᵢ − yᵢ‖², the ½ of the lecture (and Bishop), so that ∂L/∂ŷᵢ = (ŷᵢ − yᵢ)/N;
+* ``mae``  L1 = 1/N·Σᵢ‖ŷᵢ − yᵢ‖₁, with the subgradient sign(0) := +1 at a tie, as ``jax.grad(jnp.abs)`` has it;
+* ``cross_entropy``  −1/N·Σᵢ yᵢᵀ log softmax(ŷᵢ) on logits ŷ, through log-sum-exp; ``y`` is one-hot or soft
+  ``(N, K)``, or integer labels ``(N,)`` (one label ``()`` for one example). Its signal is the lecture's fused
+  (yᵢᵀ1)·zᵢ − yᵢ over N, which is zᵢ − yᵢ for targets that sum to one.
+
+When called outside ``jit`` (on concrete arrays) the losses also refuse non-finite targets and NaN predictions, and
+out-of-range labels. Under ``jit`` values cannot raise, so an out-of-range label makes the loss NaN instead of
+silently contributing zero.
+
+>>> import jax.numpy as jnp
+>>> float(mse(jnp.array([[1.0, 2.0]]), jnp.array([[0.0, 0.0]])))
+2.5
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxnet import activations
+
+Array = jax.Array
+
+
+class Loss(NamedTuple):
+    """A loss L(ŷ, y) and its error signal ∂L/∂ŷ (same shape as ŷ)."""
+
+    name: str
+    fn: Callable[[Array, Array], Array]
+    signal: Callable[[Array, Array], Array]
+
+
+def _is_concrete(*xs) -> bool:
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def _batch_size(yhat: Array) -> int:
+    return 1 if yhat.ndim == 1 else yhat.shape[0]
+
+
+def _check_regression(name: str, yhat, y) -> tuple[Array, Array]:
+    yhat, y = jnp.asarray(yhat), jnp.asarray(y)
+    if yhat.ndim not in (1, 2):
+        raise ValueError(f"{name}: yhat must be one example (d,) or a batch (N, d), got shape {yhat.shape}")
+    if yhat.shape != y.shape:
+        raise ValueError(f"{name}: yhat has shape {yhat.shape} but y has shape {y.shape}; they must be equal")
+    if _is_concrete(yhat, y):
+        if not bool(jnp.all(jnp.isfinite(y))):
+            raise ValueError(f"{name}: y contains NaN or inf")
+        if bool(jnp.any(jnp.isnan(yhat))):
+            raise ValueError(f"{name}: yhat contains NaN")
+    return yhat, y
+
+
+def mse(yhat: Array, y: Array) -> Array:
+    """L2 = 1/(2N)·Σᵢ‖ŷᵢ − yᵢ‖²: half the mean over examples of the squared error, summed over outputs."""
+    yhat, y = _check_regression("mse", yhat, y)
+    return 0.5 * jnp.sum((yhat - y) ** 2) / _batch_size(yhat)
+
+
+def mse_signal(yhat: Array, y: Array) -> Array:
+    """∂L2/∂ŷ = (ŷ − y)/N (the lecture's step I, g_L = ŷ − y, with the batch's 1/N)."""
+    yhat, y = _check_regression("mse", yhat, y)
+    return (yhat - y) / _batch_size(yhat)
+
+
+def _abs(d: Array) -> Array:
+    # where(d >= 0, ...) rather than jnp.abs so the tie convention is written here, next to its signal.
+    return jnp.where(d >= 0, d, -d)
+
+
+def mae(yhat: Array, y: Array) -> Array:
+    """L1 = 1/N·Σᵢ‖ŷᵢ − yᵢ‖₁: the mean over examples of the absolute error, summed over outputs."""
+    yhat, y = _check_regression("mae", yhat, y)
+    return jnp.sum(_abs(yhat - y)) / _batch_size(yhat)
+
+
+def mae_signal(yhat: Array, y: Array) -> Array:
+    """∂L1/∂ŷ = sign(ŷ − y)/N, with sign(0) := +1 (the subgradient ``jax.grad`` picks)."""
+    yhat, y = _check_regression("mae", yhat, y)
+    return jnp.where(yhat - y >= 0, 1.0, -1.0).astype(yhat.dtype) / _batch_size(yhat)
+
+
+def one_hot(labels: Array, num_classes: int, *, dtype=jnp.float32) -> Array:
+    """Integer labels ``(N,)`` (or ``()``) to one-hot rows ``(N, K)`` (or ``(K,)``), the lecture's delta targets.
+
+    Raises:
+      ValueError: for non-integer labels, or (on concrete arrays) a label outside ``[0, num_classes)``.
+    """
+    labels = jnp.asarray(labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise ValueError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
+    if _is_concrete(labels) and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(
+            f"one_hot: labels must lie in [0, {num_classes}), got min {int(labels.min())}, max {int(labels.max())}"
+        )
+    return jax.nn.one_hot(labels, num_classes, dtype=dtype)
+
+
+def _check_classification(logits, y) -> tuple[Array, Array, Array]:
+    """Returns (logits, soft targets of the same shape, a per-example validity mask)."""
+    logits, y = jnp.asarray(logits), jnp.asarray(y)
+    if logits.ndim not in (1, 2):
+        raise ValueError(f"cross_entropy: logits must be one example (K,) or a batch (N, K), got shape {logits.shape}")
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        if y.shape != logits.shape[:-1]:
+            raise ValueError(
+                f"cross_entropy: integer labels must have shape {logits.shape[:-1]} for logits of shape "
+                f"{logits.shape}, got labels of shape {y.shape}"
+            )
+        num_classes = logits.shape[-1]
+        valid = (y >= 0) & (y < num_classes)
+        return logits, one_hot(y, num_classes, dtype=logits.dtype), valid
+    if y.shape != logits.shape:
+        raise ValueError(f"cross_entropy: logits have shape {logits.shape} but y has shape {y.shape}; they must be equal")
+    if _is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
+        raise ValueError("cross_entropy: y contains NaN or inf")
+    return logits, y.astype(logits.dtype), jnp.ones(logits.shape[:-1], dtype=bool)
+
+
+def cross_entropy(logits: Array, y: Array) -> Array:
+    """L = −1/N·Σᵢ yᵢᵀ log softmax(ŷᵢ), from log-softmax (never log of a softmax), so logits of ±1e4 stay finite.
+
+    Args:
+      logits: the network's output ŷ before softmax, ``(K,)`` or ``(N, K)``.
+      y: one-hot or soft targets of the same shape, or integer labels ``()`` / ``(N,)``.
+    """
+    logits, target, valid = _check_classification(logits, y)
+    # 0·log z must stay 0 where z underflows (log z = −inf would otherwise give NaN).
+    terms = jnp.where(target == 0, 0.0, target * activations.log_softmax(logits))
+    per_example = -jnp.sum(terms, axis=-1)
+    per_example = jnp.where(valid, per_example, jnp.nan)
+    return jnp.sum(per_example) / _batch_size(logits)
+
+
+def cross_entropy_signal(logits: Array, y: Array) -> Array:
+    """∂L/∂ŷ = ((yᵢᵀ1)·zᵢ − yᵢ)/N with z = softmax(ŷ): the lecture's fused softmax + cross-entropy gradient."""
+    logits, target, valid = _check_classification(logits, y)
+    z = activations.softmax(logits)
+    signal = jnp.sum(target, axis=-1, keepdims=True) * z - target
+    signal = jnp.where(valid[..., None], signal, jnp.nan)
+    return signal / _batch_size(logits)
+
+
+LOSSES: dict[str, Loss] = {
+    "mse": Loss("mse", mse, mse_signal),
+    "mae": Loss("mae", mae, mae_signal),
+    "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_signal),
+}
+
+
+def get(name: str) -> Loss:
+    """Returns the :class:`Loss` called ``name``.
+
+    Raises:
+      ValueError: if ``name`` is not one of :data:`LOSSES`; the message lists the valid names.
+    """
+    try:
+        return LOSSES[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {name!r}; valid losses are {sorted(LOSSES)}") from None

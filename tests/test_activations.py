@@ -1,0 +1,79 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import activations
+
+ELEMENTWISE = [name for name, act in activations.ACTIVATIONS.items() if act.elementwise]
+# Points that include the ties (exactly 0) where conventions differ.
+POINTS = jnp.array([-3.0, -0.5, 0.0, 0.25, 2.0])
+
+
+def test_softmax_lecture_example():
+    # Section 2.1.2: [3, 1, -1] -> [0.87, 0.12, 0.01]. The exact values are e^v / (e^3 + e + e^-1) =
+    # [0.8668, 0.1173, 0.0159]: the lecture rounds the first two and cuts the third, so the printed numbers are
+    # within 0.006 and the exact ones within float32 round-off.
+    z = activations.softmax(jnp.array([3.0, 1.0, -1.0]))
+    exact = np.exp([3.0, 1.0, -1.0]) / np.exp([3.0, 1.0, -1.0]).sum()
+    np.testing.assert_allclose(z, exact, rtol=1e-6)
+    np.testing.assert_allclose(z, [0.87, 0.12, 0.01], atol=0.006)
+
+
+def test_softmax_is_a_probability_vector_invariant_to_shifts():
+    v = jax.random.normal(jax.random.key(1), (5, 4)) * 10
+    z = activations.softmax(v)
+    assert bool(jnp.all(z >= 0))
+    np.testing.assert_allclose(jnp.sum(z, axis=-1), 1.0, rtol=1e-6)  # float32 sum of 4 terms
+    # Adding 8 to float32 values of size ~10 rounds them by up to 1e-6 relative; z moves by about that much.
+    np.testing.assert_allclose(activations.softmax(v + 8.0), z, atol=1e-5)
+
+
+def test_softmax_of_huge_logits_is_finite():
+    z = activations.softmax(jnp.array([1e4, -1e4, 0.0]))
+    np.testing.assert_array_equal(z, [1.0, 0.0, 0.0])
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+def test_exercise_2_jacobian_of_elementwise_is_diagonal(name):
+    # Lecture exercise 2: the Jacobian of an element-wise φ is Φ'(x) = diag φ'(x).
+    act = activations.get(name)
+    jacobian = jax.jacfwd(act.fn)(POINTS)
+    np.testing.assert_allclose(jacobian, jnp.diag(act.derivative(POINTS)), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(activations.ACTIVATIONS))
+def test_hand_derivative_and_vjp_agree_with_autodiff(name):
+    act = activations.get(name)
+    v = jnp.concatenate([POINTS, jax.random.normal(jax.random.key(2), (3,))])
+    g = jax.random.normal(jax.random.key(3), v.shape)
+    expected_jacobian = jax.jacrev(act.fn)(v)
+    got_jacobian = act.derivative(v) if not act.elementwise else jnp.diag(act.derivative(v))
+    np.testing.assert_allclose(got_jacobian, expected_jacobian, rtol=1e-6, atol=1e-7)
+    _, pullback = jax.vjp(act.fn, v)
+    np.testing.assert_allclose(act.vjp(v, g), pullback(g)[0], rtol=1e-6, atol=1e-7)
+
+
+def test_relu_derivative_is_one_at_zero_under_autodiff_too():
+    # The lecture: ReLU'(x) = 1 for x >= 0. jax.nn.relu has 0 there and jnp.maximum 0.5; ours must say 1.
+    assert float(jax.grad(activations.relu)(0.0)) == 1.0
+    assert float(activations.relu_derivative(jnp.array(0.0))) == 1.0
+    assert float(activations.relu(jnp.array(-0.0))) == 0.0
+
+
+@pytest.mark.parametrize("v", [-1000.0, 1000.0])
+def test_sigmoid_stays_finite_at_extremes(v):
+    v = jnp.array(v)
+    assert bool(jnp.isfinite(activations.sigmoid(v)))
+    assert bool(jnp.isfinite(jax.grad(activations.sigmoid)(v)))
+    assert bool(jnp.isfinite(activations.sigmoid_derivative(v)))
+
+
+def test_sign_has_zero_derivative():
+    np.testing.assert_array_equal(jax.vmap(jax.grad(activations.sign))(POINTS), 0.0)
+    np.testing.assert_array_equal(activations.sign_derivative(POINTS), 0.0)
+
+
+def test_unknown_activation_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown activation 'gelu'.*relu.*sigmoid"):
+        activations.get("gelu")

@@ -1,0 +1,139 @@
+import itertools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import activations, losses, mlp
+from jaxnet.backprop import manual_grad, value_and_manual_grad
+
+# float32: a few hundred products and sums per entry, each rounding by ~6e-8 relative; rtol 1e-5 / atol 1e-6 leaves
+# room for a different summation order between the hand-written and the autodiff graphs. float64: same, ~1e-16.
+TOL = {jnp.float32: dict(rtol=1e-5, atol=1e-6), jnp.float64: dict(rtol=1e-10, atol=1e-12)}
+HIDDEN = list(activations.ACTIVATIONS)
+
+
+def autodiff(params, x, y, *, activation="relu", output="identity", loss="mse"):
+    return jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, activation=activation, output=output), y))(params)
+
+
+def problem(depth, batched, loss, dtype, seed=0, d_in=3, width=5, d_out=4):
+    keys = jax.random.split(jax.random.key(seed), 4)
+    sizes = [d_in] + [width] * (depth - 1) + [d_out]
+    params = mlp.init(keys[0], sizes, dtype=dtype)
+    params = [(W, 0.1 * jax.random.normal(k, b.shape, dtype)) for (W, b), k in
+              zip(params, jax.random.split(keys[1], depth))]
+    lead = (6,) if batched else ()
+    x = jax.random.normal(keys[2], lead + (d_in,), dtype)
+    if loss == "cross_entropy":
+        y = jax.random.randint(keys[3], lead, 0, d_out)
+    else:
+        y = jax.random.normal(keys[3], lead + (d_out,), dtype)
+    return params, x, y
+
+
+def check(params, x, y, dtype, **names):
+    got = manual_grad(params, x, y, **names)
+    chex.assert_trees_all_equal_shapes_and_dtypes(got, params)
+    assert jax.tree.structure(got) == jax.tree.structure(params)
+    chex.assert_trees_all_close(got, autodiff(params, x, y, **names), **TOL[dtype])
+
+
+GRID = list(itertools.product([1, 2, 3, 4], HIDDEN, ["mse", "mae", "cross_entropy"], [False, True]))
+
+
+@pytest.mark.parametrize("depth, activation, loss, batched", GRID)
+def test_manual_grad_matches_autodiff_float32(depth, activation, loss, batched):
+    params, x, y = problem(depth, batched, loss, jnp.float32)
+    check(params, x, y, jnp.float32, activation=activation, loss=loss)
+
+
+@pytest.mark.parametrize("depth, activation, loss, batched", GRID[::3])
+def test_manual_grad_matches_autodiff_float64(depth, activation, loss, batched):
+    with jax.enable_x64():
+        params, x, y = problem(depth, batched, loss, jnp.float64)
+        check(params, x, y, jnp.float64, activation=activation, loss=loss)
+
+
+@pytest.mark.parametrize("output, loss", list(itertools.product(HIDDEN, ["mse", "mae"])))
+def test_every_output_activation(output, loss):
+    params, x, y = problem(3, True, loss, jnp.float32, seed=1)
+    check(params, x, y, jnp.float32, activation=["tanh", "sigmoid"], output=output, loss=loss)
+
+
+def test_lecture_back_propagation_tables():
+    # Section 3.2 for the lecture's network ŷ = W3 φ2(W2 φ1(W1 x + b1) + b2) + b3 with one example and
+    # L = ½||ŷ - y||², every row of both tables written out with NumPy in float64.
+    with jax.enable_x64():
+        params, x, y = problem(3, False, "mse", jnp.float64, seed=2)
+        (W1, b1), (W2, b2), (W3, b3) = [(np.asarray(W), np.asarray(b)) for W, b in params]
+        x, y = np.asarray(x), np.asarray(y)
+        v1 = W1 @ x + b1; u1 = np.tanh(v1)
+        v2 = W2 @ u1 + b2; u2 = 1 / (1 + np.exp(-v2))
+        yhat = W3 @ u2 + b3
+        g3 = yhat - y                                  # g_3 = ŷ - y
+        g2 = np.diag(u2 * (1 - u2)) @ W3.T @ g3        # g_2 = Φ'_2 W_3ᵀ g_3
+        g1 = np.diag(1 - u1 ** 2) @ W2.T @ g2          # g_1 = Φ'_1 W_2ᵀ g_2
+        table = [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]  # ∇W_i = g_i u_{i-1}ᵀ
+        got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), activation=["tanh", "sigmoid"])
+        chex.assert_trees_all_close(got, [tuple(map(jnp.asarray, row)) for row in table], rtol=1e-12, atol=1e-14)
+
+
+def test_pre_activations_exactly_zero():
+    # Zero weights and biases put every v_i at exactly 0, where ReLU' and the L1 subgradient have their ties.
+    params = [(jnp.zeros((4, 3)), jnp.zeros(4)), (jnp.zeros((2, 4)), jnp.zeros(2))]
+    x, y = jnp.ones((5, 3)), jnp.zeros((5, 2))
+    for loss in ["mse", "mae"]:
+        check(params, x, y, jnp.float32, activation="relu", loss=loss)
+    check(params, x, jnp.zeros(5, jnp.int32), jnp.float32, loss="cross_entropy")
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_huge_logits_stay_finite_and_equal(scale):
+    params, x, y = problem(2, True, "cross_entropy", jnp.float32, seed=3)
+    W, b = params[-1]
+    params[-1] = (W, scale * jnp.array([1.0, -1.0, 0.5, 0.0]))
+    grads = manual_grad(params, x, y, loss="cross_entropy")
+    chex.assert_tree_all_finite(grads)
+    chex.assert_trees_all_close(grads, autodiff(params, x, y, loss="cross_entropy"), rtol=1e-5, atol=1e-6)
+
+
+def test_soft_targets_not_summing_to_one():
+    params, x, _ = problem(2, True, "mse", jnp.float32, seed=4)
+    y = jax.random.uniform(jax.random.key(5), (6, 4)) * 2
+    check(params, x, y, jnp.float32, loss="cross_entropy")
+
+
+def test_value_is_the_loss():
+    params, x, y = problem(3, True, "cross_entropy", jnp.float32)
+    value, _ = value_and_manual_grad(params, x, y, loss="cross_entropy")
+    np.testing.assert_allclose(value, losses.cross_entropy(mlp.apply(params, x), y), rtol=1e-6)
+
+
+def test_jit_and_vmap():
+    params, x, y = problem(3, True, "mse", jnp.float32)
+    jitted = jax.jit(manual_grad, static_argnames=("activation", "output", "loss"))
+    chex.assert_trees_all_close(jitted(params, x, y, activation="tanh"), autodiff(params, x, y, activation="tanh"),
+                                **TOL[jnp.float32])
+    # Per-example gradients by vmap: their mean over the batch is the batch gradient (the loss averages over N).
+    per_example = jax.vmap(manual_grad, in_axes=(None, 0, 0))(params, x, y)
+    chex.assert_trees_all_close(jax.tree.map(lambda g: g.mean(0), per_example), manual_grad(params, x, y),
+                                **TOL[jnp.float32])
+
+
+def test_cross_entropy_needs_identity_output():
+    params, x, y = problem(2, True, "cross_entropy", jnp.float32)
+    with pytest.raises(ValueError, match="cross_entropy.*output must be 'identity'.*'softmax'"):
+        manual_grad(params, x, y, loss="cross_entropy", output="softmax")
+
+
+def test_bad_names_and_shapes():
+    params, x, y = problem(2, True, "mse", jnp.float32)
+    with pytest.raises(ValueError, match=r"unknown loss 'l3'.*mse"):
+        manual_grad(params, x, y, loss="l3")
+    with pytest.raises(ValueError, match=r"unknown activation 'elu'.*relu"):
+        manual_grad(params, x, y, activation="elu")
+    with pytest.raises(ValueError, match=r"\(6, 4\).*\(6, 1\)"):
+        manual_grad(params, x, y[:, :1])

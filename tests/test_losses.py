@@ -1,0 +1,123 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import losses
+
+YHAT = jnp.array([[1.0, 2.0], [0.5, -1.0], [3.0, 0.0]])
+Y = jnp.array([[0.0, 2.0], [1.0, 1.0], [2.0, -1.0]])
+
+
+def test_mse_matches_the_lecture_formula():
+    # 1/(2N) Σ ||ŷ - y||²: squared errors 1, 0.25 + 4, 1 + 1 over 2·3.
+    np.testing.assert_allclose(losses.mse(YHAT, Y), (1 + 4.25 + 2) / 6, rtol=1e-6)
+
+
+def test_mae_matches_the_lecture_formula():
+    # 1/N Σ ||ŷ - y||₁: 1, 0.5 + 2, 1 + 1 over 3.
+    np.testing.assert_allclose(losses.mae(YHAT, Y), (1 + 2.5 + 2) / 3, rtol=1e-6)
+
+
+def test_single_example_counts_as_n_equal_one():
+    np.testing.assert_allclose(losses.mse(YHAT[0], Y[0]), 0.5, rtol=1e-6)
+    np.testing.assert_allclose(losses.mae(YHAT[1], Y[1]), 2.5, rtol=1e-6)
+
+
+def test_exercise_1_gradient_of_half_squared_distance():
+    # Lecture exercise 1: ∇ₓ ½||x - a||² = x - a. With N = 1 this is the mse signal, step I of back-propagation.
+    x, a = jnp.array([1.0, -2.0, 0.5]), jnp.array([0.5, 1.0, 0.5])
+    np.testing.assert_allclose(jax.grad(losses.mse)(x, a), x - a, rtol=1e-6)
+    np.testing.assert_allclose(losses.mse_signal(x, a), x - a, rtol=1e-6)
+
+
+def test_cross_entropy_matches_numpy():
+    logits = np.array([[3.0, 1.0, -1.0], [0.0, 0.5, 2.0]])
+    labels = np.array([0, 2])
+    log_z = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    expected = -(log_z[0, 0] + log_z[1, 2]) / 2
+    np.testing.assert_allclose(losses.cross_entropy(jnp.array(logits), jnp.array(labels)), expected, rtol=1e-6)
+    np.testing.assert_allclose(losses.cross_entropy(jnp.array(logits), losses.one_hot(jnp.array(labels), 3)),
+                               expected, rtol=1e-6)
+
+
+def test_cross_entropy_gradient_is_z_minus_y():
+    # Section 4: ∇ŷ L = z - y for one-hot y.
+    logits, y = jnp.array([3.0, 1.0, -1.0]), jnp.array([0.0, 1.0, 0.0])
+    z = jax.nn.softmax(logits)
+    np.testing.assert_allclose(jax.grad(losses.cross_entropy)(logits, y), z - y, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses.cross_entropy_signal(logits, y), z - y, rtol=1e-6, atol=1e-7)
+
+
+def test_cross_entropy_gradient_for_unnormalised_targets():
+    # Section 4, general case: ∇ŷ L = (yᵀ1) z - y when the targets do not sum to one.
+    logits, y = jnp.array([0.2, -1.0, 0.7]), jnp.array([0.5, 1.5, 0.25])
+    z = jax.nn.softmax(logits)
+    expected = jnp.sum(y) * z - y
+    np.testing.assert_allclose(jax.grad(losses.cross_entropy)(logits, y), expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(losses.cross_entropy_signal(logits, y), expected, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(losses.LOSSES))
+@pytest.mark.parametrize("batched", [False, True])
+def test_signal_equals_autodiff(name, batched):
+    loss = losses.get(name)
+    shape = (5, 4) if batched else (4,)
+    yhat = jax.random.normal(jax.random.key(1), shape)
+    if name == "cross_entropy":
+        y = jax.random.randint(jax.random.key(2), shape[:-1], 0, 4)
+    else:
+        y = jax.random.normal(jax.random.key(2), shape).at[..., 0].set(yhat[..., 0])  # include a tie
+    np.testing.assert_allclose(loss.signal(yhat, y), jax.grad(loss.fn)(yhat, y), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", ["mse", "mae"])
+def test_regression_losses_refuse_broadcasting_shapes(name):
+    with pytest.raises(ValueError, match=r"\(4, 1\).*\(4,\)"):
+        losses.get(name).fn(jnp.zeros((4, 1)), jnp.zeros((4,)))
+
+
+def test_cross_entropy_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match=r"\(4, 3\).*\(4, 2\)"):
+        losses.cross_entropy(jnp.zeros((4, 3)), jnp.zeros((4, 2)))
+    with pytest.raises(ValueError, match=r"labels of shape \(5,\)"):
+        losses.cross_entropy(jnp.zeros((4, 3)), jnp.zeros((5,), jnp.int32))
+
+
+@pytest.mark.parametrize("scale", [1e4, -1e4])
+def test_cross_entropy_finite_for_huge_logits(scale):
+    logits = scale * jnp.array([[1.0, -1.0, 0.5], [0.0, 1.0, -1.0]])
+    y = jnp.array([1, 0])
+    value, grad = jax.value_and_grad(losses.cross_entropy)(logits, y)
+    assert bool(jnp.isfinite(value)) and bool(jnp.all(jnp.isfinite(grad)))
+    np.testing.assert_allclose(grad, losses.cross_entropy_signal(logits, y), atol=1e-7)
+
+
+def test_one_hot_and_out_of_range_labels():
+    np.testing.assert_array_equal(losses.one_hot(jnp.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
+    with pytest.raises(ValueError, match=r"\[0, 3\).*max 3"):
+        losses.one_hot(jnp.array([0, 3]), 3)
+    with pytest.raises(ValueError, match="must lie in"):
+        losses.cross_entropy(jnp.zeros((2, 3)), jnp.array([0, -1]))
+    with pytest.raises(ValueError, match="integers"):
+        losses.one_hot(jnp.array([0.0, 1.0]), 3)
+
+
+def test_out_of_range_label_under_jit_poisons_the_loss_instead_of_vanishing():
+    # Under jit a value cannot raise; an out-of-range label must not silently contribute 0 to the loss.
+    value = jax.jit(losses.cross_entropy)(jnp.zeros((2, 3)), jnp.array([0, 7]))
+    assert bool(jnp.isnan(value))
+
+
+def test_non_finite_inputs_are_refused():
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        losses.mse(jnp.zeros((2, 1)), jnp.array([[0.0], [jnp.inf]]))
+    with pytest.raises(ValueError, match="yhat contains NaN"):
+        losses.mae(jnp.array([[jnp.nan], [0.0]]), jnp.zeros((2, 1)))
+    with pytest.raises(ValueError, match="y contains NaN or inf"):
+        losses.cross_entropy(jnp.zeros((1, 2)), jnp.array([[jnp.nan, 1.0]]))
+
+
+def test_unknown_loss_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown loss 'hinge'.*cross_entropy.*mae.*mse"):
+        losses.get("hinge")

@@ -1,0 +1,118 @@
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import activations, mlp
+
+
+def test_init_shapes_dtypes_and_treedef(key):
+    params = mlp.init(key, [4, 8, 3, 2], dtype=jnp.float32)
+    assert isinstance(params, list) and all(isinstance(layer, tuple) for layer in params)
+    assert [(W.shape, b.shape) for W, b in params] == [((8, 4), (8,)), ((3, 8), (3,)), ((2, 3), (2,))]
+    assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(params))
+    assert all(float(jnp.abs(b).max()) == 0.0 for _, b in params)
+
+
+def test_init_float64(key):
+    with jax.enable_x64():
+        params = mlp.init(key, [3, 2], dtype=jnp.float64)
+        assert params[0][0].dtype == jnp.float64
+
+
+@pytest.mark.parametrize("scheme, expected_std", [("he", np.sqrt(2 / 500)), ("lecun", np.sqrt(1 / 500)),
+                                                  ("normal", 0.01), ("glorot", np.sqrt(2 / (500 + 400)))])
+def test_init_scales(key, scheme, expected_std):
+    # 200,000 draws: the sample std is within 1% of the target with overwhelming probability (its sd is ~0.16%).
+    W = mlp.init(key, [500, 400], init=scheme)[0][0]
+    np.testing.assert_allclose(jnp.std(W), expected_std, rtol=0.01)
+    if scheme == "glorot":
+        assert float(jnp.abs(W).max()) <= np.sqrt(6 / 900)
+
+
+def test_init_uses_a_key_per_layer(key):
+    params = mlp.init(key, [5, 5, 5])
+    assert not np.allclose(params[0][0], params[1][0])
+    np.testing.assert_array_equal(mlp.init(key, [5, 5, 5])[1][0], params[1][0])
+
+
+@pytest.mark.parametrize("sizes", [[3], [3, 0], [3, 2.5], []])
+def test_init_refuses_bad_sizes(key, sizes):
+    with pytest.raises(ValueError, match="sizes must be"):
+        mlp.init(key, sizes)
+
+
+def test_init_refuses_unknown_scheme(key):
+    with pytest.raises(ValueError, match=r"unknown init 'xavier'.*glorot"):
+        mlp.init(key, [2, 2], init="xavier")
+
+
+def test_apply_is_the_lectures_formula(key):
+    # Section 3: ŷ = W3 φ2(W2 φ1(W1 x + b1) + b2) + b3, here with φ1 = tanh, φ2 = relu, written out by hand.
+    params = mlp.init(key, [3, 4, 5, 2])
+    for i, (W, b) in enumerate(params):
+        params[i] = (W, jax.random.normal(jax.random.key(i + 10), b.shape))
+    (W1, b1), (W2, b2), (W3, b3) = params
+    x = jnp.array([0.3, -1.2, 2.0])
+    expected = W3 @ activations.relu(W2 @ jnp.tanh(W1 @ x + b1) + b2) + b3
+    got = mlp.apply(params, x, activation=["tanh", "relu"])
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)  # same float32 ops, summation order may differ
+
+
+def test_forward_returns_vs_and_us(key):
+    params = mlp.init(key, [3, 4, 2])
+    x = jax.random.normal(key, (6, 3))
+    yhat, vs, us = mlp.forward(params, x, activation="sigmoid", output="softmax")
+    assert [v.shape for v in vs] == [(6, 4), (6, 2)] and [u.shape for u in us] == [(6, 3), (6, 4), (6, 2)]
+    np.testing.assert_array_equal(us[0], x)
+    np.testing.assert_allclose(us[1], jax.nn.sigmoid(vs[0]), rtol=1e-6)
+    np.testing.assert_allclose(yhat, jax.nn.softmax(vs[1]), rtol=1e-6)
+
+
+def test_batch_equals_each_example(key):
+    params = mlp.init(key, [3, 7, 2])
+    x = jax.random.normal(key, (5, 3))
+    batch = mlp.apply(params, x)
+    for n in range(5):
+        np.testing.assert_allclose(batch[n], mlp.apply(params, x[n]), rtol=1e-6, atol=1e-7)
+
+
+def test_layer_shape_mismatch_names_layer_and_shapes(key):
+    params = mlp.init(key, [3, 4, 2])
+    params[1] = (jnp.zeros((2, 5)), jnp.zeros(2))
+    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\).*layer 1 \(W of shape \(4, 3\)\)"):
+        mlp.apply(params, jnp.zeros(3))
+    params[1] = (jnp.zeros((2, 4)), jnp.zeros(3))
+    with pytest.raises(ValueError, match=r"layer 2: .*b must have shape \(2,\), got \(3,\)"):
+        mlp.apply(params, jnp.zeros(3))
+
+
+def test_input_shape_mismatch(key):
+    params = mlp.init(key, [3, 2])
+    with pytest.raises(ValueError, match=r"layer 1: W has shape \(2, 3\).*x of shape \(5, 4\)"):
+        mlp.apply(params, jnp.zeros((5, 4)))
+
+
+def test_activation_names_are_checked(key):
+    params = mlp.init(key, [3, 4, 4, 2])
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'.*relu"):
+        mlp.apply(params, jnp.zeros(3), activation="swish")
+    with pytest.raises(ValueError, match="lists 1 names but the network has 2 hidden layers"):
+        mlp.apply(params, jnp.zeros(3), activation=["tanh"])
+
+
+def test_apply_is_jittable(key):
+    params = mlp.init(key, [3, 4, 2])
+    f = jax.jit(mlp.apply, static_argnames=("activation", "output"))
+    np.testing.assert_allclose(f(params, jnp.ones((2, 3)), activation="tanh"),
+                               mlp.apply(params, jnp.ones((2, 3)), activation="tanh"), rtol=1e-6)
+
+
+def test_importing_mlp_pulls_in_no_heavy_dependency():
+    code = ("import sys, jaxnet.mlp, jaxnet.backprop, jaxnet.train, jaxnet.data; "
+            "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

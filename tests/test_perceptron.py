@@ -1,0 +1,63 @@
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import mlp, perceptron
+
+
+def separable(key, n=200, d=3):
+    x = jax.random.normal(key, (n, d))
+    w_true, b_true = jnp.array([1.0, -2.0, 0.5]), 0.3
+    margin = x @ w_true + b_true
+    keep = jnp.abs(margin) > 0.2  # a margin guarantees convergence in finitely many updates (Novikoff)
+    return x[keep], jnp.where(margin[keep] > 0, 1, -1)
+
+
+def test_converges_on_separable_data(key):
+    x, y = separable(key)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = perceptron.train(x, y)
+    assert result.converged and result.mistakes == 0
+    np.testing.assert_array_equal(perceptron.predict(result.params, x), y)
+    W, b = result.params[0]
+    assert W.shape == (1, 3) and b.shape == (1,)
+
+
+def test_is_the_one_layer_mlp_with_sign_output(key):
+    x, y = separable(key)
+    params = perceptron.train(x, y).params
+    np.testing.assert_array_equal(mlp.apply(params, x, output="sign")[:, 0], y)
+
+
+def test_says_when_it_does_not_converge():
+    # XOR is not linearly separable: the rule cycles forever.
+    x = jnp.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])
+    y = jnp.array([-1, -1, 1, 1])
+    with pytest.warns(perceptron.ConvergenceWarning, match="did not converge.*after 50 epochs"):
+        result = perceptron.train(x, y, epochs=50)
+    assert not result.converged and result.epochs == 50
+
+
+def test_single_update_rule():
+    w, b, wrong = perceptron.perceptron_step(jnp.zeros(2), jnp.zeros(()), jnp.array([1.0, 2.0]), jnp.array(-1.0))
+    assert bool(wrong)  # on the boundary counts as a mistake
+    np.testing.assert_array_equal(w, [-1.0, -2.0])
+    assert float(b) == -1.0
+
+
+def test_gradient_of_sign_network_is_zero(key):
+    # Why the perceptron has its own rule: no gradient flows through sign.
+    x, y = separable(key)
+    params = [(jnp.ones((1, 3)), jnp.zeros(1))]
+    grads = jax.grad(lambda p: jnp.sum((mlp.apply(p, x, output="sign")[:, 0] - y) ** 2))(params)
+    assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree.leaves(grads))
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 1], [1, 2, -1]])
+def test_refuses_labels_other_than_plus_minus_one(labels):
+    with pytest.raises(ValueError, match="labels must be -1 or \\+1"):
+        perceptron.train(jnp.zeros((3, 2)), jnp.array(labels))

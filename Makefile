@@ -3,9 +3,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= test,plots
+comma := ,
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
-comma := ,
 
 .PHONY: install test demo mnist bench doctest clean
 

@@ -1,0 +1,117 @@
+"""Checkpoints: parameters, optimizer state, epoch and PRNG key in one ``.npz`` with a JSON header.
+
+The file holds one array per leaf of ``(params, opt_state)`` (``leaf_0``, ``leaf_1``, … in ``jax.tree`` order), the
+key's raw data, and ``header``: a JSON document with the epoch, the tree structure, every leaf's path, shape and
+dtype, and whatever the caller adds (layer sizes, activation, versions, the training history).
+
+Writes are atomic: the file is written under a temporary name in the same directory and then renamed over the old
+one (``os.replace``), so a run killed during a save still has its previous checkpoint. :func:`restore` checks the
+stored structure, shapes and dtypes against templates and refuses any mismatch, naming the first offending leaf.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import jax
+import numpy as np
+
+FORMAT = "jaxnet-checkpoint-1"
+
+
+def _describe(tree) -> tuple[str, list[dict]]:
+    paths_and_leaves, treedef = jax.tree_util.tree_flatten_with_path(tree)
+    leaves = [{"path": jax.tree_util.keystr(path), "shape": list(np.shape(leaf)), "dtype": str(np.asarray(leaf).dtype)}
+              for path, leaf in paths_and_leaves]
+    return str(treedef), leaves
+
+
+def _key_to_numpy(key) -> tuple[np.ndarray, str | None]:
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(key)), str(jax.random.key_impl(key))
+    return np.asarray(key), None
+
+
+def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: dict[str, Any] | None = None) -> None:
+    """Atomically writes a checkpoint to ``path`` (a ``.npz`` file).
+
+    Args:
+      path: the checkpoint file; its directory is created if needed.
+      params, opt_state: pytrees of arrays (a ``list`` of ``(W, b)`` and an optax state).
+      epoch: the number of epochs completed.
+      key: the run's PRNG key (typed or raw ``uint32``).
+      meta: more JSON-serialisable facts for the header (layer sizes, activation, dtype, history, ...).
+    """
+    path = os.fspath(path)
+    state = (params, opt_state)
+    treedef, leaves = _describe(state)
+    key_data, key_impl = _key_to_numpy(key)
+    header = {"format": FORMAT, "epoch": int(epoch), "treedef": treedef, "leaves": leaves, "key_impl": key_impl,
+              "versions": {"jax": jax.__version__, "numpy": np.__version__}, "meta": meta or {}}
+    arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
+    arrays["key"] = key_data
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def read_header(path: str | os.PathLike) -> dict:
+    """The JSON header of a checkpoint, without loading its arrays."""
+    with np.load(os.fspath(path)) as data:
+        return _header(data, path)
+
+
+def _header(data, path) -> dict:
+    if "header" not in data.files:
+        raise ValueError(f"{os.fspath(path)} is not a jaxnet checkpoint (no header)")
+    header = json.loads(data["header"].tobytes().decode())
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{os.fspath(path)}: unknown checkpoint format {header.get('format')!r}, expected {FORMAT!r}")
+    return header
+
+
+def restore(path: str | os.PathLike, *, params, opt_state):
+    """Loads a checkpoint written by :func:`save`, checked against templates of the expected state.
+
+    Args:
+      path: the checkpoint file.
+      params, opt_state: templates with the structure, shapes and dtypes the checkpoint must have (for example
+        freshly initialised ones).
+
+    Returns:
+      ``(params, opt_state, epoch, key, header)``, the arrays as ``jax.Array``.
+
+    Raises:
+      ValueError: if the structure, a shape or a dtype differs, naming the first offending leaf.
+    """
+    expected_treedef, expected = _describe((params, opt_state))
+    with np.load(os.fspath(path)) as data:
+        header = _header(data, path)
+        if header["treedef"] != expected_treedef or len(header["leaves"]) != len(expected):
+            raise ValueError(f"{os.fspath(path)}: the checkpoint's structure {header['treedef']} does not match the "
+                             f"expected {expected_treedef}")
+        for stored, wanted in zip(header["leaves"], expected):
+            if stored != wanted:
+                raise ValueError(f"{os.fspath(path)}: leaf {wanted['path']} is stored with shape {stored['shape']} "
+                                 f"and dtype {stored['dtype']}, expected shape {wanted['shape']} and dtype "
+                                 f"{wanted['dtype']}")
+        leaves = [jax.numpy.asarray(data[f"leaf_{i}"]) for i in range(len(expected))]
+        key = data["key"]
+    key = jax.random.wrap_key_data(key, impl=header["key_impl"]) if header["key_impl"] else jax.numpy.asarray(key)
+    treedef = jax.tree.structure((params, opt_state))
+    params, opt_state = jax.tree.unflatten(treedef, leaves)
+    return params, opt_state, header["epoch"], key, header

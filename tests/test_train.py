@@ -1,0 +1,253 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnet import checkpoint, losses, mlp, train
+
+# Float32 round-off after one epoch of a few dozen SGD steps: each step moves parameters by ~1e-7 relative; a few
+# dozen steps of compounding keep the difference far below 1e-5.
+EPOCH_TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+def blobs(n=203, d=4, k=3, seed=0):
+    """A learnable classification problem: k Gaussian clusters in d dimensions (n not a multiple of the batch)."""
+    rng = np.random.RandomState(seed)
+    centres = rng.randn(k, d) * 3
+    labels = rng.randint(0, k, n)
+    return (centres[labels] + rng.randn(n, d)).astype(np.float32), labels.astype(np.int32)
+
+
+def small_params(seed=0, sizes=(4, 16, 3)):
+    return mlp.init(jax.random.key(seed), list(sizes))
+
+
+def fit(params, x, y, **kwargs):
+    kwargs = {"optimizer": optax.sgd(0.1), "epochs": 3, "batch_size": 32, "key": jax.random.key(1),
+              "loss": "cross_entropy", "verbose": False, **kwargs}
+    return train.fit(params, x, y, **kwargs)
+
+
+def test_make_step_compiles_once_and_lowers_the_loss():
+    x, y = blobs()
+    params = small_params()
+    optimizer = optax.sgd(0.1)
+    step = train.make_step(optimizer, loss="cross_entropy")
+    opt_state = optimizer.init(params)
+    first = None
+    for _ in range(5):
+        for start in range(0, 192, 32):
+            params, opt_state, value = step(params, opt_state, x[start:start + 32], y[start:start + 32])
+            first = value if first is None else first
+    assert step._cache_size() == 1
+    assert float(value) < 0.5 * float(first)
+
+
+def test_manual_step_equals_autodiff_step_after_an_epoch():
+    x, y = blobs()
+    a, _ = fit(small_params(), x, y, epochs=1, grad="autodiff")
+    m, _ = fit(small_params(), x, y, epochs=1, grad="manual")
+    chex.assert_trees_all_close(a, m, **EPOCH_TOL)
+
+
+def test_fit_compiles_one_epoch_program_and_drops_the_short_batch():
+    x, y = blobs(n=203)
+    optimizer = optax.adam(1e-2)
+    _, history = fit(small_params(), x, y, optimizer=optimizer, epochs=6, batch_size=32)
+    program = train.make_epochs(optimizer, loss="cross_entropy", activation="relu", output="identity",
+                                grad="autodiff", batch_size=32, ensemble=False, mesh=None)
+    assert program._cache_size() == 1  # 203 = 6·32 + 11: the short batch was dropped, not compiled for
+    assert [r["epoch"] for r in history] == list(range(1, 7))
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+
+
+def test_fit_learns_and_evaluates():
+    x, y = blobs(n=600)
+    params, history = fit(small_params(), x[:500], y[:500], epochs=20, eval_data=(x[500:], y[500:]),
+                          eval_chunk_size=64)
+    assert history[-1]["eval_accuracy"] > 0.9
+    loss, accuracy = train.evaluate(params, x[500:], y[500:], loss="cross_entropy", chunk_size=64)
+    np.testing.assert_allclose(loss, losses.cross_entropy(mlp.apply(params, x[500:]), y[500:]), rtol=1e-5)
+    np.testing.assert_allclose(accuracy, np.mean(np.argmax(mlp.apply(params, x[500:]), 1) == y[500:]), rtol=1e-6)
+    assert history[-1]["eval_loss"] == pytest.approx(float(loss), rel=1e-5)
+
+
+def test_same_key_bit_identical_other_key_different():
+    x, y = blobs()
+    a, _ = fit(small_params(), x, y)
+    b, _ = fit(small_params(), x, y)
+    c, _ = fit(small_params(), x, y, key=jax.random.key(2))
+    chex.assert_trees_all_equal(a, b)
+    assert not np.allclose(a[0][0], c[0][0])
+
+
+def test_fit_leaves_the_callers_params_alone():
+    x, y = blobs()
+    params = small_params()
+    before = jax.tree.map(np.array, params)
+    fit(params, x, y)
+    chex.assert_trees_all_equal(params, before)
+
+
+def test_epochs_per_call_gives_the_same_run():
+    x, y = blobs()
+    a, ha = fit(small_params(), x, y, epochs=5)
+    b, hb = fit(small_params(), x, y, epochs=5, epochs_per_call=2)
+    chex.assert_trees_all_equal(a, b)
+    np.testing.assert_allclose([r["train_loss"] for r in ha], [r["train_loss"] for r in hb], rtol=1e-6)
+
+
+def test_ensemble_equals_separate_runs():
+    x, y = blobs()
+    stacked = train.init_ensemble(jax.random.key(5), 3, [4, 16, 3])
+    together, history = fit(stacked, x, y, ensemble=True)
+    assert len(history[-1]["train_loss"]) == 3
+    for k, member_key in enumerate(jax.random.split(jax.random.key(5), 3)):
+        alone, _ = fit(mlp.init(member_key, [4, 16, 3]), x, y)
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[k], together), alone, **EPOCH_TOL)
+
+
+def test_ensemble_with_per_member_learning_rates():
+    x, y = blobs()
+    stacked = jax.vmap(lambda _: small_params())(jnp.arange(2))  # the same network twice
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    together, _ = fit(stacked, x, y, optimizer=optimizer, ensemble=True,
+                      hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
+    for k, lr in enumerate([0.1, 0.02]):
+        alone, _ = fit(small_params(), x, y, optimizer=optax.sgd(lr))
+        chex.assert_trees_all_close(jax.tree.map(lambda a: a[k], together), alone, **EPOCH_TOL)
+    with pytest.raises(ValueError, match="inject_hyperparams"):
+        fit(stacked, x, y, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+    x, y = blobs()
+    optimizer = optax.adam(1e-2)  # a stateful optimizer: its moments must survive the restart
+    full, full_history = fit(small_params(), x, y, optimizer=optimizer, epochs=6)
+    path = tmp_path / "ckpt.npz"
+    fit(small_params(), x, y, optimizer=optimizer, epochs=4, checkpoint_path=path)
+    assert checkpoint.read_header(path)["epoch"] == 4
+    resumed, history = fit(small_params(), x, y, optimizer=optimizer, epochs=6, checkpoint_path=path)
+    chex.assert_trees_all_equal(resumed, full)
+    assert [r["epoch"] for r in history] == list(range(1, 7))
+    assert history[-1]["train_loss"] == full_history[-1]["train_loss"]
+
+
+def test_checkpoint_round_trip_and_header(tmp_path):
+    params = small_params()
+    optimizer = optax.adam(1e-3)
+    opt_state = optimizer.init(params)
+    path = tmp_path / "sub" / "c.npz"
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=7, key=jax.random.key(3), meta={"sizes": [4, 16, 3]})
+    p, s, epoch, key, header = checkpoint.restore(path, params=params, opt_state=opt_state)
+    chex.assert_trees_all_equal((p, s), (params, opt_state))
+    assert epoch == 7 and header["meta"]["sizes"] == [4, 16, 3] and "jax" in header["versions"]
+    np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(3)))
+    assert os.listdir(path.parent) == ["c.npz"]  # no temporary file left behind
+
+
+def test_checkpoint_refuses_mismatches(tmp_path):
+    params = small_params()
+    optimizer = optax.sgd(0.1)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=optimizer.init(params), epoch=1, key=jax.random.key(0))
+    wider = small_params(sizes=(4, 17, 3))
+    with pytest.raises(ValueError, match=r"leaf .*\[0\]\[0\].*shape \[16, 4\].*expected shape \[17, 4\]"):
+        checkpoint.restore(path, params=wider, opt_state=optimizer.init(wider))
+    doubles = jax.tree.map(lambda a: a.astype(jnp.float16), params)
+    with pytest.raises(ValueError, match="dtype float32.*dtype float16"):
+        checkpoint.restore(path, params=doubles, opt_state=optimizer.init(doubles))
+    deeper = small_params(sizes=(4, 16, 16, 3))
+    with pytest.raises(ValueError, match="structure"):
+        checkpoint.restore(path, params=deeper, opt_state=optimizer.init(deeper))
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    params = small_params()
+    opt_state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, params=params, opt_state=opt_state, epoch=2, key=jax.random.key(0))
+    assert checkpoint.read_header(path)["epoch"] == 1
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_divergence_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = blobs()
+    path = tmp_path / "c.npz"
+    fit(small_params(), x, y, epochs=2, checkpoint_path=path)
+    with pytest.raises(FloatingPointError, match=r"non-finite in epoch 3 .*last good checkpoint"):
+        fit(small_params(), x * 1e30, y, optimizer=optax.sgd(1e10), epochs=5, checkpoint_path=path)
+    assert checkpoint.read_header(path)["epoch"] == 2
+
+
+def test_log_file_gets_one_json_line_per_epoch(tmp_path):
+    x, y = blobs()
+    log = tmp_path / "log.jsonl"
+    fit(small_params(), x, y, epochs=3, log_path=log, eval_data=(x, y))
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [r["epoch"] for r in lines] == [1, 2, 3] and "eval_accuracy" in lines[-1]
+
+
+def test_bad_input_is_refused_with_a_clear_error():
+    x, y = blobs()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got min 0, max 5"):
+        fit(small_params(), x, np.where(y == 2, 5, y))
+    with pytest.raises(ValueError, match="NaN or inf in 1 rows, the first at row 7"):
+        fit(small_params(), np.where(np.arange(len(x))[:, None] == 7, np.nan, x), y)
+    with pytest.raises(ValueError, match=r"x must have shape \(N, 4\)"):
+        fit(small_params(), x[:, :3], y)
+    with pytest.raises(ValueError, match="203 examples but y has 200"):
+        fit(small_params(), x, y[:200])
+    with pytest.raises(ValueError, match="batch_size must be between"):
+        fit(small_params(), x, y, batch_size=1000)
+    with pytest.raises(ValueError, match=r"unknown grad 'numeric'.*manual"):
+        fit(small_params(), x, y, grad="numeric")
+
+
+def test_batch_size_must_suit_the_devices():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="batch_size 33 must be a multiple of the 2 devices"):
+        fit(small_params(), x, y, batch_size=33, devices=[jax.devices()[0]] * 2)
+
+
+SHARDED = textwrap.dedent("""
+    import jax, numpy as np, optax
+    from jaxnet import mlp, train
+    assert jax.device_count() == {n}
+    rng = np.random.RandomState(0)
+    x = rng.randn(512, 8).astype(np.float32); y = rng.randint(0, 4, 512)
+    params = mlp.init(jax.random.key(0), [8, 32, 4])
+    kwargs = dict(optimizer=optax.sgd(0.1), epochs=2, batch_size=64, key=jax.random.key(1),
+                  loss="cross_entropy", eval_data=(x, y), verbose=False)
+    many, history = train.fit(params, x, y, **kwargs)
+    one, _ = train.fit(params, x, y, devices=jax.devices()[:1], **kwargs)
+    assert len(many[0][0].sharding.device_set) == {n}
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
+    print("max difference", diff)
+    assert diff < 1e-5, diff
+""")
+
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_data_parallel_equals_one_device(n):
+    # Simulated host devices, in a subprocess because the device count is fixed when JAX starts. Two epochs of
+    # 8 steps: a sharded all-reduce sums in another order, so parameters agree to float32 round-off (< 1e-5).
+    env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={n}", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", SHARDED.format(n=n)], capture_output=True, text=True, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]

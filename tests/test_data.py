@@ -1,0 +1,138 @@
+import gzip
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from jaxnet import data
+
+REAL = os.environ.get(data.ENV_VAR)
+needs_real = pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None,
+                                reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
+
+
+def write_idx(path, magic, array, *, compress=True, cut=0):
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    raw = raw[: len(raw) - cut] if cut else raw
+    with open(path, "wb") as f:
+        f.write(gzip.compress(raw) if compress else raw)
+
+
+def fake_mnist(directory, *, n_train=60000, n_test=10000, compress=True):
+    """Small stand-ins with the real layout (the counts are what the loader checks, the pixels are zeros)."""
+    os.makedirs(directory, exist_ok=True)
+    for split, n in (("train", n_train), ("test", n_test)):
+        images, labels = data.idx_filenames(split)
+        suffix = ".gz" if compress else ""
+        write_idx(os.path.join(directory, images + suffix), data.IMAGE_MAGIC, np.zeros((n, 28, 28)), compress=compress)
+        write_idx(os.path.join(directory, labels + suffix), data.LABEL_MAGIC, np.arange(n) % 10, compress=compress)
+    return directory
+
+
+@needs_real
+def test_real_mnist_from_idx():
+    x, y = data.load_mnist("train", data_dir=REAL, source="idx")
+    assert x.shape == (60000, 784) and x.dtype == np.uint8 and y.shape == (60000,) and y.dtype == np.int32
+    assert y[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the canonical first training labels
+    assert np.bincount(y).tolist()[:2] == [5923, 6742]  # the canonical class counts of 0 and 1
+    x, y = data.load_mnist("test", flatten=False)  # from $JAXNET_DATA_DIR, source auto
+    assert x.shape == (10000, 28, 28) and int(x.max()) == 255 and np.bincount(y).sum() == 10000
+
+
+def test_uncompressed_files_and_the_environment_variable(tmp_path, monkeypatch):
+    fake_mnist(tmp_path / "mnist", compress=False)
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    x, y = data.load_mnist("test", source="idx")
+    assert x.shape == (10000, 784) and y[:3].tolist() == [0, 1, 2]
+
+
+def test_fashion_mnist_needs_its_own_directory(tmp_path):
+    fake_mnist(tmp_path)  # MNIST files at the top level must not be taken for Fashion-MNIST
+    with pytest.raises(data.DataError, match="fashion_mnist IDX files were not found"):
+        data.load_mnist("test", name="fashion_mnist", data_dir=tmp_path, source="idx")
+    fake_mnist(tmp_path / "fashion_mnist")
+    x, _ = data.load_mnist("test", name="fashion_mnist", data_dir=tmp_path, source="idx")
+    assert x.shape == (10000, 784)
+
+
+def test_truncated_file_is_named(tmp_path):
+    fake_mnist(tmp_path)
+    path = tmp_path / "t10k-images-idx3-ubyte.gz"
+    write_idx(path, data.IMAGE_MAGIC, np.zeros((10000, 28, 28)), cut=100)
+    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte.gz: truncated: 7839916 bytes, expected 7840016"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+
+
+def test_corrupt_gzip_is_named(tmp_path):
+    fake_mnist(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    path.write_bytes(bytes(raw[: len(raw) - 4]))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.gz: corrupt or truncated gzip"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+
+
+def test_swapped_files_are_named(tmp_path):
+    fake_mnist(tmp_path)
+    images, labels = tmp_path / "t10k-images-idx3-ubyte.gz", tmp_path / "t10k-labels-idx1-ubyte.gz"
+    images.rename(tmp_path / "tmp"); labels.rename(images); (tmp_path / "tmp").rename(labels)
+    with pytest.raises(data.DataError, match=r"t10k-images-idx3-ubyte.gz: magic number 2049 \(a label file\)"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+
+
+def test_wrong_count_is_named(tmp_path):
+    fake_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", data.LABEL_MAGIC, np.zeros(9999))
+    with pytest.raises(data.DataError, match="t10k-labels-idx1-ubyte.gz: header says 9999 examples, expected 10000"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+
+
+def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    with pytest.raises(data.DataError, match="IDX files were not found"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+    try:
+        import tensorflow_datasets  # noqa: F401
+    except ImportError:
+        with pytest.raises(data.DataError, match=r"JAXNET_DATA_DIR.*jaxnet\[data\]"):
+            data.load_mnist("test", data_dir=tmp_path)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown split 'validation'"):
+        data.load_mnist("validation")
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        data.load_mnist("test", name="cifar10")
+    with pytest.raises(ValueError, match="unknown source 'http'"):
+        data.load_mnist("test", source="http")
+
+
+@needs_real
+def test_tfds_builds_offline_from_the_original_files(tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    manual = tmp_path / "downloads" / "manual"
+    manual.mkdir(parents=True)
+    for f in os.listdir(REAL):
+        if f.endswith("-ubyte.gz"):
+            shutil.copy(os.path.join(REAL, f), manual / f)
+    x, y = data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    x_idx, y_idx = data.load_mnist("test", data_dir=REAL, source="idx")
+    assert x.shape == (10000, 784) and x.dtype == np.uint8 and y.dtype == np.int32
+    # tfds keeps its own example order: compare the two as sets of (label, image) rows.
+    def rows(images, labels):
+        table = np.concatenate([labels[:, None].astype(np.uint8), images], axis=1)
+        return table[np.lexsort(table.T[::-1])]
+    np.testing.assert_array_equal(rows(x, y), rows(x_idx, y_idx))
+
+
+def test_tfds_offline_without_files_fails_fast(tmp_path, monkeypatch):
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setattr(data, "_TFDS_HOST", ("127.0.0.1", 9))  # offline, on any machine: nothing listens there
+    tic = time.perf_counter()
+    with pytest.raises(data.DataError, match=r"no network to download it.*downloads/manual"):
+        data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    assert time.perf_counter() - tic < 60  # tfds itself would retry for minutes

@@ -1,0 +1,260 @@
+"""The lecture's MNIST example (section 5): a 784-200-10 ReLU network with softmax cross-entropy.
+
+The lecture reports 98.4% test accuracy with a confusion matrix. The recipe here (the defaults) gets there with
+the same network and nothing but careful optimisation:
+
+* inputs scaled to [0, 1] and standardised with the training set's pixel mean and standard deviation;
+* SGD with Nesterov momentum 0.9, batch 128, a linear warm-up over the first epoch then a cosine decay to zero;
+* weight decay (an L2 term in the gradient) on the weight matrices, not the biases;
+* label smoothing: the cross-entropy's targets are (1 − ε)·one-hot + ε/10, the soft targets the lecture's
+  general form (yᵀ1)·z − y covers.
+
+``python experiments/mnist.py --help`` lists the flags; ``main(Config(...))`` returns the metrics and writes
+``metrics.json``, the confusion matrix (text in the lecture's layout, and PNG), a gallery of misclassified test
+digits, the training curves and the final checkpoint to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnet import data, mlp, train
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    hidden: tuple[int, ...] = (200,)  # hidden widths: the lecture's one layer of 200; more entries, deeper nets
+    activation: str = "relu"  # hidden activation
+    optimizer: str = "nesterov"  # nesterov (SGD + Nesterov momentum 0.9), momentum, sgd, adam or adamw
+    lr: float = 0.1  # peak learning rate
+    warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
+    schedule: str = "cosine"  # cosine (decay to 0) or constant
+    weight_decay: float = 5e-4  # L2 weight decay on the W_i (decoupled for adamw)
+    label_smoothing: float = 0.1  # ε of the soft targets (0 for plain one-hot)
+    batch_size: int = 128  # minibatch size
+    epochs: int = 40  # passes over the 60,000 training images
+    seeds: int = 3  # networks trained together (a vmapped ensemble); metrics report each and their mean
+    seed: int = 0  # base PRNG seed (initialisation and shuffling)
+    grad: str = "autodiff"  # autodiff (jax.grad) or manual (the hand-written back-propagation)
+    dataset: str = "mnist"  # mnist or fashion_mnist
+    data_dir: str | None = None  # the IDX files (or tfds's directory); default $JAXNET_DATA_DIR
+    source: str = "auto"  # auto, idx or tfds
+    train_limit: int | None = None  # use only the first n training images (quick checks)
+    out: str = "runs/mnist"  # output directory
+    plots: bool = True  # write the PNG figures (needs matplotlib)
+    verbose: bool = True  # progress bar
+
+
+def load(config: Config):
+    """Train and test images as standardised float32 ``(N, 784)`` rows, with int32 labels ``(N,)``."""
+    x_train, y_train = data.load_mnist("train", name=config.dataset, data_dir=config.data_dir, source=config.source)
+    x_test, y_test = data.load_mnist("test", name=config.dataset, data_dir=config.data_dir, source=config.source)
+    if config.train_limit:
+        x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
+    x_train, x_test = x_train.astype(np.float32) / 255, x_test.astype(np.float32) / 255
+    mean, std = x_train.mean(), x_train.std()  # one scalar each: every pixel shares the scale
+    return (x_train - mean) / std, y_train, (x_test - mean) / std, y_test
+
+
+def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransformation:
+    total = config.epochs * steps_per_epoch
+    if config.schedule == "cosine":
+        lr = optax.warmup_cosine_decay_schedule(0.0, config.lr, int(config.warmup_epochs * steps_per_epoch), total)
+    elif config.schedule == "constant":
+        lr = config.lr
+    else:
+        raise ValueError(f"unknown schedule {config.schedule!r}; valid schedules are ['constant', 'cosine']")
+    # Weight decay only on the weight matrices; for SGD it is the classic L2 term added to the gradient (so it
+    # passes through the momentum, as in PyTorch's SGD), for adamw the decoupled form.
+    mask = lambda params: [(True, False) for _ in params]  # noqa: E731
+    decay = optax.add_decayed_weights(config.weight_decay, mask)
+    builders = {"sgd": lambda: optax.chain(decay, optax.sgd(lr)),
+                "momentum": lambda: optax.chain(decay, optax.sgd(lr, momentum=0.9)),
+                "nesterov": lambda: optax.chain(decay, optax.sgd(lr, momentum=0.9, nesterov=True)),
+                "adam": lambda: optax.chain(decay, optax.adam(lr)),
+                "adamw": lambda: optax.adamw(lr, weight_decay=config.weight_decay, mask=mask)}
+    if config.optimizer not in builders:
+        raise ValueError(f"unknown optimizer {config.optimizer!r}; valid optimizers are {sorted(builders)}")
+    return builders[config.optimizer]()
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int = 10) -> np.ndarray:
+    """``C[predicted, target]``: counts, rows by output class and columns by target class, as in the lecture."""
+    return np.bincount(predictions * num_classes + labels, minlength=num_classes ** 2).reshape(num_classes, num_classes)
+
+
+def confusion_text(C: np.ndarray) -> str:
+    """The lecture's layout: each cell 'count percent-of-all', each row ending with precision, a last row of
+    recall per target class, and the overall accuracy in the corner."""
+    n = C.sum()
+    precision = np.diag(C) / np.maximum(C.sum(axis=1), 1)
+    recall = np.diag(C) / np.maximum(C.sum(axis=0), 1)
+    lines = ["Output class (rows) by target class (columns); cells: count and % of all test images"]
+    for i, row in enumerate(C):
+        cells = "  ".join(f"{c:5d} {100 * c / n:4.1f}%" for c in row)
+        lines.append(f"{i}  {cells}  {100 * precision[i]:5.1f}% {100 - 100 * precision[i]:4.1f}%")
+    cells = "  ".join(f"{100 * r:5.1f}% {100 - 100 * r:4.1f}%" for r in recall)
+    lines.append(f"   {cells}  {100 * np.trace(C) / n:5.1f}% {100 - 100 * np.trace(C) / n:4.1f}%")
+    lines.append("   " + "  ".join(f"{j:>11d}" for j in range(len(C))) + "   (target class)")
+    return "\n".join(lines)
+
+
+def plot_confusion(C: np.ndarray, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    n, k = C.sum(), len(C)
+    precision, recall = np.diag(C) / np.maximum(C.sum(1), 1), np.diag(C) / np.maximum(C.sum(0), 1)
+    fig, ax = plt.subplots(figsize=(9, 8))
+    shade = np.zeros((k + 1, k + 1, 3)) + 1.0
+    for i in range(k):
+        for j in range(k):
+            shade[i, j] = (0.6, 0.85, 0.6) if i == j else ((1.0, 0.8, 0.8) if C[i, j] else (1, 1, 1))
+    shade[:k, k] = shade[k, :k] = (0.85, 0.85, 0.85)
+    shade[k, k] = (0.7, 0.75, 0.9)
+    ax.imshow(shade)
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{C[i, j]}\n{100 * C[i, j] / n:.1f}%", ha="center", va="center", fontsize=7)
+        ax.text(k, i, f"{100 * precision[i]:.1f}%\n{100 - 100 * precision[i]:.1f}%", ha="center", va="center",
+                fontsize=7)
+        ax.text(i, k, f"{100 * recall[i]:.1f}%\n{100 - 100 * recall[i]:.1f}%", ha="center", va="center", fontsize=7)
+    accuracy = np.trace(C) / n
+    ax.text(k, k, f"{100 * accuracy:.1f}%\n{100 - 100 * accuracy:.1f}%", ha="center", va="center", fontsize=7,
+            weight="bold")
+    ax.set_xticks(range(k)), ax.set_yticks(range(k))
+    ax.set(xlabel="Target class", ylabel="Output class", title=f"Confusion matrix: {100 * accuracy:.2f}% correct")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_errors(images: np.ndarray, labels, predictions, path: str, count: int = 24) -> None:
+    import matplotlib.pyplot as plt
+
+    wrong = np.flatnonzero(labels != predictions)[:count]
+    cols = 8
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.45))
+    for ax in np.ravel(axes):
+        ax.axis("off")
+    for ax, i in zip(np.ravel(axes), wrong):
+        ax.imshow(images[i].reshape(28, 28), cmap="gray_r")
+        ax.set_title(f"{labels[i]} → {predictions[i]}", fontsize=9, color="C3")
+    fig.suptitle("Misclassified test digits (true → predicted)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_curves(history, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax1.plot(epochs, [np.mean(r["train_loss"]) for r in history], label="train (smoothed targets)")
+    ax1.plot(epochs, [np.mean(r["eval_loss"]) for r in history], label="test")
+    ax1.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
+    ax1.legend()
+    ax2.plot(epochs, [100 * np.mean(r["eval_accuracy"]) for r in history])
+    ax2.axhline(98.4, color="0.6", ls="--", label="lecture: 98.4%")
+    ax2.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(96, 100))
+    ax2.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(config: Config) -> dict:
+    """Trains, evaluates and writes everything to ``config.out``; returns the metrics dict."""
+    os.makedirs(config.out, exist_ok=True)
+    x_train, y_train, x_test, y_test = load(config)
+    sizes = [784, *config.hidden, 10]
+    key = jax.random.key(config.seed)
+    init_key, shuffle_key = jax.random.split(key)
+    params = train.init_ensemble(init_key, config.seeds, sizes)
+    eps = config.label_smoothing
+    targets = (1 - eps) * np.eye(10, dtype=np.float32)[y_train] + eps / 10
+    optimizer = make_optimizer(config, len(x_train) // config.batch_size)
+    ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
+    for stale in (ckpt, log):  # each run starts afresh (train.fit would resume from an existing checkpoint)
+        if os.path.exists(stale):
+            os.remove(stale)
+    tic = time.perf_counter()
+    params, history = train.fit(
+        params, x_train, targets, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
+        key=shuffle_key, loss="cross_entropy", activation=config.activation, grad=config.grad,
+        eval_data=(x_test, y_test), ensemble=True, checkpoint_path=ckpt, verbose=config.verbose,
+        log_path=log,
+        meta={"dataset": config.dataset, "config": dataclasses.asdict(config)})
+    train_seconds = time.perf_counter() - tic
+    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, activation=config.activation), in_axes=(0, None)))(
+        params, x_test)
+    predictions = np.asarray(jnp.argmax(logits, axis=-1))
+    accuracies = (predictions == y_test).mean(axis=1)
+    C = confusion_matrix(y_test, predictions[0])
+    precision, recall = np.diag(C) / np.maximum(C.sum(1), 1), np.diag(C) / np.maximum(C.sum(0), 1)
+    metrics = {
+        "test_accuracy": float(accuracies.mean()), "test_accuracy_per_seed": accuracies.tolist(),
+        "test_loss": float(np.mean(history[-1]["eval_loss"])), "train_seconds": train_seconds,
+        "epochs": config.epochs, "device": jax.devices()[0].device_kind, "confusion_matrix": C.tolist(),
+        "precision": precision.tolist(), "recall": recall.tolist(),
+        "history": history, "config": dataclasses.asdict(config)}
+    with open(os.path.join(config.out, "metrics.json"), "w") as f:
+        json.dump(metrics, f, indent=1)
+    text = confusion_text(C)
+    with open(os.path.join(config.out, "confusion_matrix.txt"), "w") as f:
+        f.write(text + "\n")
+    if config.plots:
+        import matplotlib
+        matplotlib.use("Agg")
+        plot_confusion(C, os.path.join(config.out, "confusion_matrix.png"))
+        raw_test, _ = data.load_mnist("test", name=config.dataset, data_dir=config.data_dir, source=config.source)
+        plot_errors(raw_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
+        plot_curves(history, os.path.join(config.out, "curves.png"))
+    metrics["confusion_text"] = text
+    return metrics
+
+
+def parse_args(argv=None) -> Config:
+    d = Config()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden), help="hidden widths, e.g. 200 or 512 256")
+    p.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default=d.activation)
+    p.add_argument("--optimizer", choices=["nesterov", "momentum", "sgd", "adam", "adamw"], default=d.optimizer)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
+    p.add_argument("--schedule", choices=["cosine", "constant"], default=d.schedule)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--seeds", type=int, default=d.seeds, help="networks trained at once (vmapped ensemble)")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--grad", choices=["autodiff", "manual"], default=d.grad)
+    p.add_argument("--dataset", choices=list(data.NAMES), default=d.dataset)
+    p.add_argument("--data-dir", default=d.data_dir, help=f"default ${data.ENV_VAR}")
+    p.add_argument("--source", choices=["auto", "idx", "tfds"], default=d.source)
+    p.add_argument("--train-limit", type=int, default=d.train_limit)
+    p.add_argument("--out", default=d.out)
+    p.add_argument("--no-plots", dest="plots", action="store_false")
+    p.add_argument("--quiet", dest="verbose", action="store_false")
+    args = p.parse_args(argv)
+    return Config(**{**vars(args), "hidden": tuple(args.hidden)})
+
+
+if __name__ == "__main__":
+    config = parse_args()
+    metrics = main(config)
+    print(metrics["confusion_text"])
+    per_seed = ", ".join(f"{100 * a:.2f}%" for a in metrics["test_accuracy_per_seed"])
+    print(f"\ntest accuracy {100 * metrics['test_accuracy']:.2f}% (per seed: {per_seed}) after {config.epochs} epochs, "
+          f"{metrics['train_seconds']:.1f} s of training on {metrics['device']}; files in {config.out}/")

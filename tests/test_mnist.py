@@ -1,0 +1,67 @@
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from jaxnet import data
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
+import mnist  # noqa: E402
+
+REAL = os.environ.get(data.ENV_VAR)
+
+
+def check_outputs(out, metrics, y_test):
+    C = np.array(metrics["confusion_matrix"])
+    assert C.shape == (10, 10)
+    # C[output, target]: each target column sums to that class's test count, and trace / N is the accuracy.
+    np.testing.assert_array_equal(C.sum(axis=0), np.bincount(y_test, minlength=10))
+    assert np.trace(C) / C.sum() == pytest.approx(metrics["test_accuracy_per_seed"][0], abs=1e-9)
+    np.testing.assert_allclose(metrics["recall"], np.diag(C) / C.sum(axis=0))
+    saved = json.loads((out / "metrics.json").read_text())
+    for name in ("test_accuracy", "train_seconds", "epochs", "confusion_matrix", "precision", "recall"):
+        assert name in saved
+    for name in ("confusion_matrix.txt", "confusion_matrix.png", "errors.png", "curves.png", "checkpoint.npz",
+                 "log.jsonl"):
+        assert (out / name).stat().st_size > 0, name
+    assert (out / "confusion_matrix.txt").read_text().count("\n") == 13
+
+
+@pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None, reason="needs the real MNIST files")
+def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
+    config = mnist.Config(epochs=3, seeds=1, out=str(tmp_path), verbose=False)
+    metrics = mnist.main(config)
+    assert metrics["test_accuracy"] >= 0.97
+    _, y_test = data.load_mnist("test")
+    check_outputs(tmp_path, metrics, y_test)
+
+
+def test_end_to_end_on_small_stand_in_files(tmp_path):
+    # Runs without the real data: IDX files of the real layout whose images encode the label in one pixel.
+    rng = np.random.RandomState(0)
+    from test_data import write_idx  # the same IDX writer the loader tests use
+    for split, n in (("train", 60000), ("test", 10000)):
+        labels = rng.randint(0, 10, n)
+        images = rng.randint(0, 50, (n, 28, 28))
+        images[np.arange(n), 0, labels] = 255
+        names = data.idx_filenames(split)
+        write_idx(tmp_path / f"{names[0]}.gz", data.IMAGE_MAGIC, images)
+        write_idx(tmp_path / f"{names[1]}.gz", data.LABEL_MAGIC, labels)
+    out = tmp_path / "out"
+    config = mnist.Config(epochs=2, seeds=2, train_limit=2048, data_dir=str(tmp_path), out=str(out), verbose=False,
+                          grad="manual", hidden=(32, 16))
+    metrics = mnist.main(config)
+    assert len(metrics["test_accuracy_per_seed"]) == 2 and metrics["test_accuracy"] > 0.9
+    check_outputs(out, metrics, data.load_mnist("test", data_dir=tmp_path)[1])
+
+
+def test_confusion_matrix_orientation():
+    C = mnist.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), num_classes=3)
+    np.testing.assert_array_equal(C, [[1, 0, 0], [1, 1, 1], [0, 0, 0]])  # rows: output, columns: target
+
+
+def test_flags():
+    config = mnist.parse_args(["--hidden", "512", "256", "--grad", "manual", "--epochs", "5"])
+    assert config.hidden == (512, 256) and config.grad == "manual" and config.epochs == 5

@@ -1,0 +1,404 @@
+"""Side-by-side speed of jaxnet against the alternatives a user could pick, on this machine, in one run.
+
+Task M (MNIST-shaped: 60,000 × 784 float32, 784-200-10 ReLU, softmax cross-entropy, batch 128, SGD lr 0.1):
+jaxnet's compiled epoch (jax.grad and manual_grad) against a NumPy hand-written backprop, a pure-JAX per-batch jitted
+loop and PyTorch eager on the CPU, interleaved epoch by epoch (A B C … A B C …) so that machine noise hits all alike,
+from the same initial parameters and batch order; their final parameters are compared. Labels come from a fixed
+random linear teacher so the task is learnable and the runs stay close.
+
+Task U: full-batch steps per second of the universal-approximation network (1-width-1, tanh, Adam, 300 points) for
+widths 10, 1,000 and 10,000: one network, a vmapped ensemble of 8, and 8 sequential runs.
+
+Data parallel: Task M's epoch on 1, 2 and 4 simulated host devices (subprocesses with
+XLA_FLAGS=--xla_force_host_platform_device_count=n).
+
+Memory: peak resident memory of a fresh process that runs only one implementation for two epochs.
+
+``python benchmarks/run.py`` prints Markdown tables and writes them with the machine and versions to
+``benchmarks/RESULTS.md`` (``--out``); ``--tiny`` runs every part once on small sizes to check it still works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxnet import losses, mlp, train
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+IMPLS = ("jaxnet", "jaxnet-manual", "numpy", "jax-per-batch", "torch")
+
+
+# ---------------------------------------------------------------- Task M: the same SGD run, five ways
+def task_m_data(n: int, seed: int = 0):
+    # Centred pixels in [-0.5, 0.5] (like standardised MNIST): raw [0, 1] inputs make SGD at lr 0.1 so sensitive
+    # that float32 round-off alone separates two implementations by 1e-2 within an epoch.
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, 784), dtype=np.float32) - 0.5
+    teacher = rng.standard_normal((784, 10), dtype=np.float32)
+    y = np.argmax(x @ teacher, axis=1).astype(np.int32)
+    return x, y
+
+
+def batch_orders(key, n: int, batch: int, epochs: int) -> list[np.ndarray]:
+    """The exact minibatch order of jaxnet's epochs (fold_in(key, e) permutations, short batch dropped)."""
+    steps = n // batch
+    return [np.asarray(jax.random.permutation(jax.random.fold_in(key, e), n))[: steps * batch].reshape(steps, batch)
+            for e in range(epochs)]
+
+
+class JaxnetEpoch:
+    def __init__(self, params, x, y, key, lr, batch, grad):
+        self.optimizer = optax.sgd(lr)
+        self.params = jax.tree.map(jnp.array, params)
+        self.state = self.optimizer.init(self.params)
+        self.x, self.y, self.key = jnp.asarray(x), jnp.asarray(y), key
+        self.run = train.make_epochs(self.optimizer, loss="cross_entropy", activation="relu", output="identity",
+                                     grad=grad, batch_size=batch, ensemble=False, mesh=None)
+
+    def epoch(self, e, order):
+        self.params, self.state, loss = self.run(self.params, self.state, self.x, self.y, self.key, jnp.arange(e, e + 1))
+        jax.block_until_ready(loss)
+
+    def final(self):
+        return [tuple(np.asarray(a) for a in layer) for layer in self.params]
+
+
+class NumpyEpoch:
+    """Hand-written float32 backprop in NumPy: the lecture's rules with row-stacked batches."""
+
+    def __init__(self, params, x, y, key, lr, batch):
+        self.p = [(np.array(W), np.array(b)) for W, b in params]
+        self.x, self.y, self.lr = x, y, lr
+        self.eye = np.eye(10, dtype=np.float32)
+
+    def epoch(self, e, order):
+        (W1, b1), (W2, b2) = self.p
+        for idx in order:
+            xb, yb = self.x[idx], self.eye[self.y[idx]]
+            v1 = xb @ W1.T + b1
+            u1 = np.maximum(v1, 0)
+            logits = u1 @ W2.T + b2
+            z = np.exp(logits - logits.max(axis=1, keepdims=True))
+            z /= z.sum(axis=1, keepdims=True)
+            g2 = (z - yb) / len(idx)
+            g1 = (g2 @ W2) * (v1 >= 0)
+            W2 -= self.lr * (g2.T @ u1); b2 -= self.lr * g2.sum(0)
+            W1 -= self.lr * (g1.T @ xb); b1 -= self.lr * g1.sum(0)
+
+    def final(self):
+        return self.p
+
+
+class JaxPerBatch:
+    """The usual pure-JAX loop: a jitted SGD step per minibatch, driven from Python."""
+
+    def __init__(self, params, x, y, key, lr, batch):
+        def loss(p, xb, yb):
+            (W1, b1), (W2, b2) = p
+            logits = jnp.maximum(xb @ W1.T + b1, 0) @ W2.T + b2
+            return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), yb[:, None], axis=1))
+
+        @jax.jit
+        def step(p, x, y, idx):
+            g = jax.grad(loss)(p, x[idx], y[idx])
+            return jax.tree.map(lambda a, b: a - lr * b, p, g)
+
+        self.step, self.p = step, jax.tree.map(jnp.array, params)
+        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+
+    def epoch(self, e, order):
+        for idx in jnp.asarray(order):
+            self.p = self.step(self.p, self.x, self.y, idx)
+        jax.block_until_ready(self.p)
+
+    def final(self):
+        return [tuple(np.asarray(a) for a in layer) for layer in self.p]
+
+
+class TorchEpoch:
+    """PyTorch eager on the CPU with autograd and plain SGD."""
+
+    def __init__(self, params, x, y, key, lr, batch):
+        import torch
+        self.torch = torch
+        self.p = [torch.tensor(np.array(a), requires_grad=True) for layer in params for a in layer]
+        self.x, self.y, self.lr = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), lr
+
+    def epoch(self, e, order):
+        torch = self.torch
+        W1, b1, W2, b2 = self.p
+        for idx in torch.from_numpy(np.array(order)):
+            xb, yb = self.x[idx], self.y[idx]
+            logits = torch.relu(xb @ W1.T + b1) @ W2.T + b2
+            loss = torch.nn.functional.cross_entropy(logits, yb)
+            grads = torch.autograd.grad(loss, self.p)
+            with torch.no_grad():
+                for p, g in zip(self.p, grads):
+                    p -= self.lr * g
+
+    def final(self):
+        W1, b1, W2, b2 = (p.detach().numpy() for p in self.p)
+        return [(W1, b1), (W2, b2)]
+
+
+def make_impl(name, params, x, y, key, lr, batch):
+    if name in ("jaxnet", "jaxnet-manual"):
+        return JaxnetEpoch(params, x, y, key, lr, batch, "manual" if name == "jaxnet-manual" else "autodiff")
+    return {"numpy": NumpyEpoch, "jax-per-batch": JaxPerBatch, "torch": TorchEpoch}[name](params, x, y, key, lr, batch)
+
+
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+        return True
+    except ImportError:
+        return False
+
+
+def task_m(n: int, epochs: int, batch: int = 128, lr: float = 0.1, impls=IMPLS):
+    x, y = task_m_data(n)
+    key = jax.random.key(1)
+    params = mlp.init(jax.random.key(0), [784, 200, 10])
+    orders = batch_orders(key, n, batch, epochs)
+    runners = {}
+    for name in impls:
+        tic = time.perf_counter()
+        runners[name] = make_impl(name, params, x, y, key, lr, batch)
+        runners[name].setup = time.perf_counter() - tic
+    times = {name: [] for name in runners}
+    diffs = {}
+
+    def difference(runner, reference):
+        return max(float(np.abs(a - b).max()) for la, lb in zip(runner.final(), reference) for a, b in zip(la, lb))
+
+    for e in range(epochs):  # interleaved: every implementation runs epoch e before any runs epoch e + 1
+        for name, runner in runners.items():
+            tic = time.perf_counter()
+            runner.epoch(e, orders[e])
+            times[name].append(time.perf_counter() - tic)
+        if e == 0 and "jaxnet" in runners:
+            reference = runners["jaxnet"].final()
+            diffs = {name: difference(runner, reference) for name, runner in runners.items()}
+    reference = runners["jaxnet"].final() if "jaxnet" in runners else runners[next(iter(runners))].final()
+    rows = []
+    for name, runner in runners.items():
+        steady = float(np.median(times[name][1:])) if epochs > 1 else times[name][0]
+        rows.append({"impl": name, "first_epoch_s": times[name][0], "compile_s": times[name][0] - steady,
+                     "epoch_s": steady, "samples_per_s": (n // batch) * batch / steady,
+                     "param_diff_epoch_1": diffs.get(name, 0.0),
+                     "param_diff_final": difference(runner, reference), "epochs": epochs})
+    jaxnet_time = next((r["epoch_s"] for r in rows if r["impl"] == "jaxnet"), rows[0]["epoch_s"])
+    for row in rows:
+        row["jaxnet_over_this"] = jaxnet_time / row["epoch_s"]
+    return rows
+
+
+MEMORY = """
+import sys; sys.path.insert(0, {here!r}); import run
+run.torch_available(); run.task_m_data({n})  # import every library, build (and drop) one data set
+def status(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # Linux: reset the peak-RSS mark (VmHWM) to the current RSS
+base = status("VmRSS:")
+run.task_m({n}, 2, impls=({name!r},))
+print((status("VmHWM:") - base) / 1024)
+"""
+
+
+def memory_of(name: str, n: int) -> float | None:
+    """Peak RSS growth (MiB) of a fresh process running only ``name`` for two epochs of Task M, over its baseline
+    with every library imported (Linux only; None elsewhere)."""
+    if not os.path.exists("/proc/self/clear_refs"):
+        return None
+    out = subprocess.run([sys.executable, "-c", MEMORY.format(here=HERE, n=n, name=name)], capture_output=True,
+                         text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
+# ---------------------------------------------------------------- Task U: ensembles of the 1-D network
+def task_u(widths, steps: int, members: int = 8):
+    x = np.linspace(0, 1, 300, dtype=np.float32)[:, None]
+    y = (np.sin(20 * x) * np.sin(10 * x) + x / 10).astype(np.float32)
+    xs, ys, key = jnp.asarray(x), jnp.asarray(y), jax.random.key(0)
+    optimizer = optax.adam(1e-3)
+    rows = []
+    for width in widths:
+        single = train.make_epochs(optimizer, loss="mse", activation="tanh", output="identity", grad="autodiff",
+                                   batch_size=300, ensemble=False, mesh=None)
+        many = train.make_epochs(optimizer, loss="mse", activation="tanh", output="identity", grad="autodiff",
+                                 batch_size=300, ensemble=True, mesh=None)
+        ids = jnp.arange(steps)
+
+        def timed(run, params):
+            state = jax.vmap(optimizer.init)(params) if run is many else optimizer.init(params)
+            params = jax.tree.map(jnp.array, params)
+            jax.block_until_ready(run(jax.tree.map(jnp.array, params), optimizer.init(params) if run is single
+                                      else jax.vmap(optimizer.init)(params), xs, ys, key, ids))  # compile + warm
+            tic = time.perf_counter()
+            jax.block_until_ready(run(params, state, xs, ys, key, ids))
+            return time.perf_counter() - tic
+
+        one = timed(single, mlp.init(key, [1, width, 1]))
+        ensemble = timed(many, train.init_ensemble(key, members, [1, width, 1]))
+        sequential = sum(timed(single, mlp.init(k, [1, width, 1])) for k in jax.random.split(key, members))
+        rows.append({"width": width, "steps": steps, "single_steps_per_s": steps / one,
+                     "ensemble_steps_per_s": steps / ensemble, "sequential_steps_per_s": steps / sequential,
+                     "ensemble_speedup_vs_sequential": sequential / ensemble})
+    return rows
+
+
+# ---------------------------------------------------------------- data parallel on simulated devices
+SHARDED = """
+import time, jax, jax.numpy as jnp, numpy as np, optax, sys
+sys.path.insert(0, {here!r}); import run
+from jax.sharding import Mesh
+from jaxnet import mlp, train
+x, y = run.task_m_data({n})
+mesh = Mesh(np.array(jax.devices()), ("data",)) if jax.device_count() > 1 else None
+opt = optax.sgd(0.1)
+fn = train.make_epochs(opt, loss="cross_entropy", activation="relu", output="identity", grad="autodiff",
+                       batch_size=128, ensemble=False, mesh=mesh)
+params = mlp.init(jax.random.key(0), [784, 200, 10]); state = opt.init(params)
+xs, ys = jnp.asarray(x), jnp.asarray(y)
+times = []
+for e in range({epochs}):
+    tic = time.perf_counter()
+    params, state, loss = fn(params, state, xs, ys, jax.random.key(1), jnp.arange(e, e + 1))
+    jax.block_until_ready(loss); times.append(time.perf_counter() - tic)
+print(float(np.median(times[1:])))
+"""
+
+
+def data_parallel(n: int, epochs: int, counts=(1, 2, 4)):
+    rows = []
+    for count in counts:
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}", "JAX_PLATFORMS": "cpu"}
+        out = subprocess.run([sys.executable, "-c", SHARDED.format(here=HERE, n=n, epochs=epochs)], env=env,
+                             capture_output=True, text=True, check=True).stdout
+        rows.append({"devices": count, "epoch_s": float(out.split()[-1])})
+    for row in rows:
+        row["vs_one_device"] = row["epoch_s"] / rows[0]["epoch_s"]
+    return rows
+
+
+# ---------------------------------------------------------------- report
+def table(rows, columns) -> str:
+    head = "| " + " | ".join(title for title, _, _ in columns) + " |"
+    rule = "|" + "|".join("---" if fmt is None else "---:" for _, _, fmt in columns) + "|"
+    body = ["| " + " | ".join(str(r[k]) if fmt is None else format(r[k], fmt) for _, k, fmt in columns) + " |"
+            for r in rows]
+    return "\n".join([head, rule, *body])
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = f"jax {jax.__version__}, optax {optax.__version__}, numpy {np.__version__}"
+    if torch_available():
+        import torch
+        versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return (f"{cpu}, {os.cpu_count()} cores, {jax.devices()[0].platform} backend; Python "
+            f"{platform.python_version()}; {versions}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--tiny", action="store_true", help="each part once on small sizes (a check, not a measurement)")
+    p.add_argument("--epochs", type=int, default=7, help="Task M epochs per implementation (the first compiles)")
+    p.add_argument("--out", default=os.path.join(HERE, "RESULTS.md"))
+    p.add_argument("--json", default=None, help="also write the raw numbers here")
+    args = p.parse_args(argv)
+    n, epochs, widths, steps, dp_epochs = (60000, args.epochs, (10, 1000, 10000), 200, 4)
+    if args.tiny:
+        n, epochs, widths, steps, dp_epochs = 1280, 2, (10, 50), 5, 2
+    impls = IMPLS if torch_available() else tuple(i for i in IMPLS if i != "torch")
+    if "torch" not in impls:
+        print("PyTorch is not installed: skipping it (pip install 'jaxnet[bench]' to include it)", flush=True)
+    print(f"Task M on {machine()} ...", flush=True)
+    m_rows = task_m(n, epochs, impls=impls)
+    for row in m_rows:
+        row["peak_rss_mib"] = memory_of(row["impl"], n)
+    m_table = table(m_rows, [("implementation", "impl", None), ("compile (s)", "compile_s", ".2f"),
+                             ("epoch (s, median)", "epoch_s", ".3f"), ("samples/s", "samples_per_s", ",.0f"),
+                             ("jaxnet time / this", "jaxnet_over_this", ".2f"),
+                             ("peak memory (MiB)", "peak_rss_mib", ",.0f"),
+                             ("max |Δparam| vs jaxnet, epoch 1", "param_diff_epoch_1", ".1e"),
+                             (f"… epoch {epochs}", "param_diff_final", ".1e")])
+    print(m_table, flush=True)
+    u_rows = task_u(widths, steps)
+    u_table = table(u_rows, [("width", "width", ","), ("steps", "steps", "d"),
+                             ("1 network (steps/s)", "single_steps_per_s", ",.0f"),
+                             ("vmapped 8 (steps/s)", "ensemble_steps_per_s", ",.0f"),
+                             ("8 sequential (steps/s)", "sequential_steps_per_s", ",.1f"),
+                             ("ensemble speed-up", "ensemble_speedup_vs_sequential", ".2f")])
+    print(u_table, flush=True)
+    dp_rows = data_parallel(n, dp_epochs)
+    dp_table = table(dp_rows, [("simulated devices", "devices", "d"), ("epoch (s, median)", "epoch_s", ".3f"),
+                               ("time vs 1 device", "vs_one_device", ".2f")])
+    print(dp_table, flush=True)
+    by = {r["impl"]: r for r in m_rows}
+    alternatives = [r for r in m_rows if not r["impl"].startswith("jaxnet")]
+    fastest = min(alternatives, key=lambda r: r["epoch_s"])
+    summary = (f"jaxnet's compiled epoch: {by['jaxnet']['epoch_s']:.3f} s; the fastest alternative "
+               f"({fastest['impl']}): {fastest['epoch_s']:.3f} s, ratio {by['jaxnet']['epoch_s'] / fastest['epoch_s']:.2f} "
+               f"(target ≤ 1.0, aim 0.8). manual_grad / jax.grad inside the step: "
+               f"{by['jaxnet-manual']['epoch_s'] / by['jaxnet']['epoch_s']:.2f} (target ≤ 1.1).")
+    print(summary)
+    if args.tiny:
+        return {"m": m_rows, "u": u_rows, "dp": dp_rows}
+    report = f"""# Benchmark results
+
+Machine: {machine()}.
+Command: `make bench` (= `python benchmarks/run.py`), {time.strftime('%Y-%m-%d')}.
+
+## Task M: MNIST-shaped epoch (60,000 × 784 float32, 784-200-10 ReLU, cross-entropy, batch 128, SGD 0.1)
+
+Every implementation starts from the same parameters and sees the same batches; epochs are interleaved across
+implementations; "epoch" is the median of epochs 2–{epochs}, "compile" the first epoch's excess over it; "peak memory" is
+how far a fresh process running only that implementation for two epochs grows its peak RSS past its baseline with
+all libraries imported (the 188 MB data set it builds included). The last two columns are the largest difference of any parameter from jaxnet's after the
+first and the last epoch: float32 round-off (different summation orders), which SGD then compounds step by step.
+
+{m_table}
+
+{summary}
+
+## Task U: universal-approximation network, full-batch Adam steps (300 points, tanh)
+
+{u_table}
+
+## Data parallel: Task M epoch on simulated host devices
+
+On this machine all simulated devices share the same cores, so this shows the cost of sharding (all-reduces and
+synchronisation), not a speed-up; on real multi-device hardware the same code splits the batch.
+
+{dp_table}
+"""
+    with open(args.out, "w") as f:
+        f.write(report)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"m": m_rows, "u": u_rows, "dp": dp_rows, "machine": machine()}, f, indent=1)
+    print(f"wrote {args.out}")
+    return {"m": m_rows, "u": u_rows, "dp": dp_rows}
+
+
+if __name__ == "__main__":
+    main()

@@ -137,3 +137,20 @@ def test_bad_names_and_shapes():
         manual_grad(params, x, y, activation="elu")
     with pytest.raises(ValueError, match=r"\(6, 4\).*\(6, 1\)"):
         manual_grad(params, x, y[:, :1])
+
+
+def test_appendix_tables_with_an_output_activation():
+    # Appendix 7.1: ŷ = φ3(W3 φ2(W2 φ1(W1 x + b1) + b2) + b3), so g_3 = Φ'_3(v_3)(ŷ - y) and the rest as before.
+    with jax.enable_x64():
+        params, x, y = problem(3, False, "mse", jnp.float64, seed=6)
+        (W1, b1), (W2, b2), (W3, b3) = [(np.asarray(W), np.asarray(b)) for W, b in params]
+        x, y = np.asarray(x), np.asarray(y)
+        v1 = W1 @ x + b1; u1 = np.maximum(v1, 0)
+        v2 = W2 @ u1 + b2; u2 = np.tanh(v2)
+        v3 = W3 @ u2 + b3; yhat = np.tanh(v3)
+        g3 = np.diag(1 - yhat ** 2) @ (yhat - y)       # g_3 = Φ'_3(v_3)(ŷ - y)
+        g2 = np.diag(1 - u2 ** 2) @ W3.T @ g3          # g_2 = Φ'_2(v_2) W_3ᵀ g_3
+        g1 = np.diag((v1 >= 0) * 1.0) @ W2.T @ g2      # g_1 = Φ'_1(v_1) W_2ᵀ g_2
+        table = [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]
+        got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), activation=["relu", "tanh"], output="tanh")
+        chex.assert_trees_all_close(got, [tuple(map(jnp.asarray, row)) for row in table], rtol=1e-12, atol=1e-14)

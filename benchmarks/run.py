@@ -106,7 +106,7 @@ class JaxPerBatch:
     def __init__(self, params, x, y, key, lr, batch):
         def loss(p, xb, yb):
             (W1, b1), (W2, b2) = p
-            logits = jnp.maximum(xb @ W1.T + b1, 0) @ W2.T + b2
+            logits = jnp.maximum(xb @ W1.T + b1[None], 0) @ W2.T + b2[None]
             return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), yb[:, None], axis=1))
 
         @jax.jit

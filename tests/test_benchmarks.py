@@ -1,0 +1,28 @@
+"""The benchmarks run once on tiny sizes, so they keep working; their numbers are not checked here."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+import gpu  # noqa: E402
+import run  # noqa: E402
+
+from jaxnet import data  # noqa: E402
+
+
+def test_bench_runs_on_tiny_sizes(tmp_path):
+    results = run.main(["--tiny", "--out", str(tmp_path / "RESULTS.md")])
+    impls = [row["impl"] for row in results["m"]]
+    assert impls[:4] == ["jaxnet", "jaxnet-manual", "numpy", "jax-per-batch"]
+    # Same initial parameters and batch order: after one epoch every implementation agrees to float32 round-off.
+    assert all(row["param_diff_epoch_1"] < 1e-5 for row in results["m"])
+    assert [row["devices"] for row in results["dp"]] == [1, 2, 4]
+    assert not (tmp_path / "RESULTS.md").exists()  # a tiny run is a check, never a result
+
+
+@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason="needs the MNIST files in $JAXNET_DATA_DIR")
+def test_gpu_script_runs_on_tiny_sizes():
+    accuracy, big = gpu.main(["--tiny"])
+    assert 0 < accuracy["final_accuracy"] <= 1 and big["samples_per_s"] > 0

@@ -270,7 +270,8 @@ def fit(params, x, y, *, optimizer: optax.GradientTransformation, epochs: int, b
 
     Returns:
       ``(params, history)``; ``history`` is a list with one dict per epoch: ``epoch``, ``train_loss`` (mean
-      minibatch loss; a list of K for ensembles), ``seconds`` and, with ``eval_data``, ``eval_loss`` and
+      minibatch loss; a list of K for ensembles), ``seconds`` (the wall time of its compiled call divided by the
+      epochs in it; the first call includes compilation) and, with ``eval_data``, ``eval_loss`` and
       ``eval_accuracy`` (measured at the end of each call, so on the last epoch of each call).
 
     Raises:

@@ -7,7 +7,7 @@ comma := ,
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install test demo mnist bench doctest clean
+.PHONY: install test demo mnist bench clean
 
 install: $(STAMP)
 

@@ -7,3 +7,7 @@ their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.per
 """
 
 __version__ = "0.1.0"
+
+from jaxnet import activations, backprop, checkpoint, data, losses, mlp, perceptron, train
+
+__all__ = ["activations", "backprop", "checkpoint", "data", "losses", "mlp", "perceptron", "train"]

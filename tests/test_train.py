@@ -240,6 +240,12 @@ SHARDED = textwrap.dedent("""
     diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
     print("max difference", diff)
     assert diff < 1e-5, diff
+    # An ensemble sharded the same way: the members' batch axis is sharded, their own axis is not.
+    stacked = train.init_ensemble(jax.random.key(2), 2, [8, 32, 4])
+    many, _ = train.fit(stacked, x, y, ensemble=True, **kwargs)
+    one, _ = train.fit(stacked, x, y, ensemble=True, devices=jax.devices()[:1], **kwargs)
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
+    assert diff < 1e-5, diff
 """)
 
 

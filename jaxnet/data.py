@@ -133,7 +133,8 @@ def _tfds_can_build(name: str, data_dir: str | None) -> None:
     builder = tfds.builder(name, data_dir=data_dir)
     if builder.data_path.joinpath("dataset_info.json").exists():
         return
-    manual = os.path.join(os.fspath(builder._data_dir_root), "downloads", "manual")
+    root = data_dir or os.environ.get("TFDS_DATA_DIR") or os.path.expanduser(os.path.join("~", "tensorflow_datasets"))
+    manual = os.path.join(root, "downloads", "manual")
     files = [f + ".gz" for split in SPLITS for f in idx_filenames(split)]
     if all(os.path.isfile(os.path.join(manual, f)) for f in files):
         return
@@ -141,7 +142,7 @@ def _tfds_can_build(name: str, data_dir: str | None) -> None:
         socket.create_connection(_TFDS_HOST, timeout=3).close()
     except OSError:
         raise DataError(
-            f"tensorflow-datasets has no prepared {name!r} under {builder._data_dir_root} and no network to download "
+            f"tensorflow-datasets has no prepared {name!r} under {root} and no network to download "
             f"it. Place the four original files ({', '.join(files)}) in {manual}/ and retry, or use source='idx' "
             f"with ${ENV_VAR} pointing at them.") from None
 

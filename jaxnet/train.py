@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 import sys
 import time

@@ -66,6 +66,7 @@ def load(config: Config):
 
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransformation:
+    """The configured optax optimizer with its schedule (in steps) and weight decay on the W_i only."""
     total = config.epochs * steps_per_epoch
     if config.schedule == "cosine":
         lr = optax.warmup_cosine_decay_schedule(0.0, config.lr, int(config.warmup_epochs * steps_per_epoch), total)

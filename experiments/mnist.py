@@ -218,8 +218,8 @@ def main(config: Config) -> dict:
         import matplotlib
         matplotlib.use("Agg")
         plot_confusion(C, os.path.join(config.out, "confusion_matrix.png"))
-        raw_test, _ = data.load_mnist("test", name=config.dataset, data_dir=config.data_dir, source=config.source)
-        plot_errors(raw_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
+        # imshow scales each image to its own range, so the standardised pixels show exactly as the raw ones.
+        plot_errors(x_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
         plot_curves(history, os.path.join(config.out, "curves.png"))
     metrics["confusion_text"] = text
     return metrics

@@ -22,6 +22,19 @@ from jaxnet import activations, losses, mlp
 Array = jax.Array
 
 
+def check_supported(loss: str, output: str) -> None:
+    """Raises ``ValueError`` for a loss/output pair :func:`manual_grad` cannot differentiate.
+
+    The cross-entropy takes logits: its fused signal (yᵀ1)·z − y already contains the softmax, so the output
+    activation must be the identity.
+    """
+    if loss == "cross_entropy" and output != "identity":
+        raise ValueError(
+            f"manual_grad: loss='cross_entropy' takes logits, so output must be 'identity' (the softmax is inside "
+            f"the loss), got output={output!r}"
+        )
+
+
 def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.ActivationSpec = "relu",
                           output: str = "identity", loss: str = "mse") -> tuple[Array, mlp.Params]:
     """The loss and its gradient from one forward and one hand-written backward pass.
@@ -33,11 +46,7 @@ def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, *, activation:
     """
     loss_fn = losses.get(loss)
     names = mlp.layer_activations(activation, output, len(params))
-    if loss == "cross_entropy" and output != "identity":
-        raise ValueError(
-            f"manual_grad: loss='cross_entropy' takes logits, so output must be 'identity' (the softmax is inside "
-            f"the loss), got output={output!r}"
-        )
+    check_supported(loss, output)
     yhat, vs, us = mlp.forward(params, x, activation=activation, output=output)
     value = loss_fn.fn(yhat, y)
     signal = loss_fn.signal(yhat, y)

@@ -153,7 +153,10 @@ def _load_tfds(split: str, name: str, data_dir: str | None) -> tuple[np.ndarray,
         import tensorflow_datasets as tfds
     except ImportError as e:
         raise ImportError(f"source='tfds' needs tensorflow-datasets and tensorflow: pip install 'jaxnet[data]' ({e})")
-    tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory that JAX needs
+    try:
+        tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory that JAX needs
+    except RuntimeError:
+        pass  # TensorFlow was initialised earlier by the caller; its device choice stands
     _tfds_can_build(name, data_dir)
     images, labels = tfds.as_numpy(tfds.load(name, split=split, data_dir=data_dir, batch_size=-1,
                                              as_supervised=True))

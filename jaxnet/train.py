@@ -50,8 +50,7 @@ def _value_and_grad(loss: str, activation, output: str, grad: str) -> Callable:
 
         return jax.value_and_grad(objective)
     if grad == "manual":
-        if loss == "cross_entropy" and output != "identity":
-            raise ValueError(f"grad='manual' with loss='cross_entropy' needs output='identity', got {output!r}")
+        backprop.check_supported(loss, output)  # at construction, not at the first step
         return functools.partial(backprop.value_and_manual_grad, activation=activation, output=output, loss=loss)
     raise ValueError(f"unknown grad {grad!r}; valid values are {list(GRADS)}")
 
@@ -112,7 +111,8 @@ def make_epochs(optimizer, *, loss: str, activation, output: str, grad: str, bat
     ``N // batch_size`` minibatches of a fresh permutation drawn from ``fold_in(key, epoch)``. The last partial
     batch is DROPPED (a different permutation each epoch means every example is still seen), so every step has the
     same shape and the program compiles once. Returns ``(params, opt_state, losses)`` with the mean minibatch loss
-    of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached, so repeated :func:`fit` calls reuse it.
+    of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached on its arguments (the optimizer by identity),
+    so repeated :func:`fit` calls with the same optimizer object reuse the compiled program.
     """
     update = _make_update(optimizer, loss, activation, output, grad)
     if ensemble:
@@ -176,17 +176,22 @@ def make_evaluate(*, loss: str, activation, output: str, chunk_size: int, ensemb
     return jax.jit(fn)
 
 
+def _pad_for_evaluation(x: np.ndarray, y: np.ndarray, chunk_size: int):
+    """``(x, y)`` padded with zero rows to a multiple of the chunk size (clipped to N); returns them, N, the chunk."""
+    chunk_size = min(chunk_size, x.shape[0])
+    pad = -x.shape[0] % chunk_size
+    xp = np.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+    yp = np.pad(y, [(0, pad)] + [(0, 0)] * (y.ndim - 1))
+    return xp, yp, x.shape[0], chunk_size
+
+
 def evaluate(params, x, y, *, loss: str, activation: mlp.ActivationSpec = "relu", output: str = "identity",
              chunk_size: int = 1000, ensemble: bool = False) -> tuple[float, float]:
     """Mean loss and accuracy (cross-entropy only; NaN otherwise) of ``params`` on ``(x, y)``, chunk by chunk."""
     activation = tuple(activation) if isinstance(activation, list) else activation
-    x, y = jnp.asarray(x), jnp.asarray(y)
-    chunk_size = min(chunk_size, x.shape[0])
-    pad = -x.shape[0] % chunk_size
-    xp = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
-    yp = jnp.pad(y, [(0, pad)] + [(0, 0)] * (y.ndim - 1))
+    xp, yp, n, chunk_size = _pad_for_evaluation(np.asarray(x), np.asarray(y), chunk_size)
     fn = make_evaluate(loss=loss, activation=activation, output=output, chunk_size=chunk_size, ensemble=ensemble)
-    return fn(params, xp, yp, x.shape[0])
+    return fn(params, xp, yp, n)
 
 
 def _check_data(name: str, x, y, loss: str, d_in: int, d_out: int) -> None:
@@ -323,6 +328,11 @@ def fit(params, x, y, *, optimizer: optax.GradientTransformation, epochs: int, b
     if eval_data is not None:
         x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
         _check_data("eval_data", x_eval, y_eval, loss, d_in, d_out)
+        # Padded and placed on the devices once, not at every evaluation.
+        x_eval, y_eval, n_eval, chunk = _pad_for_evaluation(x_eval, y_eval, eval_chunk_size)
+        x_eval, y_eval = _place(x_eval, replicated), _place(y_eval, replicated)
+        evaluate_fn = make_evaluate(loss=loss, activation=activation, output=output, chunk_size=chunk,
+                                    ensemble=ensemble)
     run = make_epochs(optimizer, loss=loss, activation=activation, output=output, grad=grad, batch_size=batch_size,
                       ensemble=ensemble, mesh=mesh)
     progress = _Progress(epochs, start, verbose)
@@ -341,8 +351,7 @@ def fit(params, x, y, *, optimizer: optax.GradientTransformation, epochs: int, b
             records = [{"epoch": int(e) + 1, "train_loss": v.tolist(), "seconds": seconds}
                        for e, v in zip(np.asarray(epoch_ids), values)]
             if eval_data is not None:
-                eval_loss, eval_accuracy = evaluate(params, x_eval, y_eval, loss=loss, activation=activation,
-                                                    output=output, chunk_size=eval_chunk_size, ensemble=ensemble)
+                eval_loss, eval_accuracy = evaluate_fn(params, x_eval, y_eval, n_eval)
                 records[-1]["eval_loss"] = np.asarray(eval_loss).tolist()
                 if loss == "cross_entropy":
                     records[-1]["eval_accuracy"] = np.asarray(eval_accuracy).tolist()

@@ -65,6 +65,11 @@ def test_make_step_traces_once_and_lowers_the_loss(traces):
     assert float(value) < 0.5 * float(first)
 
 
+def test_manual_step_refuses_what_it_cannot_differentiate_when_built():
+    with pytest.raises(ValueError, match="output must be 'identity'.*'softmax'"):
+        train.make_step(optax.sgd(0.1), loss="cross_entropy", output="softmax", grad="manual")
+
+
 def test_manual_step_equals_autodiff_step_after_an_epoch():
     x, y = blobs()
     a, _ = fit(small_params(), x, y, epochs=1, grad="autodiff")

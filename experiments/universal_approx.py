@@ -8,7 +8,8 @@ per width train at once as one vmapped ensemble. The fit is judged on 10,000 den
 Why the defaults are what they are (the usual fan-in initialisation makes wide networks fit *worse*):
 
 * Activation tanh: the theorem asks for a bounded, monotone, non-constant φ, which tanh is (ReLU also works,
-  ``--activation relu``, but its global ramps make the fit converge far more slowly).
+  ``--activation relu``, but with the same 2,000 steps its global ramps leave a test RMSE near 0.05 at widths
+  1,000 and 10,000, against tanh's 0.003).
 * Transition points spread over the domain: hidden unit i starts as tanh(wᵢ(x − cᵢ)) with cᵢ ~ U(domain),
   bᵢ = −wᵢcᵢ, and wᵢ = ±s with a random sign. With fan-in initialisation (|wᵢ| ≲ 1 for a 1-D input) every unit is
   nearly linear on [0, 1] and a wide layer has few useful features; spread units tile the interval.
@@ -16,8 +17,9 @@ Why the defaults are what they are (the usual fan-in initialisation makes wide n
   transition of width ~1/30 matches the finest detail f has.
 * Output layer initialised to zero and trained with learning rate ``lr_out / width``: ŷ sums ``width`` terms
   wᵢuᵢ and Adam moves every wᵢ by about its learning rate each step, so a readout rate of 1/width keeps the step in
-  ŷ independent of the width (the readout rule of the maximal-update parametrisation). Without it wide networks
-  oscillate or diverge.
+  ŷ independent of the width (the readout rule of the maximal-update parametrisation). With the readout at the
+  hidden rate instead (``--lr-out`` = lr × width), width 1,000 ends at test RMSE 0.0037 instead of 0.0029, and
+  width 10,000 after 500 steps at 0.050 instead of 0.026.
 * Hidden learning rate 1e-2 with a cosine decay: a transition point moves by at most lr/s ≈ 3e-4 per step, a tenth
   of the spacing between training points, and the decay lets the last steps settle.
 

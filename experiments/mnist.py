@@ -93,12 +93,17 @@ def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: i
     return np.bincount(predictions * num_classes + labels, minlength=num_classes ** 2).reshape(num_classes, num_classes)
 
 
+def precision_recall(C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision (correct / predicted, along rows) and recall (correct / present, along columns) of
+    ``C[output, target]``; a class never predicted or never present gets 0."""
+    return np.diag(C) / np.maximum(C.sum(axis=1), 1), np.diag(C) / np.maximum(C.sum(axis=0), 1)
+
+
 def confusion_text(C: np.ndarray) -> str:
     """The lecture's layout: each cell 'count percent-of-all', each row ending with precision, a last row of
     recall per target class, and the overall accuracy in the corner."""
     n = C.sum()
-    precision = np.diag(C) / np.maximum(C.sum(axis=1), 1)
-    recall = np.diag(C) / np.maximum(C.sum(axis=0), 1)
+    precision, recall = precision_recall(C)
     lines = ["Output class (rows) by target class (columns); cells: count and % of all test images"]
     for i, row in enumerate(C):
         cells = "  ".join(f"{c:5d} {100 * c / n:4.1f}%" for c in row)
@@ -113,7 +118,7 @@ def plot_confusion(C: np.ndarray, path: str) -> None:
     import matplotlib.pyplot as plt
 
     n, k = C.sum(), len(C)
-    precision, recall = np.diag(C) / np.maximum(C.sum(1), 1), np.diag(C) / np.maximum(C.sum(0), 1)
+    precision, recall = precision_recall(C)
     fig, ax = plt.subplots(figsize=(9, 8))
     shade = np.zeros((k + 1, k + 1, 3)) + 1.0
     for i in range(k):
@@ -202,7 +207,7 @@ def main(config: Config) -> dict:
     predictions = np.asarray(jnp.argmax(logits, axis=-1))
     accuracies = (predictions == y_test).mean(axis=1)
     C = confusion_matrix(y_test, predictions[0])
-    precision, recall = np.diag(C) / np.maximum(C.sum(1), 1), np.diag(C) / np.maximum(C.sum(0), 1)
+    precision, recall = precision_recall(C)
     metrics = {
         "test_accuracy": float(accuracies.mean()), "test_accuracy_per_seed": accuracies.tolist(),
         "test_loss": float(np.mean(history[-1]["eval_loss"])), "train_seconds": train_seconds,

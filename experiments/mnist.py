@@ -16,42 +16,49 @@ digits, the training curves and the final checkpoint to ``--out``.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+import cli
 from jaxnet import data, mlp, train
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     hidden: tuple[int, ...] = (200,)  # hidden widths: the lecture's one layer of 200; more entries, deeper nets
-    activation: str = "relu"  # hidden activation
-    optimizer: str = "nesterov"  # nesterov (SGD + Nesterov momentum 0.9), momentum, sgd, adam or adamw
+    activation: Literal["relu", "tanh", "sigmoid"] = "relu"  # hidden activation
+    optimizer: Literal["nesterov", "momentum", "sgd", "adam", "adamw"] = "nesterov"  # nesterov: SGD + Nesterov 0.9
     lr: float = 0.1  # peak learning rate
     warmup_epochs: float = 1.0  # linear warm-up before the cosine decay
-    schedule: str = "cosine"  # cosine (decay to 0) or constant
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine decays to 0 after the warm-up
     weight_decay: float = 5e-4  # L2 weight decay on the W_i (decoupled for adamw)
     label_smoothing: float = 0.1  # ε of the soft targets (0 for plain one-hot)
     batch_size: int = 128  # minibatch size
     epochs: int = 40  # passes over the 60,000 training images
     seeds: int = 3  # networks trained together (a vmapped ensemble); metrics report each and their mean
     seed: int = 0  # base PRNG seed (initialisation and shuffling)
-    grad: str = "autodiff"  # autodiff (jax.grad) or manual (the hand-written back-propagation)
-    dataset: str = "mnist"  # mnist or fashion_mnist
+    grad: Literal["autodiff", "manual"] = "autodiff"  # jax.grad, or the hand-written back-propagation
+    dataset: Literal["mnist", "fashion_mnist"] = "mnist"  # which data set
     data_dir: str | None = None  # the IDX files (or tfds's directory); default $JAXNET_DATA_DIR
-    source: str = "auto"  # auto, idx or tfds
+    source: Literal["auto", "idx", "tfds"] = "auto"  # the IDX files, tensorflow-datasets, or whichever is found
     train_limit: int | None = None  # use only the first n training images (quick checks)
     out: str = "runs/mnist"  # output directory
+    resume: bool = False  # continue from out/checkpoint.npz if it exists (else start afresh, overwriting it)
     plots: bool = True  # write the PNG figures (needs matplotlib)
     verbose: bool = True  # progress bar
+
+    def __post_init__(self):
+        cli.check(self)
+        if self.epochs < 1 or self.seeds < 1 or self.batch_size < 1 or not all(h > 0 for h in self.hidden):
+            raise ValueError(f"epochs, seeds, batch_size and the hidden widths must be positive, got {self}")
 
 
 def load(config: Config):
@@ -70,10 +77,8 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransf
     total = config.epochs * steps_per_epoch
     if config.schedule == "cosine":
         lr = optax.warmup_cosine_decay_schedule(0.0, config.lr, int(config.warmup_epochs * steps_per_epoch), total)
-    elif config.schedule == "constant":
-        lr = config.lr
     else:
-        raise ValueError(f"unknown schedule {config.schedule!r}; valid schedules are ['constant', 'cosine']")
+        lr = config.lr
     # Weight decay only on the weight matrices; for SGD it is the classic L2 term added to the gradient (so it
     # passes through the momentum, as in PyTorch's SGD), for adamw the decoupled form.
     mask = lambda params: [(True, False) for _ in params]  # noqa: E731
@@ -83,8 +88,6 @@ def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransf
                 "nesterov": lambda: optax.chain(decay, optax.sgd(lr, momentum=0.9, nesterov=True)),
                 "adam": lambda: optax.chain(decay, optax.adam(lr)),
                 "adamw": lambda: optax.adamw(lr, weight_decay=config.weight_decay, mask=mask)}
-    if config.optimizer not in builders:
-        raise ValueError(f"unknown optimizer {config.optimizer!r}; valid optimizers are {sorted(builders)}")
     return builders[config.optimizer]()
 
 
@@ -191,18 +194,16 @@ def main(config: Config) -> dict:
     targets = (1 - eps) * np.eye(10, dtype=np.float32)[y_train] + eps / 10
     optimizer = make_optimizer(config, len(x_train) // config.batch_size)
     ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
-    for stale in (ckpt, log):  # each run starts afresh (train.fit would resume from an existing checkpoint)
-        if os.path.exists(stale):
-            os.remove(stale)
+    net = mlp.Net(config.activation)
     tic = time.perf_counter()
     params, history = train.fit(
         params, x_train, targets, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
-        key=shuffle_key, loss="cross_entropy", activation=config.activation, grad=config.grad,
-        eval_data=(x_test, y_test), ensemble=True, checkpoint_path=ckpt, verbose=config.verbose,
+        net=net, key=shuffle_key, loss="cross_entropy", grad=config.grad, eval_data=(x_test, y_test),
+        ensemble=True, checkpoint_path=ckpt, resume="auto" if config.resume else False, verbose=config.verbose,
         log_path=log,
         meta={"dataset": config.dataset, "config": dataclasses.asdict(config)})
     train_seconds = time.perf_counter() - tic
-    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, activation=config.activation), in_axes=(0, None)))(
+    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, net), in_axes=(0, None)))(
         params, x_test)
     predictions = np.asarray(jnp.argmax(logits, axis=-1))
     accuracies = (predictions == y_test).mean(axis=1)
@@ -231,30 +232,8 @@ def main(config: Config) -> dict:
 
 
 def parse_args(argv=None) -> Config:
-    d = Config()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--hidden", type=int, nargs="+", default=list(d.hidden), help="hidden widths, e.g. 200 or 512 256")
-    p.add_argument("--activation", choices=["relu", "tanh", "sigmoid"], default=d.activation)
-    p.add_argument("--optimizer", choices=["nesterov", "momentum", "sgd", "adam", "adamw"], default=d.optimizer)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=d.schedule)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--seeds", type=int, default=d.seeds, help="networks trained at once (vmapped ensemble)")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--grad", choices=["autodiff", "manual"], default=d.grad)
-    p.add_argument("--dataset", choices=list(data.NAMES), default=d.dataset)
-    p.add_argument("--data-dir", default=d.data_dir, help=f"default ${data.ENV_VAR}")
-    p.add_argument("--source", choices=["auto", "idx", "tfds"], default=d.source)
-    p.add_argument("--train-limit", type=int, default=d.train_limit)
-    p.add_argument("--out", default=d.out)
-    p.add_argument("--no-plots", dest="plots", action="store_false")
-    p.add_argument("--quiet", dest="verbose", action="store_false")
-    args = p.parse_args(argv)
-    return Config(**{**vars(args), "hidden": tuple(args.hidden)})
+    """The command line, one flag per :class:`Config` field (``--help`` lists them with their comments)."""
+    return cli.parse(Config, argv, description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

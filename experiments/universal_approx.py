@@ -28,17 +28,18 @@ Run ``python experiments/universal_approx.py --help`` for the flags; ``main(Conf
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+import cli
 from jaxnet import mlp, train
 
 
@@ -48,11 +49,11 @@ class Config:
     n: int = 300  # training points, evenly spaced over the domain
     test_points: int = 10000  # dense test points over the domain
     domain: tuple[float, float] = (0.0, 1.0)  # the interval [a, b] the function is fitted on
-    activation: str = "tanh"  # hidden activation: tanh, sigmoid or relu
-    optimizer: str = "adam"  # adam, sgd, momentum (sgd with momentum 0.9) or rmsprop
+    activation: Literal["tanh", "sigmoid", "relu"] = "tanh"  # hidden activation
+    optimizer: Literal["adam", "sgd", "momentum", "rmsprop"] = "adam"  # momentum is sgd with momentum 0.9
     lr: float = 1e-2  # learning rate of the hidden layer (W1, b1)
     lr_out: float = 1.0  # the output layer's (w2, b2) learning rate is lr_out / width
-    schedule: str = "cosine"  # cosine (decay to 0 over the run) or constant
+    schedule: Literal["cosine", "constant"] = "cosine"  # cosine decays to 0 over the run
     steps: int = 2000  # full-batch gradient steps
     slope: float = 30.0  # |w_i| of every hidden unit at initialisation
     seeds: int = 3  # networks per width, trained together as a vmapped ensemble
@@ -60,6 +61,14 @@ class Config:
     out: str = "runs/universal_approx"  # output directory
     plots: bool = True  # write fits.png and error_vs_width.png (needs matplotlib)
     verbose: bool = True  # progress bars
+
+    def __post_init__(self):
+        cli.check(self)
+        if self.n < 2 or self.test_points < 2 or self.seeds < 1 or self.steps < 1 or not self.widths:
+            raise ValueError(f"need n, test_points >= 2, seeds, steps >= 1 and some widths, got {self}")
+        if min(self.widths) < 1 or not self.domain[0] < self.domain[1]:
+            raise ValueError(f"widths must be positive and the domain an interval a < b, got {self.widths} and "
+                             f"{self.domain}")
 
 
 def target(x):
@@ -83,12 +92,8 @@ def make_optimizer(config: Config, width: int) -> optax.GradientTransformation:
     def build(lr):
         if config.schedule == "cosine":
             lr = optax.cosine_decay_schedule(lr, config.steps)
-        elif config.schedule != "constant":
-            raise ValueError(f"unknown schedule {config.schedule!r}; valid schedules are ['constant', 'cosine']")
         optimizers = {"adam": optax.adam, "sgd": optax.sgd, "rmsprop": optax.rmsprop,
                       "momentum": lambda lr: optax.sgd(lr, momentum=0.9)}
-        if config.optimizer not in optimizers:
-            raise ValueError(f"unknown optimizer {config.optimizer!r}; valid optimizers are {sorted(optimizers)}")
         return optimizers[config.optimizer](lr)
 
     labels = [("hidden", "hidden"), ("output", "output")]
@@ -102,10 +107,10 @@ def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
     tic = time.perf_counter()
     params, history = train.fit(
         params, x, y, optimizer=make_optimizer(config, width), epochs=config.steps, batch_size=len(x),
-        key=jax.random.key(config.seed), loss="mse", activation=config.activation, ensemble=True,
+        net=mlp.Net(config.activation), key=jax.random.key(config.seed), loss="mse", ensemble=True,
         epochs_per_call=max(1, config.steps // 10), verbose=config.verbose)
     seconds = time.perf_counter() - tic
-    predict = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, activation=config.activation), in_axes=(0, None)))
+    predict = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, mlp.Net(config.activation)), in_axes=(0, None)))
     train_pred, test_pred = np.asarray(predict(params, x)), np.asarray(predict(params, x_test))
     train_mse = np.mean((train_pred - y) ** 2, axis=(1, 2))
     test_rmse = np.sqrt(np.mean((test_pred - y_test) ** 2, axis=(1, 2)))
@@ -161,8 +166,6 @@ def plot(config: Config, results, x, y, x_test, y_test) -> None:
 
 def main(config: Config) -> dict:
     """Runs the sweep, writes ``results.json`` (and the figures) to ``config.out``, returns the metrics."""
-    if config.n < 2 or config.test_points < 2 or config.seeds < 1 or config.steps < 1 or not config.widths:
-        raise ValueError(f"need n, test_points >= 2, seeds, steps >= 1 and some widths, got {config}")
     os.makedirs(config.out, exist_ok=True)
     a, b = config.domain
     x = np.linspace(a, b, config.n, dtype=np.float32)[:, None]
@@ -181,26 +184,8 @@ def main(config: Config) -> dict:
 
 
 def parse_args(argv=None) -> Config:
-    defaults = Config()
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
-    p.add_argument("--n", type=int, default=defaults.n, help="training points")
-    p.add_argument("--test-points", type=int, default=defaults.test_points)
-    p.add_argument("--domain", type=float, nargs=2, default=list(defaults.domain), metavar=("A", "B"))
-    p.add_argument("--activation", choices=["tanh", "sigmoid", "relu"], default=defaults.activation)
-    p.add_argument("--optimizer", choices=["adam", "sgd", "momentum", "rmsprop"], default=defaults.optimizer)
-    p.add_argument("--lr", type=float, default=defaults.lr, help="hidden-layer learning rate")
-    p.add_argument("--lr-out", type=float, default=defaults.lr_out, help="output learning rate times the width")
-    p.add_argument("--schedule", choices=["cosine", "constant"], default=defaults.schedule)
-    p.add_argument("--steps", type=int, default=defaults.steps)
-    p.add_argument("--slope", type=float, default=defaults.slope, help="initial |w| of the hidden units")
-    p.add_argument("--seeds", type=int, default=defaults.seeds, help="networks per width (a vmapped ensemble)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--out", default=defaults.out)
-    p.add_argument("--no-plots", dest="plots", action="store_false")
-    p.add_argument("--quiet", dest="verbose", action="store_false")
-    args = p.parse_args(argv)
-    return Config(**{**vars(args), "widths": tuple(args.widths), "domain": tuple(args.domain)})
+    """The command line, one flag per :class:`Config` field (``--help`` lists them with their comments)."""
+    return cli.parse(Config, argv, description=__doc__.split("\n\n")[0])
 
 
 if __name__ == "__main__":

@@ -17,26 +17,30 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxnet import activations, losses, mlp
+from jaxnet import losses, mlp
 
 Array = jax.Array
 
 
-def check_supported(loss: str, output: str) -> None:
+def check_supported(loss: str | losses.Loss, output: str) -> None:
     """Raises ``ValueError`` for a loss/output pair :func:`manual_grad` cannot differentiate.
 
-    The cross-entropy takes logits: its fused signal (yᵀ1)·z − y already contains the softmax, so the output
-    activation must be the identity.
+    A loss that takes logits (the cross-entropy) has the fused signal (yᵀ1)·z − y, which already contains the
+    softmax, so the output activation must be the identity. The softmax output is refused first by the engine's
+    one rule, :func:`jaxnet.losses.check_output`.
     """
-    if loss == "cross_entropy" and output != "identity":
+    loss = losses.get(loss)
+    losses.check_output(loss, output)
+    if loss.takes_logits and output != "identity":
         raise ValueError(
-            f"manual_grad: loss='cross_entropy' takes logits, so output must be 'identity' (the softmax is inside "
+            f"manual_grad: loss={loss.name!r} takes logits, so output must be 'identity' (the softmax is inside "
             f"the loss), got output={output!r}"
         )
 
 
-def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.ActivationSpec = "relu",
-                          output: str = "identity", loss: str = "mse") -> tuple[Array, mlp.Params]:
+def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
+                          activation: mlp.ActivationSpec | None = None, output: str | None = None,
+                          loss: str | losses.Loss = "mse") -> tuple[Array, mlp.Params]:
     """The loss and its gradient from one forward and one hand-written backward pass.
 
     Arguments are as for :func:`manual_grad`.
@@ -44,25 +48,27 @@ def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, *, activation:
     Returns:
       ``(loss_value, grads)``: a scalar and a list of ``(dW_i, db_i)`` with exactly the treedef of ``params``.
     """
-    loss_fn = losses.get(loss)
-    names = mlp.layer_activations(activation, output, len(params))
-    check_supported(loss, output)
-    yhat, vs, us = mlp.forward(params, x, activation=activation, output=output)
-    value = loss_fn.fn(yhat, y)
-    signal = loss_fn.signal(yhat, y)
+    net = mlp.as_net(net, activation, output)
+    loss = losses.get(loss)
+    check_supported(loss, net.output)
+    yhat, vs, us = mlp.forward(params, x, net)
+    phis = net.layers(len(params))
+    value = loss.fn(yhat, y)
+    signal = loss.signal(yhat, y)
     if yhat.ndim == 1:  # one example is a batch of one: same rules, one row
         vs, us, signal = [v[None] for v in vs], [u[None] for u in us], signal[None]
-    g = activations.get(names[-1]).vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
+    g = phis[-1].vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
     grads = []
     for i in reversed(range(len(params))):
         grads.append((g.T @ us[i], jnp.sum(g, axis=0)))  # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
         if i > 0:
-            g = activations.get(names[i - 1]).vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
+            g = phis[i - 1].vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
     return value, grads[::-1]
 
 
-def manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.ActivationSpec = "relu",
-                output: str = "identity", loss: str = "mse") -> mlp.Params:
+def manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
+                activation: mlp.ActivationSpec | None = None, output: str | None = None,
+                loss: str | losses.Loss = "mse") -> mlp.Params:
     """∇L with respect to every ``W_i`` and ``b_i``, by the lecture's back-propagation rules.
 
     Equal (to round-off) to ``jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, ...), y))(params)``; it is pure,
@@ -72,9 +78,10 @@ def manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.Activ
       params: list of ``(W_i, b_i)``, W_i of shape ``(d_i, d_{i-1})``.
       x: one example ``(d_0,)`` or a batch ``(N, d_0)``.
       y: targets shaped like the network's output, or integer labels ``()`` / ``(N,)`` for the cross-entropy.
-      activation: hidden activation name, or one per hidden layer.
-      output: output activation φ_L (any, for mse and mae; must be ``"identity"`` for cross_entropy).
-      loss: ``"mse"``, ``"mae"`` or ``"cross_entropy"``.
+      net: the activations φ_1 … φ_L (:class:`jaxnet.mlp.Net`); its output may be any activation for mse and mae,
+        and must be ``"identity"`` for a loss that takes logits (cross_entropy).
+      activation, output: instead of ``net``, the names it is built from.
+      loss: ``"mse"``, ``"mae"``, ``"cross_entropy"`` (or any registered :class:`jaxnet.losses.Loss`).
 
     Returns:
       A list of ``(dW_i, db_i)`` with the shapes, dtypes and treedef of ``params``.
@@ -86,8 +93,8 @@ def manual_grad(params: mlp.Params, x: Array, y: Array, *, activation: mlp.Activ
     >>> from jaxnet import mlp
     >>> params = mlp.init(jax.random.key(0), [2, 3, 1])
     >>> x, y = jnp.ones((4, 2)), jnp.zeros((4, 1))
-    >>> g = manual_grad(params, x, y)
+    >>> g = manual_grad(params, x, y, mlp.Net("tanh"), loss="mse")
     >>> jax.tree.structure(g) == jax.tree.structure(params)
     True
     """
-    return value_and_manual_grad(params, x, y, activation=activation, output=output, loss=loss)[1]
+    return value_and_manual_grad(params, x, y, net, activation=activation, output=output, loss=loss)[1]

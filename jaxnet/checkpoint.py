@@ -4,16 +4,21 @@ The file holds one array per leaf of ``(params, opt_state)`` (``leaf_0``, ``leaf
 key's raw data, and ``header``: a JSON document with the epoch, the tree structure, every leaf's path, shape and
 dtype, and whatever the caller adds (layer sizes, activation, versions, the training history).
 
-Writes are atomic: the file is written under a temporary name in the same directory and then renamed over the old
-one (``os.replace``), so a run killed during a save still has its previous checkpoint. :func:`restore` checks the
-stored structure, shapes and dtypes against templates and refuses any mismatch, naming the first offending leaf.
+Writes are atomic: the file is written under a temporary name (``.<name>.tmp-*``) in the same directory and then
+renamed over the old one (``os.replace``), so a run killed during a save still has its previous checkpoint; the
+next successful save removes the temporary files such a kill leaves behind. :func:`restore` checks the stored
+structure, shapes and dtypes against templates and refuses any mismatch, naming the first offending leaf; a
+truncated, empty or foreign file gets a ``ValueError`` that names it and says what to do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import json
 import os
 import tempfile
+import zipfile
 from typing import Any
 
 import jax
@@ -54,9 +59,10 @@ def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: d
     arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
     arrays["key"] = key_data
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
-    directory = os.path.dirname(os.path.abspath(path))
+    directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=directory)
+    prefix = f".{name}.tmp-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".npz", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -67,20 +73,50 @@ def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: d
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    # Only now, with the new checkpoint in place: leftovers of saves that were killed before their rename.
+    for stale in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + "*")):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(stale)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that does not match the state it should restore."""
+
+
+# What numpy raises on a file that is empty, truncated or not an .npz at all.
+_UNREADABLE = (zipfile.BadZipFile, EOFError, OSError, KeyError, UnicodeDecodeError, json.JSONDecodeError)
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """Opens ``path`` with ``np.load``; turns what an unreadable file raises into a ``ValueError`` that says why."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            yield data
+    except CheckpointError:
+        raise
+    except _UNREADABLE + (ValueError,) as e:
+        raise CheckpointError(f"{path} is not a readable jaxnet checkpoint ({type(e).__name__}: {e}); it may be empty, "
+                         f"truncated by a killed run, or another kind of file. Delete or move it, or pass "
+                         f"resume=False to start fresh (the file is then overwritten)") from e
 
 
 def read_header(path: str | os.PathLike) -> dict:
     """The JSON header of a checkpoint, without loading its arrays."""
-    with np.load(os.fspath(path)) as data:
+    with _reading(path) as data:
         return _header(data, path)
 
 
 def _header(data, path) -> dict:
     if "header" not in data.files:
-        raise ValueError(f"{os.fspath(path)} is not a jaxnet checkpoint (no header)")
+        raise CheckpointError(f"{os.fspath(path)} is not a jaxnet checkpoint (no header); delete or move it, or pass "
+                         f"resume=False to start fresh (the file is then overwritten)")
     header = json.loads(data["header"].tobytes().decode())
     if header.get("format") != FORMAT:
-        raise ValueError(f"{os.fspath(path)}: unknown checkpoint format {header.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{os.fspath(path)}: unknown checkpoint format {header.get('format')!r}, expected {FORMAT!r}")
     return header
 
 
@@ -96,17 +132,19 @@ def restore(path: str | os.PathLike, *, params, opt_state):
       ``(params, opt_state, epoch, key, header)``, the arrays as ``jax.Array``.
 
     Raises:
-      ValueError: if the structure, a shape or a dtype differs, naming the first offending leaf.
+      FileNotFoundError: if ``path`` does not exist.
+      ValueError: if the file is not a readable checkpoint, or the structure, a shape or a dtype differs (naming
+        the first offending leaf).
     """
     expected_treedef, expected = _describe((params, opt_state))
-    with np.load(os.fspath(path)) as data:
+    with _reading(path) as data:
         header = _header(data, path)
         if header["treedef"] != expected_treedef or len(header["leaves"]) != len(expected):
-            raise ValueError(f"{os.fspath(path)}: the checkpoint's structure {header['treedef']} does not match the "
+            raise CheckpointError(f"{os.fspath(path)}: the checkpoint's structure {header['treedef']} does not match the "
                              f"expected {expected_treedef}")
         for stored, wanted in zip(header["leaves"], expected):
             if stored != wanted:
-                raise ValueError(f"{os.fspath(path)}: leaf {wanted['path']} is stored with shape {stored['shape']} "
+                raise CheckpointError(f"{os.fspath(path)}: leaf {wanted['path']} is stored with shape {stored['shape']} "
                                  f"and dtype {stored['dtype']}, expected shape {wanted['shape']} and dtype "
                                  f"{wanted['dtype']}")
         leaves = [jax.numpy.asarray(data[f"leaf_{i}"]) for i in range(len(expected))]

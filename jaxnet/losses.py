@@ -10,9 +10,14 @@ prediction against a ``(N,)`` target would otherwise silently become an ``(N, N)
   ``(N, K)``, or integer labels ``(N,)`` (one label ``()`` for one example). Its signal is the lecture's fused
   (yᵢᵀ1)·zᵢ − yᵢ over N, which is zᵢ − yᵢ for targets that sum to one.
 
-When called outside ``jit`` (on concrete arrays) the losses also refuse non-finite targets and NaN predictions, and
-out-of-range labels. Under ``jit`` values cannot raise, so an out-of-range label makes the loss NaN instead of
-silently contributing zero.
+Each :class:`Loss` also says what the training engine needs to know about it (whether it takes logits, whether it
+accepts integer labels, which metric applies), so no other module tests a loss by its name. Adding a loss is one
+:func:`register` call.
+
+The losses give the same values and the same errors eagerly and under ``jit``: shape errors are static and raise in
+both; values are never inspected here (checking data for NaN or bad labels is done once where data enters, in
+:func:`jaxnet.train.fit`, :func:`jaxnet.train.evaluate` and :mod:`jaxnet.data`). An out-of-range integer label makes
+the loss NaN rather than silently contributing zero.
 
 >>> import jax.numpy as jnp
 >>> float(mse(jnp.array([[1.0, 2.0]]), jnp.array([[0.0, 0.0]])))
@@ -32,15 +37,24 @@ Array = jax.Array
 
 
 class Loss(NamedTuple):
-    """A loss L(ŷ, y) and its error signal ∂L/∂ŷ (same shape as ŷ)."""
+    """A loss L(ŷ, y), its error signal ∂L/∂ŷ (same shape as ŷ), and what the engine needs to know about it.
+
+    Attributes:
+      name: the name :func:`get` finds it by.
+      fn: ``fn(yhat, y)``, the scalar loss of a batch ``(N, d)`` or one example ``(d,)``.
+      signal: ``signal(yhat, y)``, ∂L/∂ŷ with the shape of ``yhat``.
+      takes_logits: ŷ are logits and the loss applies its own softmax, so the network's output activation must be
+        the identity (a softmax output would apply it twice).
+      integer_labels: ``y`` may be integer class labels ``(N,)`` instead of rows shaped like ŷ.
+      metric: ``"accuracy"`` (argmax of ŷ against the label) or ``None``; what evaluation reports besides the loss.
+    """
 
     name: str
     fn: Callable[[Array, Array], Array]
     signal: Callable[[Array, Array], Array]
-
-
-def _is_concrete(*xs) -> bool:
-    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+    takes_logits: bool = False
+    integer_labels: bool = False
+    metric: str | None = None
 
 
 def _batch_size(yhat: Array) -> int:
@@ -53,11 +67,6 @@ def _check_regression(name: str, yhat, y) -> tuple[Array, Array]:
         raise ValueError(f"{name}: yhat must be one example (d,) or a batch (N, d), got shape {yhat.shape}")
     if yhat.shape != y.shape:
         raise ValueError(f"{name}: yhat has shape {yhat.shape} but y has shape {y.shape}; they must be equal")
-    if _is_concrete(yhat, y):
-        if not bool(jnp.all(jnp.isfinite(y))):
-            raise ValueError(f"{name}: y contains NaN or inf")
-        if bool(jnp.any(jnp.isnan(yhat))):
-            raise ValueError(f"{name}: yhat contains NaN")
     return yhat, y
 
 
@@ -93,16 +102,15 @@ def mae_signal(yhat: Array, y: Array) -> Array:
 def one_hot(labels: Array, num_classes: int, *, dtype=jnp.float32) -> Array:
     """Integer labels ``(N,)`` (or ``()``) to one-hot rows ``(N, K)`` (or ``(K,)``), the lecture's delta targets.
 
+    A label outside ``[0, num_classes)`` gives a row of zeros, eagerly and under ``jit`` alike (check labels where
+    they enter, as :func:`jaxnet.train.fit` does).
+
     Raises:
-      ValueError: for non-integer labels, or (on concrete arrays) a label outside ``[0, num_classes)``.
+      ValueError: for non-integer labels.
     """
     labels = jnp.asarray(labels)
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise ValueError(f"one_hot: labels must be integers, got dtype {labels.dtype}")
-    if _is_concrete(labels) and labels.size and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
-        raise ValueError(
-            f"one_hot: labels must lie in [0, {num_classes}), got min {int(labels.min())}, max {int(labels.max())}"
-        )
     return jax.nn.one_hot(labels, num_classes, dtype=dtype)
 
 
@@ -119,11 +127,9 @@ def _check_classification(logits, y) -> tuple[Array, Array, Array]:
             )
         num_classes = logits.shape[-1]
         valid = (y >= 0) & (y < num_classes)
-        return logits, one_hot(y, num_classes, dtype=logits.dtype), valid
+        return logits, jax.nn.one_hot(y, num_classes, dtype=logits.dtype), valid
     if y.shape != logits.shape:
         raise ValueError(f"cross_entropy: logits have shape {logits.shape} but y has shape {y.shape}; they must be equal")
-    if _is_concrete(y) and not bool(jnp.all(jnp.isfinite(y))):
-        raise ValueError("cross_entropy: y contains NaN or inf")
     return logits, y.astype(logits.dtype), jnp.ones(logits.shape[:-1], dtype=bool)
 
 
@@ -154,17 +160,48 @@ def cross_entropy_signal(logits: Array, y: Array) -> Array:
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", mse, mse_signal),
     "mae": Loss("mae", mae, mae_signal),
-    "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_signal),
+    "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_signal, takes_logits=True,
+                          integer_labels=True, metric="accuracy"),
 }
+METRICS = (None, "accuracy")
 
 
-def get(name: str) -> Loss:
-    """Returns the :class:`Loss` called ``name``.
+def register(loss: Loss) -> Loss:
+    """Adds ``loss`` to :data:`LOSSES` so every function that takes ``loss="<name>"`` finds it; returns it.
 
     Raises:
-      ValueError: if ``name`` is not one of :data:`LOSSES`; the message lists the valid names.
+      ValueError: if the name is taken or ``metric`` is not one of :data:`METRICS`.
     """
+    if loss.name in LOSSES:
+        raise ValueError(f"a loss called {loss.name!r} is already registered")
+    if loss.metric not in METRICS:
+        raise ValueError(f"loss {loss.name!r}: unknown metric {loss.metric!r}; valid metrics are {list(METRICS)}")
+    LOSSES[loss.name] = loss
+    return loss
+
+
+def get(loss: str | Loss) -> Loss:
+    """Returns the :class:`Loss` called ``loss`` (a :class:`Loss` itself is returned as it is).
+
+    Raises:
+      ValueError: if ``loss`` is not one of :data:`LOSSES`; the message lists the valid names.
+    """
+    if isinstance(loss, Loss):
+        return loss
     try:
-        return LOSSES[name]
+        return LOSSES[loss]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown loss {name!r}; valid losses are {sorted(LOSSES)}") from None
+        raise ValueError(f"unknown loss {loss!r}; valid losses are {sorted(LOSSES)}") from None
+
+
+def check_output(loss: str | Loss, output: str) -> None:
+    """The one rule tying a loss to the network's output activation: a loss on logits needs no softmax before it.
+
+    Raises:
+      ValueError: for a softmax output before a loss that takes logits (the softmax would be applied twice).
+    """
+    loss = get(loss)
+    if loss.takes_logits and output == "softmax":
+        raise ValueError(
+            f"loss {loss.name!r} takes logits and applies the softmax inside it, so output='softmax' would apply it "
+            f"twice; use output='identity' (the default) and activations.softmax(yhat) for probabilities")

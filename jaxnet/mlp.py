@@ -5,19 +5,27 @@ Orientation follows the lecture: layer i (1-based) has ``W_i`` of shape ``(d_i, 
 
     v_i = W_i u_{i−1} + b_i,    u_i = φ_i(v_i),    u_0 = x,    ŷ = u_L.
 
-The math is written for one example ``x`` of shape ``(d_0,)``; a batch ``(N, d_0)`` is handled by ``jax.vmap`` of the
-same code, so the forward pass never relies on implicit rank promotion of the bias.
+The math is written for one example ``x`` of shape ``(d_0,)`` (:func:`forward_one`, the readable definition, which
+``jax.vmap`` batches). A batch ``(N, d_0)`` is computed with the examples as rows, V_i = U_{i−1} W_iᵀ + 1 b_iᵀ, one
+matrix product per layer with the bias broadcast explicitly: the same numbers to round-off, and on wide layers XLA
+runs it several times faster than the vmapped matrix-vector product.
+
+What the network computes besides its parameters is a :class:`Net`: the activations φ_1 … φ_L, validated once when
+the value is built. Every function here and in :mod:`jaxnet.backprop` and :mod:`jaxnet.train` takes one; the
+keywords ``activation=`` and ``output=`` remain a shorthand that builds it.
 
 >>> import jax
 >>> params = init(jax.random.key(0), [3, 5, 2])
 >>> [(W.shape, b.shape) for W, b in params]
 [((5, 3), (5,)), ((2, 5), (2,))]
->>> apply(params, jax.numpy.ones((4, 3))).shape
+>>> net = Net(activation="tanh")
+>>> apply(params, jax.numpy.ones((4, 3)), net).shape
 (4, 2)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Sequence, Union
 
@@ -70,24 +78,81 @@ def init(key: Array, sizes: Sequence[int], *, init: str = "he", dtype=jnp.float3
     return params
 
 
+@dataclasses.dataclass(frozen=True)
+class Net:
+    """The activations of a network, φ_1 … φ_L: frozen and hashable, so it can be a static argument of ``jax.jit``.
+
+    Attributes:
+      activation: the hidden activation φ_1 … φ_{L−1}: one name for every hidden layer (any depth), or a tuple of
+        one name per hidden layer (then the network must have exactly ``len(activation) + 1`` layers).
+      output: the output activation φ_L.
+
+    Raises:
+      ValueError: at construction, for an unknown name (listing the valid ones).
+
+    >>> Net("tanh").names(3)
+    ('tanh', 'tanh', 'identity')
+    >>> Net(("relu", "sigmoid"), output="softmax").names(3)
+    ('relu', 'sigmoid', 'softmax')
+    """
+
+    activation: str | tuple[str, ...] = "relu"
+    output: str = "identity"
+
+    def __post_init__(self):
+        if not isinstance(self.activation, str):
+            object.__setattr__(self, "activation", tuple(self.activation))  # a list would not be hashable
+        for name in self.hidden_names + (self.output,):
+            activations.get(name)  # raises with the list of valid names
+
+    @property
+    def hidden_names(self) -> tuple[str, ...]:
+        """The hidden names as given: one for any depth, or one per hidden layer."""
+        return (self.activation,) if isinstance(self.activation, str) else self.activation
+
+    def names(self, num_layers: int) -> tuple[str, ...]:
+        """φ_1 … φ_L by name for a network of ``num_layers`` layers.
+
+        Raises:
+          ValueError: if the hidden activations were given per layer for another depth.
+        """
+        if isinstance(self.activation, str):
+            return (self.activation,) * (num_layers - 1) + (self.output,)
+        if len(self.activation) != num_layers - 1:
+            raise ValueError(f"activation lists {len(self.activation)} names but the network has "
+                             f"{num_layers - 1} hidden layers")
+        return self.activation + (self.output,)
+
+    def layers(self, num_layers: int) -> tuple[activations.Activation, ...]:
+        """φ_1 … φ_L as :class:`jaxnet.activations.Activation` bundles."""
+        return tuple(activations.get(name) for name in self.names(num_layers))
+
+
+def as_net(net: Net | None = None, activation: ActivationSpec | None = None, output: str | None = None) -> Net:
+    """The :class:`Net` a function was given: ``net`` itself, or one built from the ``activation`` / ``output``
+    keywords (defaults ``"relu"`` and ``"identity"``).
+
+    Raises:
+      TypeError: if ``net`` is not a :class:`Net`.
+      ValueError: if both ``net`` and a keyword are given, or for an unknown name.
+    """
+    if net is None:
+        return Net("relu" if activation is None else activation, "identity" if output is None else output)
+    if not isinstance(net, Net):
+        raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}; for names pass "
+                        f"activation=... and output=...")
+    if activation is not None or output is not None:
+        raise ValueError(f"give either net={net!r} or the activation/output keywords, not both")
+    return net
+
+
 def layer_activations(activation: ActivationSpec, output: str, num_layers: int) -> list[str]:
     """The names φ_1 … φ_L: ``activation`` for the hidden layers (one name, or one per hidden layer), ``output`` last.
 
     Raises:
       ValueError: for an unknown name (listing the valid ones) or a sequence of the wrong length.
     """
-    if isinstance(activation, str):
-        hidden = [activation] * (num_layers - 1)
-    else:
-        hidden = list(activation)
-        if len(hidden) != num_layers - 1:
-            raise ValueError(
-                f"activation lists {len(hidden)} names but the network has {num_layers - 1} hidden layers"
-            )
-    names = hidden + [output]
-    for name in names:
-        activations.get(name)  # raises with the list of valid names
-    return names
+    return list(Net(activation, output).names(num_layers))
 
 
 def check_params(params: Params, x: Array | None = None) -> None:
@@ -119,41 +184,57 @@ def check_params(params: Params, x: Array | None = None) -> None:
                              f"or (N, {d_0}), got x of shape {jnp.shape(x)}")
 
 
-def _forward_one(params: Params, x: Array, names: Sequence[str]):
+def forward_one(params: Params, x: Array, net: Net) -> tuple[list[Array], list[Array]]:
+    """The lecture's forward pass for ONE example ``x (d_0,)``: v_i = W_i u_{i−1} + b_i, u_i = φ_i(v_i).
+
+    Returns ``(vs, us)`` as :func:`forward` does. This is the definition; ``jax.vmap`` of it batches it, and
+    :func:`forward` computes batches row-stacked with the same numbers.
+    """
     vs, us = [], [x]
-    for (W, b), name in zip(params, names):
+    for (W, b), phi in zip(params, net.layers(len(params))):
         v = W @ us[-1] + b
         vs.append(v)
-        us.append(activations.get(name).fn(v))
+        us.append(phi.fn(v))
     return vs, us
 
 
-def forward(params: Params, x: Array, *, activation: ActivationSpec = "relu", output: str = "identity"):
+def _forward_rows(params: Params, x: Array, net: Net) -> tuple[list[Array], list[Array]]:
+    # The same rule with examples as rows: V_i = U_{i−1} W_iᵀ + 1 b_iᵀ, one matrix product per layer.
+    vs, us = [], [x]
+    for (W, b), phi in zip(params, net.layers(len(params))):
+        v = us[-1] @ W.T + b[None, :]
+        vs.append(v)
+        us.append(phi.fn(v))
+    return vs, us
+
+
+def forward(params: Params, x: Array, net: Net | None = None, *, activation: ActivationSpec | None = None,
+            output: str | None = None):
     """The forward pass, keeping what back-propagation needs.
 
     Args:
       params: list of ``(W_i, b_i)``, W_i of shape ``(d_i, d_{i-1})``.
       x: one example ``(d_0,)`` or a batch ``(N, d_0)``.
-      activation: hidden activation name, or one name per hidden layer (φ_1 … φ_{L−1}).
-      output: the output activation φ_L.
+      net: the activations φ_1 … φ_L (:class:`Net`); default ``Net("relu", "identity")``.
+      activation, output: instead of ``net``, the hidden activation name (or one per hidden layer) and the output
+        activation, as for :class:`Net`.
 
     Returns:
       ``(yhat, vs, us)``: ŷ = u_L; ``vs = [v_1, ..., v_L]`` the pre-activations; ``us = [u_0 = x, u_1, ..., u_L]``.
       Each has shape ``(d_i,)``, or ``(N, d_i)`` for a batch.
     """
+    net = as_net(net, activation, output)
     check_params(params, x)
-    names = layer_activations(activation, output, len(params))
+    net.names(len(params))  # a per-layer Net must fit this depth
     x = jnp.asarray(x)
-    if x.ndim == 1:
-        vs, us = _forward_one(params, x, names)
-    else:
-        vs, us = jax.vmap(_forward_one, in_axes=(None, 0, None))(params, x, names)
+    vs, us = (forward_one if x.ndim == 1 else _forward_rows)(params, x, net)
     return us[-1], vs, us
 
 
-def apply(params: Params, x: Array, *, activation: ActivationSpec = "relu", output: str = "identity") -> Array:
+def apply(params: Params, x: Array, net: Net | None = None, *, activation: ActivationSpec | None = None,
+          output: str | None = None) -> Array:
     """The network's prediction ŷ, shape ``(d_L,)`` for one example ``(d_0,)`` or ``(N, d_L)`` for ``(N, d_0)``.
 
     Arguments are as for :func:`forward`.
     """
-    return forward(params, x, activation=activation, output=output)[0]
+    return forward(params, x, net, activation=activation, output=output)[0]

@@ -125,8 +125,12 @@ def test_jit_and_vmap():
 
 def test_cross_entropy_needs_identity_output():
     params, x, y = problem(2, True, "cross_entropy", jnp.float32)
-    with pytest.raises(ValueError, match="cross_entropy.*output must be 'identity'.*'softmax'"):
+    # The softmax output is the double softmax, refused by the engine's one rule (losses.check_output) ...
+    with pytest.raises(ValueError, match="takes logits and applies the softmax inside it.*twice"):
         manual_grad(params, x, y, loss="cross_entropy", output="softmax")
+    # ... any other output only by manual_grad, whose fused signal (yᵀ1)·z − y assumes logits straight out.
+    with pytest.raises(ValueError, match="cross_entropy.*output must be 'identity'.*'tanh'"):
+        manual_grad(params, x, y, loss="cross_entropy", output="tanh")
 
 
 def test_bad_names_and_shapes():

@@ -7,29 +7,11 @@ import numpy as np
 import pytest
 
 from jaxnet import data
+from idx_files import fake_mnist, write_idx
 
 REAL = os.environ.get(data.ENV_VAR)
 needs_real = pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None,
                                 reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
-
-
-def write_idx(path, magic, array, *, compress=True, cut=0):
-    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    raw = header + array.astype(np.uint8).tobytes()
-    raw = raw[: len(raw) - cut] if cut else raw
-    with open(path, "wb") as f:
-        f.write(gzip.compress(raw) if compress else raw)
-
-
-def fake_mnist(directory, *, n_train=60000, n_test=10000, compress=True):
-    """Small stand-ins with the real layout (the counts are what the loader checks, the pixels are zeros)."""
-    os.makedirs(directory, exist_ok=True)
-    for split, n in (("train", n_train), ("test", n_test)):
-        images, labels = data.idx_filenames(split)
-        suffix = ".gz" if compress else ""
-        write_idx(os.path.join(directory, images + suffix), data.IMAGE_MAGIC, np.zeros((n, 28, 28)), compress=compress)
-        write_idx(os.path.join(directory, labels + suffix), data.LABEL_MAGIC, np.arange(n) % 10, compress=compress)
-    return directory
 
 
 @needs_real

@@ -5,6 +5,7 @@ import sys
 import numpy as np
 import pytest
 
+from idx_files import write_idx
 from jaxnet import data
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
@@ -40,15 +41,14 @@ def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
 
 def test_end_to_end_on_small_stand_in_files(tmp_path):
     # Runs without the real data: IDX files of the real layout whose images encode the label in one pixel.
-    rng = np.random.RandomState(0)
-    from test_data import write_idx  # the same IDX writer the loader tests use
+    rng = np.random.default_rng(0)
     for split, n in (("train", 60000), ("test", 10000)):
-        labels = rng.randint(0, 10, n)
-        images = rng.randint(0, 50, (n, 28, 28))
+        labels = rng.integers(0, 10, n)
+        images = rng.integers(0, 50, (n, 28, 28), dtype=np.uint8)
         images[np.arange(n), 0, labels] = 255
         names = data.idx_filenames(split)
-        write_idx(tmp_path / f"{names[0]}.gz", data.IMAGE_MAGIC, images)
-        write_idx(tmp_path / f"{names[1]}.gz", data.LABEL_MAGIC, labels)
+        write_idx(tmp_path / names[0], data.IMAGE_MAGIC, images, compress=False)  # uncompressed: faster to write
+        write_idx(tmp_path / names[1], data.LABEL_MAGIC, labels, compress=False)
     out = tmp_path / "out"
     config = mnist.Config(epochs=2, seeds=2, train_limit=2048, data_dir=str(tmp_path), out=str(out), verbose=False,
                           grad="manual", hidden=(32, 16))
@@ -63,5 +63,22 @@ def test_confusion_matrix_orientation():
 
 
 def test_flags():
-    config = mnist.parse_args(["--hidden", "512", "256", "--grad", "manual", "--epochs", "5"])
-    assert config.hidden == (512, 256) and config.grad == "manual" and config.epochs == 5
+    config = mnist.parse_args(["--hidden", "512", "256", "--grad", "manual", "--epochs", "5", "--resume"])
+    assert config.hidden == (512, 256) and config.grad == "manual" and config.epochs == 5 and config.resume
+
+
+def test_every_config_field_is_a_flag_and_bad_values_stop_before_training(capsys):
+    # The flags are generated from the Config dataclass, so none can be forgotten or drift from it.
+    help_text = mnist.cli.parser(mnist.Config).format_help()
+    for name in mnist.Config.__dataclass_fields__:
+        assert "--" + name.replace("_", "-") in help_text, name
+    assert "SGD + Nesterov 0.9" in help_text  # help from the field's comment
+    for argv, message in ((["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+                          (["--epochs", "0"], "must be positive"),
+                          (["--epochs", "two"], "invalid int value: 'two'"),
+                          (["--no-such-flag"], "unrecognized arguments")):
+        with pytest.raises(SystemExit) as exit_info:
+            mnist.parse_args(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err, argv
+    with pytest.raises(ValueError, match=r"unknown optimizer 'lbfgs'; valid values are \['nesterov'"):
+        mnist.Config(optimizer="lbfgs")  # main(Config(...)) refuses the same values as the command line

@@ -40,7 +40,8 @@ def test_cli_flags_reach_the_config():
     assert config.domain == (-1.0, 1.0) and not config.plots
 
 
-def test_unknown_optimizer_is_refused(tmp_path):
-    config = universal_approx.Config(widths=(5,), steps=2, seeds=1, optimizer="lbfgs", out=str(tmp_path))
+def test_unknown_optimizer_is_refused_when_the_config_is_built(tmp_path):
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
-        universal_approx.main(config)
+        universal_approx.Config(widths=(5,), steps=2, seeds=1, optimizer="lbfgs", out=str(tmp_path))
+    with pytest.raises(ValueError, match="domain an interval"):
+        universal_approx.Config(domain=(1.0, 0.0))

@@ -1,0 +1,67 @@
+"""Evaluation: the mean loss and the loss's metric over a data set, in fixed-size compiled chunks.
+
+The set is padded with zero rows to a multiple of the chunk size and a mask drops the padding, so an evaluation set
+of any size runs the same one-chunk program, compiled once.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import losses, mlp
+
+
+def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_size: int, ensemble: bool = False,
+                  activation: mlp.ActivationSpec | None = None, output: str | None = None) -> Callable:
+    """A compiled ``evaluate(params, x, y, n_valid) -> (mean loss, metric)`` over chunks of ``chunk_size`` rows.
+
+    ``x`` and ``y`` are padded to a multiple of ``chunk_size`` (rows past ``n_valid`` are ignored). The metric is
+    the loss's own (``Loss.metric``): the accuracy, argmax of the output against the label, or NaN for none.
+    Cached on its arguments, so every evaluation of the same network and loss reuses one compiled program.
+
+    Raises:
+      ValueError: for a softmax output before a loss that takes logits.
+    """
+    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
+    losses.check_output(loss, net.output)
+    return _make_evaluate(net, loss, chunk_size, ensemble)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: bool) -> Callable:
+
+    def per_chunk(params, xc, yc, mask):
+        xc = xc.astype(params[0][0].dtype) if jnp.issubdtype(xc.dtype, jnp.integer) else xc
+        yhat = mlp.apply(params, xc, net)
+        per_example = jax.vmap(loss.fn)(yhat, yc)  # each example alone: N = 1
+        if loss.metric == "accuracy":
+            labels = yc if jnp.issubdtype(yc.dtype, jnp.integer) else jnp.argmax(yc, axis=-1)
+            correct = jnp.argmax(yhat, axis=-1) == labels
+        else:
+            correct = jnp.zeros(mask.shape, bool)
+        return jnp.sum(jnp.where(mask, per_example, 0.0)), jnp.sum(mask & correct)
+
+    def evaluate_one(params, x, y, n_valid):
+        n_chunks = x.shape[0] // chunk_size
+        mask = (jnp.arange(x.shape[0]) < n_valid).reshape(n_chunks, chunk_size)
+        chunks = (x.reshape(n_chunks, chunk_size, -1), y.reshape((n_chunks, chunk_size) + y.shape[1:]), mask)
+        total, correct = jax.lax.map(lambda c: per_chunk(params, *c), chunks)
+        metric = jnp.sum(correct) / n_valid if loss.metric is not None else jnp.nan
+        return jnp.sum(total) / n_valid, metric
+
+    fn = jax.vmap(evaluate_one, in_axes=(0, None, None, None)) if ensemble else evaluate_one
+    return jax.jit(fn)
+
+
+def pad(x: np.ndarray, y: np.ndarray, chunk_size: int):
+    """``(x, y)`` padded with zero rows to a multiple of the chunk size (clipped to N); returns them, N, the chunk."""
+    chunk_size = min(chunk_size, x.shape[0])
+    extra = -x.shape[0] % chunk_size
+    xp = np.pad(x, [(0, extra)] + [(0, 0)] * (x.ndim - 1))
+    yp = np.pad(y, [(0, extra)] + [(0, 0)] * (y.ndim - 1))
+    return xp, yp, x.shape[0], chunk_size

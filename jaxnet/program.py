@@ -1,0 +1,162 @@
+"""The compiled training program: the update step, and whole epochs as one ``lax.scan``.
+
+Everything here is traced and compiled; nothing here touches the host (no printing, files or clocks). The network is
+a :class:`jaxnet.mlp.Net`, the loss a :class:`jaxnet.losses.Loss`, the gradient ``"autodiff"`` (``jax.grad``) or
+``"manual"`` (:func:`jaxnet.backprop.value_and_manual_grad`).
+
+Compiled programs are cached on their arguments. An optax optimizer is a tuple of closures, so two calls of
+``optax.adam(1e-3)`` give unequal objects; the cache compares optimizers by :func:`optimizer_fingerprint` instead
+(the closures' code and the values they close over), so an equal optimizer built afresh reuses the program.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxnet import backprop, losses, mlp
+
+GRADS = ("autodiff", "manual")
+
+
+def value_and_grad(net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
+    """``(params, x, y) -> (loss value, grads)`` by ``jax.grad`` or by the hand-written back-propagation.
+
+    Raises:
+      ValueError: for an unknown ``grad``, a softmax output before a loss on logits, or a pair ``manual_grad``
+        cannot differentiate; at construction, not at the first step.
+    """
+    losses.check_output(loss, net.output)
+    if grad == "autodiff":
+        def objective(params, x, y):
+            return loss.fn(mlp.apply(params, x, net), y)
+
+        return jax.value_and_grad(objective)
+    if grad == "manual":
+        backprop.check_supported(loss, net.output)
+        return functools.partial(backprop.value_and_manual_grad, net=net, loss=loss)
+    raise ValueError(f"unknown grad {grad!r}; valid values are {list(GRADS)}")
+
+
+def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
+    """The pure (un-jitted) update ``(params, opt_state, x, y) -> (params, opt_state, loss value)``.
+
+    Integer inputs (images stored as ``uint8``, say) are converted to the parameters' dtype here, inside the
+    compiled program, so the training set sits on the device once in its compact form.
+    """
+    value_and_grad_fn = value_and_grad(net, loss, grad)
+
+    def update(params, opt_state, x, y):
+        x = x.astype(params[0][0].dtype) if jnp.issubdtype(x.dtype, jnp.integer) else x
+        value, grads = value_and_grad_fn(params, x, y)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, value
+
+    return update
+
+
+class _ByFingerprint:
+    """Wraps an optimizer so that equality and hashing use :func:`optimizer_fingerprint`."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.key = optimizer_fingerprint(optimizer)
+
+    def __eq__(self, other):
+        return isinstance(other, _ByFingerprint) and self.key == other.key
+
+    def __hash__(self):
+        return hash(self.key)
+
+
+def optimizer_fingerprint(obj, _depth: int = 0):
+    """A hashable summary of an optax transformation such that equal hyperparameters give equal summaries.
+
+    Functions are summarised by their code and what they close over, partials by their parts, arrays by their
+    bytes, NamedTuples and containers element by element. Anything else is kept as itself (equal only to itself),
+    so an unknown object never makes two different optimizers look equal.
+    """
+    if _depth > 40:  # a closure that reaches itself: fall back to identity
+        return ("id", id(obj))
+    fp = functools.partial(optimizer_fingerprint, _depth=_depth + 1)
+    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, type, types.CodeType)):
+        return (type(obj), obj)
+    if isinstance(obj, (tuple, list)):
+        return (type(obj), tuple(fp(o) for o in obj))
+    if isinstance(obj, dict):
+        return (dict, tuple((fp(k), fp(v)) for k, v in obj.items()))
+    if isinstance(obj, functools.partial):
+        return (functools.partial, fp(obj.func), fp(obj.args), fp(obj.keywords))
+    if isinstance(obj, types.FunctionType):
+        cells = []
+        for cell in obj.__closure__ or ():
+            try:
+                cells.append(fp(cell.cell_contents))
+            except ValueError:  # an empty cell
+                cells.append(("empty",))
+        return (types.FunctionType, obj.__code__, obj.__module__, tuple(cells), fp(obj.__defaults__),
+                fp(obj.__kwdefaults__))
+    if isinstance(obj, (np.ndarray, np.generic, jax.Array)) and not jax.dtypes.issubdtype(obj.dtype,
+                                                                                         jax.dtypes.prng_key):
+        host = np.asarray(obj)
+        return (np.ndarray, host.shape, str(host.dtype), host.tobytes())
+    try:
+        hash(obj)
+    except TypeError:
+        return ("id", id(obj))
+    return ("obj", obj)
+
+
+def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Loss, grad: str = "autodiff",
+                batch_size: int, ensemble: bool = False, mesh: Mesh | None = None,
+                activation: mlp.ActivationSpec | None = None, output: str | None = None) -> Callable:
+    """The compiled program behind :func:`jaxnet.train.fit`: ``epochs(params, opt_state, x, y, key, epoch_ids)``.
+
+    It runs one epoch per entry of ``epoch_ids`` (a ``lax.scan``), and each epoch is a ``lax.scan`` over
+    ``N // batch_size`` minibatches of a fresh permutation drawn from ``fold_in(key, epoch)``. The last partial
+    batch is DROPPED (a different permutation each epoch means every example is still seen), so every step has the
+    same shape and the program compiles once. Returns ``(params, opt_state, losses)`` with the mean minibatch loss
+    of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached: equal arguments (an equal optimizer
+    included, see :func:`optimizer_fingerprint`) return the same compiled program.
+    """
+    return _make_epochs(_ByFingerprint(optimizer), net=mlp.as_net(net, activation, output), loss=losses.get(loss),
+                        grad=grad, batch_size=batch_size, ensemble=ensemble, mesh=mesh)
+
+
+@functools.lru_cache(maxsize=64)
+def _make_epochs(optimizer: _ByFingerprint, *, net, loss, grad, batch_size, ensemble, mesh) -> Callable:
+    update = make_update(optimizer.optimizer, net, loss, grad)
+    if ensemble:
+        update = jax.vmap(update, in_axes=(0, 0, None, None))
+    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
+
+    def one_epoch(carry, epoch_id, x, y, key):
+        n_batches = x.shape[0] // batch_size
+        order = jax.random.permutation(jax.random.fold_in(key, epoch_id), x.shape[0])
+        order = order[: n_batches * batch_size].reshape(n_batches, batch_size)
+
+        def one_batch(carry, idx):
+            params, opt_state = carry
+            xb, yb = x[idx], y[idx]
+            if batch_sharding is not None:
+                xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
+                yb = jax.lax.with_sharding_constraint(yb, batch_sharding)
+            params, opt_state, value = update(params, opt_state, xb, yb)
+            return (params, opt_state), value
+
+        carry, values = jax.lax.scan(one_batch, carry, order)
+        return carry, jnp.mean(values, axis=0)
+
+    def epochs(params, opt_state, x, y, key, epoch_ids):
+        (params, opt_state), values = jax.lax.scan(
+            lambda carry, e: one_epoch(carry, e, x, y, key), (params, opt_state), epoch_ids)
+        return params, opt_state, values
+
+    return jax.jit(epochs, donate_argnums=(0, 1))

@@ -1,4 +1,5 @@
-# make demo: the universal-approximation sweep (no download needed).  make test: the test suite.
+# make demo: the universal-approximation sweep (no download needed).  make test: the test suite (all of it).
+# make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff.
 # Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,15 @@ comma := ,
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-.PHONY: install test demo mnist bench clean
+# Two pytest workers: most of the suite's time is XLA compiling small programs.
+PYTEST_WORKERS ?= 2
+# JAX's persistent compilation cache: a second `make check`, `make demo` or `make mnist` reuses the compiled
+# programs of the first instead of compiling them again (keyed by the program itself, so never stale).
+export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
+export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
+export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
+
+.PHONY: install test check lint demo mnist bench clean
 
 install: $(STAMP)
 
@@ -18,7 +27,13 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+
+check: install
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+
+lint: install
+	$(PY) -m ruff check .
 
 demo: install
 	$(PY) experiments/universal_approx.py

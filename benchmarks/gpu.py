@@ -25,9 +25,9 @@ import numpy as np
 import optax
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments"))
-import mnist  # noqa: E402  (the experiment's data preparation and optimizer recipe)
-
 from jaxnet import mlp, train  # noqa: E402
+
+import mnist  # noqa: E402  (the experiment's data preparation and optimizer recipe)
 
 
 def matmul_rate(n: int, dtype) -> float:

@@ -27,8 +27,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import cli
 from jaxnet import data, mlp, train
+
+import cli
 
 
 @dataclasses.dataclass(frozen=True)

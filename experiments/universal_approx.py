@@ -39,8 +39,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import cli
 from jaxnet import mlp, train
+
+import cli
 
 
 @dataclasses.dataclass(frozen=True)

@@ -10,8 +10,7 @@ tensorflow-datasets only when asked to).
 
 __version__ = "0.1.0"
 
-from jaxnet import (activations, backprop, checkpoint, data, evaluation, loop, losses, mlp, perceptron, program,
-                    train)
+from jaxnet import activations, backprop, checkpoint, data, evaluation, loop, losses, mlp, perceptron, program, train
 from jaxnet.mlp import Net
 
 __all__ = ["Net", "activations", "backprop", "checkpoint", "data", "evaluation", "loop", "losses", "mlp",

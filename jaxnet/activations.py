@@ -26,7 +26,8 @@ Array([0., 1., 1.], dtype=float32)
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp

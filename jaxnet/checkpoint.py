@@ -94,7 +94,8 @@ def _reading(path):
     if not os.path.exists(path):
         raise FileNotFoundError(f"no checkpoint at {path}")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Opened here, not by np.load, which leaves its file open when the zip turns out to be broken.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             yield data
     except CheckpointError:
         raise
@@ -116,7 +117,8 @@ def _header(data, path) -> dict:
                          f"resume=False to start fresh (the file is then overwritten)")
     header = json.loads(data["header"].tobytes().decode())
     if header.get("format") != FORMAT:
-        raise CheckpointError(f"{os.fspath(path)}: unknown checkpoint format {header.get('format')!r}, expected {FORMAT!r}")
+        raise CheckpointError(f"{os.fspath(path)}: unknown checkpoint format {header.get('format')!r}, "
+                              f"expected {FORMAT!r}")
     return header
 
 
@@ -140,13 +142,13 @@ def restore(path: str | os.PathLike, *, params, opt_state):
     with _reading(path) as data:
         header = _header(data, path)
         if header["treedef"] != expected_treedef or len(header["leaves"]) != len(expected):
-            raise CheckpointError(f"{os.fspath(path)}: the checkpoint's structure {header['treedef']} does not match the "
-                             f"expected {expected_treedef}")
+            raise CheckpointError(f"{os.fspath(path)}: the checkpoint's structure {header['treedef']} does not "
+                                  f"match the expected {expected_treedef}")
         for stored, wanted in zip(header["leaves"], expected):
             if stored != wanted:
-                raise CheckpointError(f"{os.fspath(path)}: leaf {wanted['path']} is stored with shape {stored['shape']} "
-                                 f"and dtype {stored['dtype']}, expected shape {wanted['shape']} and dtype "
-                                 f"{wanted['dtype']}")
+                raise CheckpointError(f"{os.fspath(path)}: leaf {wanted['path']} is stored with shape "
+                                      f"{stored['shape']} and dtype {stored['dtype']}, expected shape "
+                                      f"{wanted['shape']} and dtype {wanted['dtype']}")
         leaves = [jax.numpy.asarray(data[f"leaf_{i}"]) for i in range(len(expected))]
         key = data["key"]
     key = jax.random.wrap_key_data(key, impl=header["key_impl"]) if header["key_impl"] else jax.numpy.asarray(key)

@@ -152,7 +152,8 @@ def _load_tfds(split: str, name: str, data_dir: str | None) -> tuple[np.ndarray,
         import tensorflow as tf
         import tensorflow_datasets as tfds
     except ImportError as e:
-        raise ImportError(f"source='tfds' needs tensorflow-datasets and tensorflow: pip install 'jaxnet[data]' ({e})")
+        raise ImportError(f"source='tfds' needs tensorflow-datasets and tensorflow: pip install 'jaxnet[data]' "
+                          f"({e})") from e
     try:
         tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory that JAX needs
     except RuntimeError:
@@ -197,8 +198,9 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
             try:
                 import tensorflow_datasets  # noqa: F401
             except ImportError:
+                files = ", ".join(f + ".gz" for s in SPLITS for f in idx_filenames(s))
                 raise DataError(
-                    f"no {name} data found: put the four IDX files ({', '.join(f + '.gz' for s in SPLITS for f in idx_filenames(s))}) "
+                    f"no {name} data found: put the four IDX files ({files}) "
                     f"in a directory and pass data_dir= or set ${ENV_VAR} to it, or pip install 'jaxnet[data]' to "
                     f"use tensorflow-datasets") from None
             images, labels = _load_tfds(split, name, data_dir)

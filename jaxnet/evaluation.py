@@ -7,7 +7,7 @@ of any size runs the same one-chunk program, compiled once.
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

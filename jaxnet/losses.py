@@ -26,7 +26,8 @@ the loss NaN rather than silently contributing zero.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -129,7 +130,8 @@ def _check_classification(logits, y) -> tuple[Array, Array, Array]:
         valid = (y >= 0) & (y < num_classes)
         return logits, jax.nn.one_hot(y, num_classes, dtype=logits.dtype), valid
     if y.shape != logits.shape:
-        raise ValueError(f"cross_entropy: logits have shape {logits.shape} but y has shape {y.shape}; they must be equal")
+        raise ValueError(f"cross_entropy: logits have shape {logits.shape} but y has shape {y.shape}; "
+                         f"they must be equal")
     return logits, y.astype(logits.dtype), jnp.ones(logits.shape[:-1], dtype=bool)
 
 

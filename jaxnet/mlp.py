@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import jax
 import jax.numpy as jnp
@@ -36,7 +37,7 @@ from jaxnet import activations
 
 Array = jax.Array
 Params = list[tuple[Array, Array]]
-ActivationSpec = Union[str, Sequence[str]]
+ActivationSpec = Union[str, Sequence[str]]  # noqa: UP007 (a runtime alias: `|` needs Python 3.10's types)
 
 INITS = ("he", "glorot", "lecun", "normal")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import types
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

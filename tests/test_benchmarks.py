@@ -6,10 +6,12 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
+from jaxnet import data  # noqa: E402
+
+pytestmark = pytest.mark.slow  # each runs a whole benchmark script
+
 import gpu  # noqa: E402
 import run  # noqa: E402
-
-from jaxnet import data  # noqa: E402
 
 
 def test_bench_runs_on_tiny_sizes(tmp_path):

@@ -1,4 +1,3 @@
-import gzip
 import os
 import shutil
 import time
@@ -7,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxnet import data
+
 from idx_files import fake_mnist, write_idx
 
 REAL = os.environ.get(data.ENV_VAR)
@@ -93,6 +93,7 @@ def test_bad_arguments():
         data.load_mnist("test", source="http")
 
 
+@pytest.mark.slow
 @needs_real
 def test_tfds_builds_offline_from_the_original_files(tmp_path):
     pytest.importorskip("tensorflow_datasets")
@@ -111,6 +112,7 @@ def test_tfds_builds_offline_from_the_original_files(tmp_path):
     np.testing.assert_array_equal(rows(x, y), rows(x_idx, y_idx))
 
 
+@pytest.mark.slow
 def test_tfds_offline_without_files_fails_fast(tmp_path, monkeypatch):
     pytest.importorskip("tensorflow_datasets")
     monkeypatch.setattr(data, "_TFDS_HOST", ("127.0.0.1", 9))  # offline, on any machine: nothing listens there

@@ -1,6 +1,8 @@
+import dataclasses
 import subprocess
 import sys
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -111,8 +113,58 @@ def test_apply_is_jittable(key):
                                mlp.apply(params, jnp.ones((2, 3)), activation="tanh"), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_importing_mlp_pulls_in_no_heavy_dependency():
-    code = ("import sys, jaxnet.mlp, jaxnet.backprop, jaxnet.train, jaxnet.data; "
-            "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'matplotlib', 'torch') if m in sys.modules))")
+    code = ("import sys, jaxnet.mlp, jaxnet.backprop, jaxnet.train, jaxnet.data; print(sorted(m for m in "
+            "('tensorflow', 'tensorflow_datasets', 'matplotlib', 'torch') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_net_is_validated_once_frozen_and_hashable():
+    net = mlp.Net(["tanh", "relu"], output="sigmoid")
+    assert net.activation == ("tanh", "relu") and net == mlp.Net(("tanh", "relu"), "sigmoid")
+    assert hash(net) == hash(mlp.Net(("tanh", "relu"), "sigmoid"))  # a static jit argument, a cache key
+    assert net.names(3) == ("tanh", "relu", "sigmoid")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        net.output = "identity"
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'.*relu"):
+        mlp.Net("swish")
+    with pytest.raises(ValueError, match=r"unknown activation 'soft_max'"):
+        mlp.Net("relu", output="soft_max")
+    with pytest.raises(ValueError, match="lists 2 names but the network has 1 hidden layers"):
+        net.names(2)
+
+
+def test_net_and_the_string_keywords_are_the_same_network(key):
+    params = mlp.init(key, [3, 4, 4, 2])
+    x = jax.random.normal(key, (5, 3))
+    by_net = mlp.apply(params, x, mlp.Net(("tanh", "sigmoid"), "softmax"))
+    by_names = mlp.apply(params, x, activation=["tanh", "sigmoid"], output="softmax")
+    np.testing.assert_array_equal(by_net, by_names)
+    f = jax.jit(mlp.apply, static_argnums=2)  # a Net is hashable, so it can be static
+    np.testing.assert_allclose(f(params, x, mlp.Net("tanh")), mlp.apply(params, x, activation="tanh"), rtol=1e-6)
+
+
+def test_net_and_keywords_together_are_refused(key):
+    params = mlp.init(key, [3, 2])
+    with pytest.raises(ValueError, match="either net=.*or the activation/output keywords"):
+        mlp.apply(params, jnp.zeros(3), mlp.Net("tanh"), output="identity")
+    with pytest.raises(TypeError, match="net must be a jaxnet.mlp.Net, got str"):
+        mlp.apply(params, jnp.zeros(3), "tanh")
+
+
+@pytest.mark.parametrize("dtype,tol", [(jnp.float32, dict(rtol=1e-5, atol=1e-6)),
+                                       (jnp.float64, dict(rtol=1e-12, atol=1e-13))], ids=["float32", "float64"])
+def test_row_stacked_batch_equals_the_vmapped_one_example_definition(key, dtype, tol):
+    # Batches are computed as X Wᵀ + 1bᵀ; the one-example rule W x + b, vmapped, is the definition. The two sum the
+    # same products in possibly different orders, so they agree to round-off (float32: a few ulps of O(1) values).
+    with jax.enable_x64(dtype == jnp.float64):
+        params = mlp.init(key, [3, 64, 32, 5], dtype=dtype)
+        params = [(W, jax.random.normal(jax.random.key(i), b.shape, dtype)) for i, (W, b) in enumerate(params)]
+        net = mlp.Net(("tanh", "relu"), "softmax")
+        x = jax.random.normal(key, (37, 3), dtype)
+        yhat, vs, us = mlp.forward(params, x, net)
+        one_vs, one_us = jax.vmap(mlp.forward_one, in_axes=(None, 0, None))(params, x, net)
+        chex.assert_trees_all_close((vs, us), (one_vs, one_us), **tol)
+        assert yhat.dtype == dtype

@@ -5,8 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from idx_files import write_idx
 from jaxnet import data
+
+from idx_files import write_idx
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
 import mnist  # noqa: E402
@@ -30,6 +31,7 @@ def check_outputs(out, metrics, y_test):
     assert (out / "confusion_matrix.txt").read_text().count("\n") == 13
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None, reason="needs the real MNIST files")
 def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
     config = mnist.Config(epochs=3, seeds=1, out=str(tmp_path), verbose=False)
@@ -39,6 +41,7 @@ def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
     check_outputs(tmp_path, metrics, y_test)
 
 
+@pytest.mark.slow
 def test_end_to_end_on_small_stand_in_files(tmp_path):
     # Runs without the real data: IDX files of the real layout whose images encode the label in one pixel.
     rng = np.random.default_rng(0)

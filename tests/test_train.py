@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import checkpoint, losses, mlp, train
+from jaxnet import backprop, checkpoint, losses, mlp, program, train
 
 # Float32 round-off after one epoch of a few dozen SGD steps: each step moves parameters by ~1e-7 relative; a few
 # dozen steps of compounding keep the difference far below 1e-5.
@@ -130,7 +130,7 @@ def test_ensemble_equals_separate_runs():
     assert len(history[-1]["train_loss"]) == 3
     for k, member_key in enumerate(jax.random.split(jax.random.key(5), 3)):
         alone, _ = fit(mlp.init(member_key, [4, 16, 3]), x, y)
-        chex.assert_trees_all_close(jax.tree.map(lambda a: a[k], together), alone, **EPOCH_TOL)
+        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, **EPOCH_TOL)
 
 
 def test_ensemble_with_per_member_learning_rates():
@@ -141,7 +141,7 @@ def test_ensemble_with_per_member_learning_rates():
                       hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
     for k, lr in enumerate([0.1, 0.02]):
         alone, _ = fit(small_params(), x, y, optimizer=optax.sgd(lr))
-        chex.assert_trees_all_close(jax.tree.map(lambda a: a[k], together), alone, **EPOCH_TOL)
+        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, **EPOCH_TOL)
     with pytest.raises(ValueError, match="inject_hyperparams"):
         fit(stacked, x, y, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
 
@@ -164,7 +164,8 @@ def test_checkpoint_round_trip_and_header(tmp_path):
     optimizer = optax.adam(1e-3)
     opt_state = optimizer.init(params)
     path = tmp_path / "sub" / "c.npz"
-    checkpoint.save(path, params=params, opt_state=opt_state, epoch=7, key=jax.random.key(3), meta={"sizes": [4, 16, 3]})
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=7, key=jax.random.key(3),
+                    meta={"sizes": [4, 16, 3]})
     p, s, epoch, key, header = checkpoint.restore(path, params=params, opt_state=opt_state)
     chex.assert_trees_all_equal((p, s), (params, opt_state))
     assert epoch == 7 and header["meta"]["sizes"] == [4, 16, 3] and "jax" in header["versions"]
@@ -255,18 +256,21 @@ SHARDED = textwrap.dedent("""
     many, history = train.fit(params, x, y, **kwargs)
     one, _ = train.fit(params, x, y, devices=jax.devices()[:1], **kwargs)
     assert len(many[0][0].sharding.device_set) == {n}
-    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
     print("max difference", diff)
     assert diff < 1e-5, diff
     # An ensemble sharded the same way: the members' batch axis is sharded, their own axis is not.
     stacked = train.init_ensemble(jax.random.key(2), 2, [8, 32, 4])
     many, _ = train.fit(stacked, x, y, ensemble=True, **kwargs)
     one, _ = train.fit(stacked, x, y, ensemble=True, devices=jax.devices()[:1], **kwargs)
-    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max()) for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
     assert diff < 1e-5, diff
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 4])
 def test_data_parallel_equals_one_device(n):
     # Simulated host devices, in a subprocess because the device count is fixed when JAX starts. Two epochs of
@@ -275,3 +279,157 @@ def test_data_parallel_equals_one_device(n):
     result = subprocess.run([sys.executable, "-c", SHARDED.format(n=n)], capture_output=True, text=True, env=env,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+DOUBLE_SOFTMAX = "takes logits and applies the softmax inside it.*twice"
+
+
+def test_the_double_softmax_is_refused_in_every_path():
+    # What a reader of the lecture writes first: a softmax output layer, then the cross-entropy (which has its own).
+    x, y = blobs()
+    params = small_params()
+    net = mlp.Net("relu", output="softmax")
+    for grad in train.GRADS:
+        with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
+            train.make_step(optax.sgd(0.1), net, loss="cross_entropy", grad=grad)
+        with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
+            fit(params, x, y, output="softmax", grad=grad)
+    with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
+        train.evaluate(params, x, y, net, loss="cross_entropy")
+    with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
+        backprop.manual_grad(params, x, y, net, loss="cross_entropy")
+    # A softmax output is fine for a loss on probabilities.
+    train.make_step(optax.sgd(0.1), net, loss="mse")
+
+
+def test_a_registered_loss_trains_with_no_other_change(monkeypatch):
+    # Adding a loss is one entry in one file: here the Huber loss, with its signal, registered and trained with.
+    monkeypatch.setattr(losses, "LOSSES", dict(losses.LOSSES))
+
+    def huber(yhat, y):
+        d = yhat - y
+        return jnp.sum(jnp.where(jnp.abs(d) <= 1, 0.5 * d * d, jnp.abs(d) - 0.5)) / yhat.shape[0]
+
+    def huber_signal(yhat, y):
+        return jnp.clip(yhat - y, -1, 1) / yhat.shape[0]
+
+    losses.register(losses.Loss("huber", huber, huber_signal))
+    with pytest.raises(ValueError, match="already registered"):
+        losses.register(losses.Loss("huber", huber, huber_signal))
+    x, labels = blobs(n=256)
+    y = np.eye(3, dtype=np.float32)[labels] * 4  # targets far enough for both branches of the loss
+    results = {}
+    for grad in train.GRADS:
+        params, history = fit(small_params(), x, y, loss="huber", grad=grad, epochs=5, eval_data=(x, y))
+        assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+        assert "eval_accuracy" not in history[-1]  # no metric declared, none reported
+        results[grad] = params
+    chex.assert_trees_all_close(results["autodiff"], results["manual"], **EPOCH_TOL)
+    with pytest.raises(ValueError, match="integer targets .* need a loss that takes integer labels"):
+        fit(small_params(), x, labels, loss="huber")
+
+
+def test_equal_optimizers_reuse_the_compiled_program(traces):
+    # optax.adam(1e-2) built twice gives unequal objects; the program is cached on what they compute.
+    x, y = blobs()
+    fit(small_params(), x, y, optimizer=optax.adam(1e-2), loss="counted_cross_entropy")
+    fit(small_params(1), x, y, optimizer=optax.adam(1e-2), loss="counted_cross_entropy")
+    assert traces["n"] == 1
+    fit(small_params(), x, y, optimizer=optax.adam(2e-2), loss="counted_cross_entropy")  # other hyperparameters
+    fit(small_params(), x, y, optimizer=optax.sgd(1e-2), loss="counted_cross_entropy")  # another optimizer
+    assert traces["n"] == 3
+
+
+def test_fingerprint_tells_optimizers_apart():
+    fp = program.optimizer_fingerprint
+    assert fp(optax.adam(1e-3)) == fp(optax.adam(1e-3))
+    assert fp(optax.adam(1e-3)) != fp(optax.adam(1e-3, b1=0.8))
+    schedule = optax.cosine_decay_schedule(0.1, 100)
+    assert fp(optax.sgd(schedule)) == fp(optax.sgd(optax.cosine_decay_schedule(0.1, 100)))
+    assert fp(optax.sgd(schedule)) != fp(optax.sgd(optax.cosine_decay_schedule(0.1, 200)))
+    mask = np.array([True, False])
+    assert fp(optax.masked(optax.sgd(1.0), mask)) != fp(optax.masked(optax.sgd(1.0), ~mask))
+
+
+def test_training_continues_from_the_returned_optimizer_state():
+    # Full-batch Adam, so the shuffling key does not matter: 3 + 3 epochs in two calls equal 6 in one, which needs
+    # Adam's moments and step count to carry over.
+    x, y = blobs(n=64)
+    kwargs = dict(optimizer=optax.adam(1e-2), batch_size=64)
+    once, _ = fit(small_params(), x, y, epochs=6, **kwargs)
+    half, history = fit(small_params(), x, y, epochs=3, **kwargs)
+    assert int(history.opt_state[0].count) == 3
+    twice, history = fit(half, x, y, epochs=3, opt_state=history.opt_state, **kwargs)
+    assert int(history.opt_state[0].count) == 6
+    chex.assert_trees_all_close(twice, once, rtol=1e-5, atol=1e-6)  # float32: the batch sum's order may differ
+
+
+def test_resume_policies(tmp_path):
+    x, y = blobs()
+    path, log = tmp_path / "c.npz", tmp_path / "log.jsonl"
+    with pytest.raises(FileNotFoundError, match="resume=True but there is no checkpoint at .*c.npz"):
+        fit(small_params(), x, y, checkpoint_path=path, resume=True)
+    with pytest.raises(ValueError, match="resume=True needs a checkpoint_path"):
+        fit(small_params(), x, y, resume=True)
+    with pytest.raises(ValueError, match="resume must be True, False or 'auto', got 'yes'"):
+        fit(small_params(), x, y, checkpoint_path=path, resume="yes")
+    _, history = fit(small_params(), x, y, epochs=2, checkpoint_path=path, resume="auto", log_path=log)
+    assert [r["epoch"] for r in history] == [1, 2]  # nothing to resume from: a fresh start
+    _, history = fit(small_params(), x, y, epochs=3, checkpoint_path=path, resume="auto", log_path=log)
+    assert [r["epoch"] for r in history] == [1, 2, 3]  # resumed after epoch 2
+    assert len(log.read_text().splitlines()) == 3  # the resumed run appends
+    _, history = fit(small_params(), x, y, epochs=1, checkpoint_path=path, log_path=log)  # default: fresh
+    assert [r["epoch"] for r in history] == [1] and checkpoint.read_header(path)["epoch"] == 1
+    assert len(log.read_text().splitlines()) == 1  # and a fresh log
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"epoch,loss\n1,0.5\n", "truncated"],
+                         ids=["empty", "broken-zip", "foreign", "truncated"])
+def test_an_unreadable_checkpoint_names_the_file_and_the_way_out(tmp_path, content):
+    x, y = blobs()
+    path = tmp_path / "c.npz"
+    if content == "truncated":
+        fit(small_params(), x, y, epochs=1, checkpoint_path=path)
+        content = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(content)
+    for call in (lambda: fit(small_params(), x, y, checkpoint_path=path, resume=True),
+                 lambda: checkpoint.read_header(path)):
+        with pytest.raises(ValueError, match=rf"{path} is not a readable jaxnet checkpoint.*resume=False"):
+            call()
+    assert path.read_bytes() == content  # nothing is deleted on the way
+
+
+def test_a_checkpoint_without_a_header_is_refused(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, weights=np.zeros(3))
+    with pytest.raises(ValueError, match=rf"{path} is not a jaxnet checkpoint \(no header\).*resume=False"):
+        checkpoint.read_header(path)
+
+
+def test_the_next_save_removes_temporaries_of_a_killed_save(tmp_path):
+    params = small_params()
+    opt_state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    stale = tmp_path / ".c.npz.tmp-abc123.npz"
+    stale.write_bytes(b"half a checkpoint")  # what a save killed before its rename leaves
+    other = tmp_path / ".other.npz.tmp-xyz.npz"
+    other.write_bytes(b"another checkpoint's save in progress")
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
+    assert sorted(os.listdir(tmp_path)) == [".other.npz.tmp-xyz.npz", "c.npz"]
+
+
+def test_evaluate_checks_its_data():
+    x, y = blobs()
+    with pytest.raises(ValueError, match=r"evaluate: labels must lie in \[0, 3\), got min 0, max 7"):
+        train.evaluate(small_params(), x, np.where(y == 2, 7, y), loss="cross_entropy")
+    with pytest.raises(ValueError, match="evaluate: x has NaN or inf in 1 rows, the first at row 3"):
+        train.evaluate(small_params(), np.where(np.arange(len(x))[:, None] == 3, np.inf, x), y, loss="cross_entropy")
+
+
+def test_integer_inputs_train_like_their_float_values():
+    # uint8 images stay uint8 on the device and are converted inside the compiled step.
+    x, y = blobs()
+    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
+    a, _ = fit(small_params(), x8, y, optimizer=optax.sgd(1e-4))
+    b, _ = fit(small_params(), x8.astype(np.float32), y, optimizer=optax.sgd(1e-4))
+    chex.assert_trees_all_close(a, b, **EPOCH_TOL)

@@ -9,6 +9,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
 import universal_approx  # noqa: E402
 
 
+@pytest.mark.slow
 def test_reduced_sweep_error_falls_with_width(tmp_path):
     # A few seconds' version of the default sweep: the wider network must fit strictly better on the test grid.
     config = universal_approx.Config(widths=(10, 300), steps=400, seeds=2, test_points=2000, out=str(tmp_path),

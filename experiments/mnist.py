@@ -63,14 +63,19 @@ class Config:
 
 
 def load(config: Config):
-    """Train and test images as standardised float32 ``(N, 784)`` rows, with int32 labels ``(N,)``."""
+    """Train and test images as ``uint8`` ``(N, 784)`` rows and int32 labels ``(N,)``, and the network.
+
+    The images stay ``uint8``: the network standardises them as its input, u_0 = (x − mean) / std with the
+    training set's pixel mean and standard deviation (one scalar each, every pixel shares the scale), inside the
+    compiled step. The training set then takes 47 MB on the device instead of 188 MB as float32.
+    """
     x_train, y_train = data.load_mnist("train", name=config.dataset, data_dir=config.data_dir, source=config.source)
     x_test, y_test = data.load_mnist("test", name=config.dataset, data_dir=config.data_dir, source=config.source)
     if config.train_limit:
         x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
-    x_train, x_test = x_train.astype(np.float32) / 255, x_test.astype(np.float32) / 255
-    mean, std = x_train.mean(), x_train.std()  # one scalar each: every pixel shares the scale
-    return (x_train - mean) / std, y_train, (x_test - mean) / std, y_test
+    pixels = x_train.astype(np.float64)
+    net = mlp.Net(config.activation, input_shift=pixels.mean(), input_scale=pixels.std())
+    return x_train, y_train, x_test, y_test, net
 
 
 def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransformation:
@@ -186,7 +191,7 @@ def plot_curves(history, path: str) -> None:
 def main(config: Config) -> dict:
     """Trains, evaluates and writes everything to ``config.out``; returns the metrics dict."""
     os.makedirs(config.out, exist_ok=True)
-    x_train, y_train, x_test, y_test = load(config)
+    x_train, y_train, x_test, y_test, net = load(config)
     sizes = [784, *config.hidden, 10]
     key = jax.random.key(config.seed)
     init_key, shuffle_key = jax.random.split(key)
@@ -195,7 +200,6 @@ def main(config: Config) -> dict:
     targets = (1 - eps) * np.eye(10, dtype=np.float32)[y_train] + eps / 10
     optimizer = make_optimizer(config, len(x_train) // config.batch_size)
     ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
-    net = mlp.Net(config.activation)
     tic = time.perf_counter()
     params, history = train.fit(
         params, x_train, targets, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,

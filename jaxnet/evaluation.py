@@ -36,7 +36,6 @@ def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_
 def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: bool) -> Callable:
 
     def per_chunk(params, xc, yc, mask):
-        xc = xc.astype(params[0][0].dtype) if jnp.issubdtype(xc.dtype, jnp.integer) else xc
         yhat = mlp.apply(params, xc, net)
         per_example = jax.vmap(loss.fn)(yhat, yc)  # each example alone: N = 1
         if loss.metric == "accuracy":

@@ -87,9 +87,12 @@ class Net:
       activation: the hidden activation φ_1 … φ_{L−1}: one name for every hidden layer (any depth), or a tuple of
         one name per hidden layer (then the network must have exactly ``len(activation) + 1`` layers).
       output: the output activation φ_L.
+      input_shift, input_scale: the input enters as u_0 = (x − input_shift) / input_scale (by default u_0 = x).
+        This lets data stay compact on the device, e.g. ``uint8`` images with ``input_scale=255``, converted and
+        standardised inside the compiled step; integer inputs are converted to the parameters' dtype first.
 
     Raises:
-      ValueError: at construction, for an unknown name (listing the valid ones).
+      ValueError: at construction, for an unknown name (listing the valid ones) or a scale that is not positive.
 
     >>> Net("tanh").names(3)
     ('tanh', 'tanh', 'identity')
@@ -99,12 +102,29 @@ class Net:
 
     activation: str | tuple[str, ...] = "relu"
     output: str = "identity"
+    input_shift: float = 0.0
+    input_scale: float = 1.0
 
     def __post_init__(self):
         if not isinstance(self.activation, str):
             object.__setattr__(self, "activation", tuple(self.activation))  # a list would not be hashable
         for name in self.hidden_names + (self.output,):
             activations.get(name)  # raises with the list of valid names
+        object.__setattr__(self, "input_shift", float(self.input_shift))
+        object.__setattr__(self, "input_scale", float(self.input_scale))
+        if not (math.isfinite(self.input_shift) and math.isfinite(self.input_scale) and self.input_scale > 0):
+            raise ValueError(f"input_shift must be finite and input_scale finite and > 0, got {self.input_shift} "
+                             f"and {self.input_scale}")
+
+    def input(self, x: Array, dtype) -> Array:
+        """u_0 = (x − input_shift) / input_scale in ``dtype`` (integer inputs converted first); x itself by default."""
+        if jnp.issubdtype(x.dtype, jnp.integer):
+            x = x.astype(dtype)
+        if self.input_shift != 0.0:
+            x = x - self.input_shift
+        if self.input_scale != 1.0:
+            x = x / self.input_scale
+        return x
 
     @property
     def hidden_names(self) -> tuple[str, ...]:
@@ -191,7 +211,7 @@ def forward_one(params: Params, x: Array, net: Net) -> tuple[list[Array], list[A
     Returns ``(vs, us)`` as :func:`forward` does. This is the definition; ``jax.vmap`` of it batches it, and
     :func:`forward` computes batches row-stacked with the same numbers.
     """
-    vs, us = [], [x]
+    vs, us = [], [net.input(x, params[0][0].dtype)]
     for (W, b), phi in zip(params, net.layers(len(params))):
         v = W @ us[-1] + b
         vs.append(v)
@@ -201,7 +221,7 @@ def forward_one(params: Params, x: Array, net: Net) -> tuple[list[Array], list[A
 
 def _forward_rows(params: Params, x: Array, net: Net) -> tuple[list[Array], list[Array]]:
     # The same rule with examples as rows: V_i = U_{i−1} W_iᵀ + 1 b_iᵀ, one matrix product per layer.
-    vs, us = [], [x]
+    vs, us = [], [net.input(x, params[0][0].dtype)]
     for (W, b), phi in zip(params, net.layers(len(params))):
         v = us[-1] @ W.T + b[None, :]
         vs.append(v)
@@ -221,7 +241,8 @@ def forward(params: Params, x: Array, net: Net | None = None, *, activation: Act
         activation, as for :class:`Net`.
 
     Returns:
-      ``(yhat, vs, us)``: ŷ = u_L; ``vs = [v_1, ..., v_L]`` the pre-activations; ``us = [u_0 = x, u_1, ..., u_L]``.
+      ``(yhat, vs, us)``: ŷ = u_L; ``vs = [v_1, ..., v_L]`` the pre-activations; ``us = [u_0, u_1, ..., u_L]``
+      with u_0 = x (or the scaled input, see :class:`Net`).
       Each has shape ``(d_i,)``, or ``(N, d_i)`` for a batch.
     """
     net = as_net(net, activation, output)

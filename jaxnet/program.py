@@ -48,13 +48,12 @@ def value_and_grad(net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
 def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
     """The pure (un-jitted) update ``(params, opt_state, x, y) -> (params, opt_state, loss value)``.
 
-    Integer inputs (images stored as ``uint8``, say) are converted to the parameters' dtype here, inside the
-    compiled program, so the training set sits on the device once in its compact form.
+    Integer inputs (images stored as ``uint8``, say) are converted inside it (:meth:`jaxnet.mlp.Net.input`), so a
+    training set can sit on the device once in its compact form.
     """
     value_and_grad_fn = value_and_grad(net, loss, grad)
 
     def update(params, opt_state, x, y):
-        x = x.astype(params[0][0].dtype) if jnp.issubdtype(x.dtype, jnp.integer) else x
         value, grads = value_and_grad_fn(params, x, y)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, value
@@ -114,6 +113,32 @@ def optimizer_fingerprint(obj, _depth: int = 0):
     return ("obj", obj)
 
 
+def members_one_by_one(mesh: Mesh | None) -> bool:
+    """Whether an ensemble trains its members one after another (True) or side by side with ``jax.vmap``.
+
+    On XLA's CPU backend the vmapped ensemble is never faster and often slower: the batched weight-gradient
+    products it creates run 2.6–7.6× slower than separate ones (``make bench``, Task U). For 3 members of the
+    1-10,000-1 network the vmapped program ran 0.34× the member-steps per second of one network trained three
+    times; for 784-200-10 on MNIST both took the same time. So a CPU trains members in sequence, each with the
+    single-network program (compiled once); accelerators, and ensembles sharded over a mesh, use ``vmap``.
+    """
+    return mesh is None and jax.default_backend() == "cpu"
+
+
+def run_members(run: Callable, params, opt_state, *args):
+    """``run`` (a single-network program) applied to each member of a stacked ensemble in turn; results stacked.
+
+    Returns ``(params, opt_state, values)`` like the vmapped program: every leaf with the member axis first, and
+    values ``(E, K)``.
+    """
+    results = [run(jax.tree.map(lambda a, k=k: a[k], params), jax.tree.map(lambda a, k=k: a[k], opt_state), *args)
+               for k in range(jax.tree.leaves(params)[0].shape[0])]
+    stack = lambda *leaves: jnp.stack(leaves)
+    params = jax.tree.map(stack, *[r[0] for r in results])
+    opt_state = jax.tree.map(stack, *[r[1] for r in results])
+    return params, opt_state, jnp.stack([r[2] for r in results], axis=1)
+
+
 def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Loss, grad: str = "autodiff",
                 batch_size: int, ensemble: bool = False, mesh: Mesh | None = None,
                 activation: mlp.ActivationSpec | None = None, output: str | None = None) -> Callable:
@@ -122,8 +147,10 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     It runs one epoch per entry of ``epoch_ids`` (a ``lax.scan``), and each epoch is a ``lax.scan`` over
     ``N // batch_size`` minibatches of a fresh permutation drawn from ``fold_in(key, epoch)``. The last partial
     batch is DROPPED (a different permutation each epoch means every example is still seen), so every step has the
-    same shape and the program compiles once. Returns ``(params, opt_state, losses)`` with the mean minibatch loss
-    of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached: equal arguments (an equal optimizer
+    same shape and the program compiles once. An ensemble is vmapped over its members; but see
+    :func:`members_one_by_one`. With ``batch_size = N`` (full-batch gradient descent) nothing is shuffled: every
+    step sees the whole set, in order. Returns ``(params, opt_state, losses)`` with the mean minibatch loss of
+    each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached: equal arguments (an equal optimizer
     included, see :func:`optimizer_fingerprint`) return the same compiled program.
     """
     return _make_epochs(_ByFingerprint(optimizer), net=mlp.as_net(net, activation, output), loss=losses.get(loss),
@@ -138,6 +165,10 @@ def _make_epochs(optimizer: _ByFingerprint, *, net, loss, grad, batch_size, ense
     batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
 
     def one_epoch(carry, epoch_id, x, y, key):
+        if batch_size == x.shape[0]:  # full-batch gradient descent: the order of the examples does not matter
+            params, opt_state = carry
+            params, opt_state, value = update(params, opt_state, x, y)
+            return (params, opt_state), value
         n_batches = x.shape[0] // batch_size
         order = jax.random.permutation(jax.random.fold_in(key, epoch_id), x.shape[0])
         order = order[: n_batches * batch_size].reshape(n_batches, batch_size)

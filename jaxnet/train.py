@@ -9,8 +9,9 @@
   checkpoint continues exactly where it stopped. Between compiled chunks of ``epochs_per_call`` epochs the host
   (:mod:`jaxnet.loop`) evaluates (:mod:`jaxnet.evaluation`), shows progress, logs, checks for divergence and
   checkpoints.
-* Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see :func:`init_ensemble`)
-  with ``jax.vmap`` in the same single program; per-member hyperparameters go through ``optax.inject_hyperparams``.
+* Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see :func:`init_ensemble`),
+  with ``jax.vmap`` in one program on accelerators and one member after another on a CPU, where that is faster
+  (:func:`jaxnet.program.members_one_by_one`); per-member hyperparameters go through ``optax.inject_hyperparams``.
 * Data parallelism with ``jax.sharding``: on several devices the batch is sharded over a ``"data"`` mesh axis and
   the parameters are replicated; XLA inserts the gradient all-reduce. The same call runs on 1 or many devices.
 
@@ -21,6 +22,7 @@ range.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -219,8 +221,12 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         raise ValueError(f"batch_size {batch_size} must be a multiple of the {len(devices)} devices it is sharded over")
     mesh = Mesh(np.array(devices), ("data",)) if len(devices) > 1 else None
     replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
-    run = program.make_epochs(optimizer, net=net, loss=loss, grad=grad, batch_size=batch_size, ensemble=ensemble,
-                              mesh=mesh)  # builds (and checks) the program before any data is placed
+    if ensemble and program.members_one_by_one(mesh):
+        single = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, mesh=mesh)
+        run = functools.partial(program.run_members, single)
+    else:  # building the program checks the network, the loss and grad before any data is placed
+        run = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, ensemble=ensemble,
+                                  mesh=mesh)
 
     # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own.
     params = jax.tree.map(jnp.array, params)
@@ -240,7 +246,8 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     xs, ys = _place(x_host, replicated), _place(y_host, replicated)
     evaluate_fn = _evaluator(eval_data, net, loss, eval_chunk_size, ensemble, replicated, d_in, d_out)
     meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": net.activation,
-            "output": net.output, "loss": loss.name, "dtype": str(first[0][0].dtype), **(meta or {})}
+            "output": net.output, "input_shift": net.input_shift, "input_scale": net.input_scale,
+            "loss": loss.name, "dtype": str(first[0][0].dtype), **(meta or {})}
 
     progress = loop.Progress(epochs, start, verbose)
     try:

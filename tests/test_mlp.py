@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import activations, mlp
+from jaxnet import activations, backprop, losses, mlp
 
 
 def test_init_shapes_dtypes_and_treedef(key):
@@ -168,3 +168,19 @@ def test_row_stacked_batch_equals_the_vmapped_one_example_definition(key, dtype,
         one_vs, one_us = jax.vmap(mlp.forward_one, in_axes=(None, 0, None))(params, x, net)
         chex.assert_trees_all_close((vs, us), (one_vs, one_us), **tol)
         assert yhat.dtype == dtype
+
+
+def test_the_input_scaling_is_the_same_as_scaling_the_data(key):
+    # u_0 = (x − shift)/scale, integer inputs converted first: uint8 images give what their float values give.
+    params = mlp.init(key, [4, 8, 3])
+    x8 = jax.random.randint(key, (10, 4), 0, 256).astype(jnp.uint8)
+    net = mlp.Net("relu", input_shift=33.3, input_scale=78.5)
+    expected = mlp.apply(params, (x8.astype(jnp.float32) - 33.3) / 78.5, mlp.Net("relu"))
+    np.testing.assert_allclose(mlp.apply(params, x8, net), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(mlp.apply(params, x8[0], net), expected[0], rtol=1e-6, atol=1e-6)
+    y = jnp.arange(10) % 3
+    chex.assert_trees_all_close(backprop.manual_grad(params, x8, y, net, loss="cross_entropy"),
+                                jax.grad(lambda p: losses.cross_entropy(mlp.apply(p, x8, net), y))(params),
+                                rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="input_scale finite and > 0, got 0.0 and 0.0"):
+        mlp.Net(input_scale=0)

@@ -44,7 +44,7 @@ def matmul_rate(n: int, dtype) -> float:
 
 
 def time_to_accuracy(config: mnist.Config, target: float):
-    x_train, y_train, x_test, y_test = mnist.load(config)
+    x_train, y_train, x_test, y_test, net = mnist.load(config)
     eps = config.label_smoothing
     targets = (1 - eps) * np.eye(10, dtype=np.float32)[y_train] + eps / 10
     params = mlp.init(jax.random.key(config.seed), [784, *config.hidden, 10])
@@ -52,7 +52,7 @@ def time_to_accuracy(config: mnist.Config, target: float):
     tic = time.perf_counter()
     params, history = train.fit(params, x_train, targets, optimizer=optimizer, epochs=config.epochs,
                                 batch_size=config.batch_size, key=jax.random.key(config.seed), loss="cross_entropy",
-                                activation=config.activation, eval_data=(x_test, y_test), verbose=False)
+                                net=net, eval_data=(x_test, y_test), verbose=False)
     wall = time.perf_counter() - tic
     # Training time until the end of each epoch: the recorded per-epoch times (compilation included, the per-epoch
     # test evaluation not).

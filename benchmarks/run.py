@@ -7,7 +7,10 @@ from the same initial parameters and batch order; their parameters are compared 
 The data are the real MNIST images when ``$JAXNET_DATA_DIR`` has them, else MNIST-shaped stand-ins.
 
 Task U: full-batch steps per second of the universal-approximation network (1-width-1, tanh, Adam, 300 points) for
-widths 10, 1,000 and 10,000: one network, a vmapped ensemble of 8, and 8 sequential runs.
+widths 10, 1,000 and 10,000: plain JAX (the network written out row-stacked in one ``lax.scan``), jaxnet's ``fit``
+on one network and on an ensemble of 8, and the vmapped ensemble program.
+
+Machine limit: the epoch's matrix products alone, and one large matrix product, in GFLOP/s, against jaxnet's epoch.
 
 Data parallel: Task M's epoch on 1, 2 and 4 simulated host devices (subprocesses with
 XLA_FLAGS=--xla_force_host_platform_device_count=n).
@@ -41,7 +44,11 @@ IMPLS = ("jaxnet", "jaxnet-manual", "numpy", "jax-per-batch", "torch")
 
 # ---------------------------------------------------------------- Task M: the same SGD run, five ways
 def task_m_data(n: int, seed: int = 0):
-    """``n`` MNIST training images scaled to [0, 1] when the files are in ``$JAXNET_DATA_DIR``, else stand-ins.
+    """``n`` MNIST training images (``uint8``, 0–255) when the files are in ``$JAXNET_DATA_DIR``, else stand-ins.
+
+    Every implementation divides the pixels by 255 in float32: NumPy, PyTorch and the per-batch JAX loop once,
+    into a float32 copy of the set (their usual form), jaxnet inside its compiled step (``Net(input_scale=255)``),
+    so its training set stays ``uint8`` on the device; both give bit-identical inputs.
 
     The stand-ins have MNIST's shape and sparsity (about 19% of pixels lit) with labels from a fixed random linear
     teacher. Dense inputs would not do: with dense centred pixels an earlier version of this benchmark saw two
@@ -50,13 +57,19 @@ def task_m_data(n: int, seed: int = 0):
     """
     if data.find_idx_dir("mnist") is not None:
         x, y = data.load_mnist("train")
-        return (x[:n] / np.float32(255)).astype(np.float32), y[:n]
+        return x[:n], y[:n]
     rng = np.random.default_rng(seed)
-    x = rng.random((n, 784), dtype=np.float32)
-    x = np.where(rng.random((n, 784), dtype=np.float32) < 0.19, x, np.float32(0))
+    x = rng.integers(1, 256, (n, 784), dtype=np.uint8)
+    x = np.where(rng.random((n, 784), dtype=np.float32) < 0.19, x, np.uint8(0))
     teacher = rng.standard_normal((784, 10), dtype=np.float32)
-    y = np.argmax((x - x.mean(axis=0)) @ teacher, axis=1).astype(np.int32)
+    scaled = to_float(x)
+    y = np.argmax((scaled - scaled.mean(axis=0)) @ teacher, axis=1).astype(np.int32)
     return x, y
+
+
+def to_float(x: np.ndarray) -> np.ndarray:
+    """Pixels 0–255 to float32 in [0, 1], exactly as jaxnet's ``Net(input_scale=255)`` computes them."""
+    return x.astype(np.float32) / np.float32(255)
 
 
 def task_m_source() -> str:
@@ -76,9 +89,9 @@ class JaxnetEpoch:
         self.optimizer = optax.sgd(lr)
         self.params = jax.tree.map(jnp.array, params)
         self.state = self.optimizer.init(self.params)
-        self.x, self.y, self.key = jnp.asarray(x), jnp.asarray(y), key
-        self.run = train.make_epochs(self.optimizer, loss="cross_entropy", activation="relu", output="identity",
-                                     grad=grad, batch_size=batch, ensemble=False, mesh=None)
+        self.x, self.y, self.key = jnp.asarray(x), jnp.asarray(y), key  # uint8 images, scaled in the step
+        self.run = train.make_epochs(self.optimizer, mlp.Net("relu", input_scale=255), loss="cross_entropy",
+                                     grad=grad, batch_size=batch)
 
     def epoch(self, e, order):
         self.params, self.state, loss = self.run(self.params, self.state, self.x, self.y, self.key, jnp.arange(e, e + 1))
@@ -93,7 +106,7 @@ class NumpyEpoch:
 
     def __init__(self, params, x, y, key, lr, batch):
         self.p = [(np.array(W), np.array(b)) for W, b in params]
-        self.x, self.y, self.lr = x, y, lr
+        self.x, self.y, self.lr = to_float(x), y, lr
         self.eye = np.eye(10, dtype=np.float32)
 
     def epoch(self, e, order):
@@ -129,7 +142,7 @@ class JaxPerBatch:
             return jax.tree.map(lambda a, b: a - lr * b, p, g)
 
         self.step, self.p = step, jax.tree.map(jnp.array, params)
-        self.x, self.y = jnp.asarray(x), jnp.asarray(y)
+        self.x, self.y = jnp.asarray(to_float(x)), jnp.asarray(y)
 
     def epoch(self, e, order):
         for idx in jnp.asarray(order):
@@ -147,7 +160,7 @@ class TorchEpoch:
         import torch
         self.torch = torch
         self.p = [torch.tensor(np.array(a), requires_grad=True) for layer in params for a in layer]
-        self.x, self.y, self.lr = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64)), lr
+        self.x, self.y, self.lr = torch.from_numpy(to_float(x)), torch.from_numpy(y.astype(np.int64)), lr
 
     def epoch(self, e, order):
         torch = self.torch
@@ -262,36 +275,107 @@ def weight_gradient_dot_ratio(width: int, members: int, n: int = 300, reps: int 
     return best_of(many, g, x) / (members * best_of(one, g[0], x))
 
 
+def plain_jax_scan(optimizer, steps: int):
+    """The peer of Task U: the 1-width-1 tanh network written out row-stacked in plain JAX, ``steps`` full-batch
+    steps in one ``lax.scan``, data passed as arguments (the way jaxnet gets it)."""
+    def loss(params, x, y):
+        (W1, b1), (W2, b2) = params
+        yhat = jnp.tanh(x @ W1.T + b1[None, :]) @ W2.T + b2[None, :]
+        return 0.5 * jnp.sum((yhat - y) ** 2) / x.shape[0]
+
+    def run(params, state, x, y):
+        def step(carry, _):
+            params, state = carry
+            value, grads = jax.value_and_grad(loss)(params, x, y)
+            updates, state = optimizer.update(grads, state, params)
+            return (optax.apply_updates(params, updates), state), value
+
+        return jax.lax.scan(step, (params, state), None, length=steps)
+
+    return jax.jit(run)
+
+
 def task_u(widths, steps: int, members: int = 8):
+    """Steps per second: plain JAX; jaxnet's ``fit`` on one network; ``fit`` on an ensemble of ``members`` (on a CPU
+    one member after another, see ``jaxnet.program.members_one_by_one``); and the vmapped ensemble program."""
     x = np.linspace(0, 1, 300, dtype=np.float32)[:, None]
     y = (np.sin(20 * x) * np.sin(10 * x) + x / 10).astype(np.float32)
     xs, ys, key = jnp.asarray(x), jnp.asarray(y), jax.random.key(0)
     optimizer = optax.adam(1e-3)
-    ids = jnp.arange(steps)
-    programs = {ensemble: train.make_epochs(optimizer, loss="mse", activation="tanh", output="identity",
-                                            grad="autodiff", batch_size=300, ensemble=ensemble, mesh=None)
-                for ensemble in (False, True)}
+    net = mlp.Net("tanh")
+    plain = plain_jax_scan(optimizer, steps)
+    vmapped = train.make_epochs(optimizer, net, loss="mse", batch_size=300, ensemble=True)
 
-    def timed(params, ensemble: bool) -> float:
-        """Seconds for ``steps`` steps, after one untimed call that compiles (buffers are donated: fresh copies)."""
-        for _ in range(2):
+    def best_of_two(fn, params) -> float:
+        """The faster of two timed calls after one that compiles (buffers may be donated: fresh copies)."""
+        times = []
+        for _ in range(3):
             fresh = jax.tree.map(jnp.array, params)
-            state = jax.vmap(optimizer.init)(fresh) if ensemble else optimizer.init(fresh)
             tic = time.perf_counter()
-            jax.block_until_ready(programs[ensemble](fresh, state, xs, ys, key, ids))
-            elapsed = time.perf_counter() - tic
-        return elapsed
+            jax.block_until_ready(fn(fresh))
+            times.append(time.perf_counter() - tic)
+        return min(times[1:])
+
+    def fit(params, ensemble):
+        return train.fit(params, x, y, net, optimizer=optimizer, epochs=steps, batch_size=300, key=key, loss="mse",
+                         epochs_per_call=steps, ensemble=ensemble, verbose=False)[0]
 
     rows = []
     for width in widths:
-        one = timed(mlp.init(key, [1, width, 1]), False)
-        ensemble = timed(train.init_ensemble(key, members, [1, width, 1]), True)
-        sequential = sum(timed(mlp.init(k, [1, width, 1]), False) for k in jax.random.split(key, members))
-        rows.append({"width": width, "steps": steps, "single_steps_per_s": steps / one,
-                     "ensemble_steps_per_s": steps / ensemble, "sequential_steps_per_s": steps / sequential,
-                     "ensemble_speedup_vs_sequential": sequential / ensemble,
+        one, stacked = mlp.init(key, [1, width, 1]), train.init_ensemble(key, members, [1, width, 1])
+        t_plain = best_of_two(lambda p: plain(p, optimizer.init(p), xs, ys), one)
+        t_fit = best_of_two(lambda p: fit(p, False), one)
+        t_ensemble = best_of_two(lambda p: fit(p, True), stacked)
+        t_vmapped = best_of_two(lambda p: vmapped(p, jax.vmap(optimizer.init)(p), xs, ys, key, jnp.arange(steps)),
+                                stacked)
+        rows.append({"width": width, "steps": steps, "plain_steps_per_s": steps / t_plain,
+                     "fit_steps_per_s": steps / t_fit, "fit_over_plain": t_plain / t_fit,
+                     "ensemble_member_steps_per_s": members * steps / t_ensemble,
+                     "ensemble_over_plain": members * t_plain / t_ensemble,
+                     "vmapped_member_steps_per_s": members * steps / t_vmapped,
+                     "vmapped_over_plain": members * t_plain / t_vmapped,
                      "dot_ratio": weight_gradient_dot_ratio(width, members)})
     return rows
+
+
+# ---------------------------------------------------------------- Task M against the machine's limit
+def matmul_rates(x: np.ndarray, batch: int = 128, reps: int = 3, size: int = 4096) -> dict:
+    """GFLOP/s of (a) only the matrix products of a Task M epoch (the five per step: X W1ᵀ, U1 W2ᵀ, G2 W2, G2ᵀ U1,
+    G1ᵀ X, on the epoch's gathered minibatches, weights held fixed) as one compiled scan, and (b) one large float32
+    matrix product; and the FLOPs of those products per epoch."""
+    n = (len(x) // batch) * batch
+    key = jax.random.key(0)
+    W1, W2 = jax.random.normal(key, (200, 784)) * 0.05, jax.random.normal(key, (10, 200)) * 0.05
+    order = jnp.asarray(np.arange(n).reshape(-1, batch))
+    xs = jnp.asarray(x)
+
+    @jax.jit
+    def products(xs, order, W1, W2):
+        def step(acc, idx):
+            xb = xs[idx].astype(jnp.float32)
+            u1 = xb @ W1.T
+            z = u1 @ W2.T  # stands in for G2 too (same shape)
+            g1 = z @ W2
+            return acc + jnp.sum(z.T @ u1) + jnp.sum(g1.T @ xb), None
+
+        return jax.lax.scan(step, jnp.float32(0), order)[0]
+
+    a = jax.random.normal(key, (size, size))
+    big = jax.jit(lambda a: a @ a)
+
+    def best(fn, *args):
+        jax.block_until_ready(fn(*args))
+        times = []
+        for _ in range(reps):
+            tic = time.perf_counter()
+            jax.block_until_ready(fn(*args))
+            times.append(time.perf_counter() - tic)
+        return min(times)
+
+    epoch_flops = (n // batch) * 2 * batch * (2 * 784 * 200 + 3 * 200 * 10)
+    products_s = best(products, xs, order, W1, W2)
+    return {"epoch_flops": epoch_flops, "products_s": products_s, "products_gflops": epoch_flops / products_s / 1e9,
+            "big_gflops": 2 * size ** 3 / best(big, a) / 1e9}
 
 
 # ---------------------------------------------------------------- data parallel on simulated devices
@@ -303,8 +387,7 @@ from jaxnet import mlp, train
 x, y = run.task_m_data({n})
 mesh = Mesh(np.array(jax.devices()), ("data",)) if jax.device_count() > 1 else None
 opt = optax.sgd(0.1)
-fn = train.make_epochs(opt, loss="cross_entropy", activation="relu", output="identity", grad="autodiff",
-                       batch_size=128, ensemble=False, mesh=mesh)
+fn = train.make_epochs(opt, mlp.Net("relu", input_scale=255), loss="cross_entropy", batch_size=128, mesh=mesh)
 params = mlp.init(jax.random.key(0), [784, 200, 10]); state = opt.init(params)
 xs, ys = jnp.asarray(x), jnp.asarray(y)
 times = []
@@ -376,19 +459,30 @@ def main(argv=None):
                              ("max |Δparam| vs jaxnet, epoch 1", "param_diff_epoch_1", ".1e"),
                              (f"… epoch {epochs}", "param_diff_final", ".1e")])
     print(m_table, flush=True)
+    limits = matmul_rates(task_m_data(n)[0], size=256 if args.tiny else 4096)
+    by = {r["impl"]: r for r in m_rows}
+    jaxnet_gflops = limits["epoch_flops"] / by["jaxnet"]["epoch_s"] / 1e9
+    limit_text = (f"The epoch's matrix products alone, as one compiled scan: {limits['products_s']:.3f} s "
+                  f"({limits['products_gflops']:.0f} GFLOP/s); one large float32 matrix product (4096 × 4096): "
+                  f"{limits['big_gflops']:.0f} GFLOP/s. jaxnet's epoch runs those products at {jaxnet_gflops:.0f} "
+                  f"GFLOP/s: {jaxnet_gflops / limits['products_gflops']:.2f} of the products-alone rate and "
+                  f"{jaxnet_gflops / limits['big_gflops']:.2f} of the large product's.")
+    print(limit_text, flush=True)
     u_rows = task_u(widths, steps)
     u_table = table(u_rows, [("width", "width", ","), ("steps", "steps", "d"),
-                             ("1 network (steps/s)", "single_steps_per_s", ",.0f"),
-                             ("vmapped 8 (steps/s)", "ensemble_steps_per_s", ",.0f"),
-                             ("8 sequential (steps/s)", "sequential_steps_per_s", ",.1f"),
-                             ("ensemble speed-up", "ensemble_speedup_vs_sequential", ".2f"),
+                             ("plain JAX (steps/s)", "plain_steps_per_s", ",.0f"),
+                             ("jaxnet fit, 1 network (steps/s)", "fit_steps_per_s", ",.0f"),
+                             ("fit / plain", "fit_over_plain", ".2f"),
+                             ("fit, ensemble of 8 (member-steps/s)", "ensemble_member_steps_per_s", ",.0f"),
+                             ("ensemble / plain", "ensemble_over_plain", ".2f"),
+                             ("vmapped 8 (member-steps/s)", "vmapped_member_steps_per_s", ",.0f"),
+                             ("vmapped / plain", "vmapped_over_plain", ".2f"),
                              ("vmapped gᵀx / 8 separate", "dot_ratio", ".2f")])
     print(u_table, flush=True)
     dp_rows = data_parallel(n, dp_epochs)
     dp_table = table(dp_rows, [("simulated devices", "devices", "d"), ("epoch (s, median)", "epoch_s", ".3f"),
                                ("time vs 1 device", "vs_one_device", ".2f")])
     print(dp_table, flush=True)
-    by = {r["impl"]: r for r in m_rows}
     alternatives = [r for r in m_rows if not r["impl"].startswith("jaxnet")]
     fastest = min(alternatives, key=lambda r: r["epoch_s"])
     summary = (f"jaxnet's compiled epoch: {by['jaxnet']['epoch_s']:.3f} s; the fastest alternative "
@@ -397,7 +491,7 @@ def main(argv=None):
                f"{by['jaxnet-manual']['epoch_s'] / by['jaxnet']['epoch_s']:.2f} (target ≤ 1.1).")
     print(summary)
     if args.tiny:
-        return {"m": m_rows, "u": u_rows, "dp": dp_rows}
+        return {"m": m_rows, "u": u_rows, "dp": dp_rows, "limits": limits}
     report = f"""# Benchmark results
 
 Machine: {machine()}.
@@ -416,15 +510,19 @@ float32 round-off (different summation orders), which SGD then compounds step by
 
 {summary}
 
+{limit_text}
+
 ## Task U: universal-approximation network, full-batch Adam steps (300 points, tanh)
 
 {u_table}
 
-The ensemble runs 8 networks in one program; "ensemble speed-up" is the time of 8 sequential runs over its time. The
-last column times, on its own, the matmul that vmapping adds: the first layer's weight gradient gᵀx of all 8
-members (g of shape 8 × 300 × width against the shared x) against 8 separate ones. Where it is well above 1, XLA's
-CPU backend runs the batched form slowly, and the ensemble loses to sequential runs; on accelerators batched
-matmuls are the fast path.
+"plain JAX" is the network written out row-stacked in a `lax.scan` of full-batch Adam steps; "fit" is
+`train.fit(..., epochs=steps, epochs_per_call=steps)` timed on a call after the one that compiles. "fit, ensemble of
+8" is `fit(..., ensemble=True)`, which on a CPU trains the members one after another; "vmapped 8" is the vmapped
+ensemble program it would use on an accelerator; the ratios are member-steps per second over plain JAX's steps per
+second. The last column times, on its own, the matmul that vmapping adds: the first layer's weight gradient gᵀx of
+all 8 members (g of shape 8 × 300 × width against the shared x) against 8 separate ones. Where it is well above 1,
+XLA's CPU backend runs the batched form slowly, which is why a CPU trains the members in turn.
 
 ## Data parallel: Task M epoch on simulated host devices
 
@@ -442,7 +540,8 @@ prepared; its figures go here once it has run on an accelerator.
         f.write(report)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"m": m_rows, "u": u_rows, "dp": dp_rows, "machine": machine()}, f, indent=1)
+            json.dump({"m": m_rows, "u": u_rows, "dp": dp_rows, "limits": limits, "machine": machine()}, f,
+                      indent=1)
     print(f"wrote {args.out}")
     return {"m": m_rows, "u": u_rows, "dp": dp_rows}
 

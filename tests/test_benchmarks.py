@@ -21,6 +21,8 @@ def test_bench_runs_on_tiny_sizes(tmp_path):
     # Same initial parameters and batch order: after one epoch every implementation agrees to float32 round-off.
     assert all(row["param_diff_epoch_1"] < 1e-5 for row in results["m"])
     assert [row["devices"] for row in results["dp"]] == [1, 2, 4]
+    assert all(row["fit_steps_per_s"] > 0 and row["ensemble_member_steps_per_s"] > 0 for row in results["u"])
+    assert results["limits"]["products_gflops"] > 0 and results["limits"]["big_gflops"] > 0
     assert not (tmp_path / "RESULTS.md").exists()  # a tiny run is a check, never a result
 
 

@@ -16,7 +16,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check lint demo mnist bench clean
+.PHONY: install test check lint demo mnist notebook bench clean
 
 install: $(STAMP)
 
@@ -40,6 +40,13 @@ demo: install
 
 mnist: install
 	$(PY) experiments/mnist.py
+
+# The lecture's notebook, executed into runs/lecture.ipynb with its outputs (the stored one has none).
+notebook: install
+	mkdir -p runs
+	cd experiments && ../$(PY) -c "import nbformat, nbclient; nb = nbformat.read('lecture.ipynb', 4); \
+	nbclient.NotebookClient(nb, timeout=600, resources={'metadata': {'path': '.'}}).execute(); \
+	nbformat.write(nb, '../runs/lecture.ipynb')"
 
 bench: install
 	$(PY) benchmarks/run.py

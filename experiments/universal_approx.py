@@ -77,6 +77,12 @@ def target(x):
     return np.sin(20 * x) * np.sin(10 * x) + x / 10
 
 
+def sample(n: int, domain=(0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` evenly spaced points x_i of the domain, end points included, and y_i = f(x_i): float32 ``(n, 1)`` each."""
+    x = np.linspace(*domain, n, dtype=np.float32)[:, None]
+    return x, target(x)
+
+
 def init_spread(key, width: int, *, domain=(0.0, 1.0), slope: float = 30.0, dtype=jnp.float32) -> mlp.Params:
     """A 1-width-1 network whose hidden transitions cᵢ ~ U(domain) tile the domain; zero output layer.
 
@@ -168,10 +174,8 @@ def plot(config: Config, results, x, y, x_test, y_test) -> None:
 def main(config: Config) -> dict:
     """Runs the sweep, writes ``results.json`` (and the figures) to ``config.out``, returns the metrics."""
     os.makedirs(config.out, exist_ok=True)
-    a, b = config.domain
-    x = np.linspace(a, b, config.n, dtype=np.float32)[:, None]
-    x_test = np.linspace(a, b, config.test_points, dtype=np.float32)[:, None]
-    y, y_test = target(x), target(x_test)
+    x, y = sample(config.n, config.domain)
+    x_test, y_test = sample(config.test_points, config.domain)
     results = [fit_width(config, width, x, y, x_test, y_test) for width in config.widths]
     if config.plots:
         plot(config, results, x, y, x_test, y_test)

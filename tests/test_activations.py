@@ -12,12 +12,13 @@ POINTS = jnp.array([-3.0, -0.5, 0.0, 0.25, 2.0])
 
 def test_softmax_lecture_example():
     # Section 2.1.2: [3, 1, -1] -> [0.87, 0.12, 0.01]. The exact values are e^v / (e^3 + e + e^-1) =
-    # [0.8668, 0.1173, 0.0159]: the lecture rounds the first two and cuts the third, so the printed numbers are
-    # within 0.006 and the exact ones within float32 round-off.
+    # [0.8668, 0.1173, 0.0159]; rounded to two places that is [0.87, 0.12, 0.02] (erratum 3: the lecture prints
+    # 0.01 for the third), and the three sum to one.
     z = activations.softmax(jnp.array([3.0, 1.0, -1.0]))
     exact = np.exp([3.0, 1.0, -1.0]) / np.exp([3.0, 1.0, -1.0]).sum()
     np.testing.assert_allclose(z, exact, rtol=1e-6)
-    np.testing.assert_allclose(z, [0.87, 0.12, 0.01], atol=0.006)
+    np.testing.assert_array_equal(np.round(np.asarray(z, np.float64), 2), [0.87, 0.12, 0.02])
+    np.testing.assert_allclose(z, [0.87, 0.12, 0.01], atol=0.006)  # the printed numbers, each within 0.006
 
 
 def test_softmax_is_a_probability_vector_invariant_to_shifts():

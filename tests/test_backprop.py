@@ -69,22 +69,46 @@ def test_every_output_activation(output, loss):
     check(params, x, y, jnp.float32, activation=["tanh", "sigmoid"], output=output, loss=loss)
 
 
+def sigmoid_np(v):
+    return 1 / (1 + np.exp(-v))
+
+
 def test_lecture_back_propagation_tables():
     # Section 3.2 for the lecture's network ŷ = W3 φ2(W2 φ1(W1 x + b1) + b2) + b3 with one example and
-    # L = ½||ŷ - y||², every row of both tables written out with NumPy in float64.
+    # L = ½||ŷ - y||², every row of both tables written out with NumPy in float64. Φ'_i is taken at v_i, as in the
+    # appendix (erratum 1: steps III–IV and the tables write Φ'_i(u_i)).
     with jax.enable_x64():
         params, x, y = problem(3, False, "mse", jnp.float64, seed=2)
         (W1, b1), (W2, b2), (W3, b3) = [(np.asarray(W), np.asarray(b)) for W, b in params]
         x, y = np.asarray(x), np.asarray(y)
         v1 = W1 @ x + b1; u1 = np.tanh(v1)
-        v2 = W2 @ u1 + b2; u2 = 1 / (1 + np.exp(-v2))
+        v2 = W2 @ u1 + b2; u2 = sigmoid_np(v2)
         yhat = W3 @ u2 + b3
-        g3 = yhat - y                                  # g_3 = ŷ - y
-        g2 = np.diag(u2 * (1 - u2)) @ W3.T @ g3        # g_2 = Φ'_2 W_3ᵀ g_3
-        g1 = np.diag(1 - u1 ** 2) @ W2.T @ g2          # g_1 = Φ'_1 W_2ᵀ g_2
+        g3 = yhat - y                                                  # g_3 = ŷ - y
+        g2 = np.diag(sigmoid_np(v2) * (1 - sigmoid_np(v2))) @ W3.T @ g3  # g_2 = Φ'_2(v_2) W_3ᵀ g_3
+        g1 = np.diag(1 - np.tanh(v1) ** 2) @ W2.T @ g2                 # g_1 = Φ'_1(v_1) W_2ᵀ g_2
         table = [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]  # ∇W_i = g_i u_{i-1}ᵀ
         got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), activation=["tanh", "sigmoid"])
         chex.assert_trees_all_close(got, [tuple(map(jnp.asarray, row)) for row in table], rtol=1e-12, atol=1e-14)
+
+
+def test_erratum_the_derivative_is_taken_at_v_not_u():
+    # Erratum 1: Φ'_i(u_i) (steps III–IV, the tables) agrees with Φ'_i(v_i) (the appendix) only by accident of the
+    # activation. For ReLU with some v_1 < 0: u_1 = 0 there, where ReLU'(u_1) = 1 but ReLU'(v_1) = 0.
+    W1, b1 = np.array([[1.0], [-1.0]]), np.zeros(2)
+    W2, b2 = np.array([[1.0, 1.0]]), np.zeros(1)
+    x, y = np.array([2.0]), np.array([0.0])
+    v1 = W1 @ x + b1                       # [2, -2]
+    u1 = np.maximum(v1, 0)                 # [2, 0]
+    g2 = W2 @ u1 + b2 - y                  # ŷ - y
+    from_v = (v1 >= 0) * (W2.T @ g2)       # Φ'_1(v_1) W_2ᵀ g_2 = [2, 0]
+    from_u = (u1 >= 0) * (W2.T @ g2)       # Φ'_1(u_1) W_2ᵀ g_2 = [2, 2], the misprint
+    params = [(jnp.asarray(W1), jnp.asarray(b1)), (jnp.asarray(W2), jnp.asarray(b2))]
+    with jax.enable_x64():
+        got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), mlp.Net("relu"))[0][1]
+        np.testing.assert_array_equal(got, from_v)
+        assert not np.array_equal(got, from_u)
+        np.testing.assert_array_equal(got, autodiff(params, jnp.asarray(x), jnp.asarray(y))[0][1])
 
 
 def test_pre_activations_exactly_zero():

@@ -93,6 +93,11 @@ def test_cross_entropy_finite_for_huge_logits(scale):
     np.testing.assert_allclose(grad, losses.cross_entropy_signal(logits, y), atol=1e-7)
 
 
+def test_labels_start_at_zero_so_the_second_class_is_label_1():
+    # Section 2.1.2: "if x_i belongs to the second class, then y_i = [0 1 0 … 0]ᵀ". Labels count from 0.
+    np.testing.assert_array_equal(losses.one_hot(jnp.array(1), 5), [0, 1, 0, 0, 0])
+
+
 def test_one_hot():
     np.testing.assert_array_equal(losses.one_hot(jnp.array([2, 0]), 3), [[0, 0, 1], [1, 0, 0]])
     with pytest.raises(ValueError, match="integers"):

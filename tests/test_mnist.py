@@ -85,3 +85,45 @@ def test_every_config_field_is_a_flag_and_bad_values_stop_before_training(capsys
         assert exit_info.value.code == 2 and message in capsys.readouterr().err, argv
     with pytest.raises(ValueError, match=r"unknown optimizer 'lbfgs'; valid values are \['nesterov'"):
         mnist.Config(optimizer="lbfgs")  # main(Config(...)) refuses the same values as the command line
+
+
+# The lecture's own confusion matrix (section 5), C[output, target], with its printed margins: precision at the end
+# of each row, recall under each column, and the accuracy in the corner, each to 0.1%.
+LECTURE_C = np.array([
+    [973, 0, 3, 0, 0, 3, 4, 0, 2, 3], [1, 1124, 1, 0, 0, 0, 2, 2, 0, 2], [1, 3, 1014, 5, 3, 0, 0, 7, 2, 0],
+    [0, 2, 2, 994, 0, 5, 1, 3, 4, 5], [0, 0, 2, 0, 971, 1, 3, 0, 4, 7], [0, 1, 0, 3, 0, 877, 3, 0, 3, 1],
+    [2, 2, 3, 0, 3, 2, 945, 0, 1, 1], [1, 1, 6, 2, 1, 1, 0, 1013, 3, 7], [1, 2, 1, 3, 0, 2, 0, 0, 952, 2],
+    [1, 0, 0, 3, 4, 1, 0, 3, 3, 981]])
+LECTURE_PRECISION = [98.5, 99.3, 98.0, 97.8, 98.3, 98.8, 98.5, 97.9, 98.9, 98.5]
+LECTURE_RECALL = [99.3, 99.0, 98.3, 98.4, 98.9, 98.3, 98.6, 98.5, 97.7, 97.2]
+
+
+def test_margins_of_the_lectures_confusion_matrix():
+    precision, recall = mnist.precision_recall(LECTURE_C)
+    np.testing.assert_allclose(100 * precision, LECTURE_PRECISION, atol=0.05)  # printed to 0.1%
+    np.testing.assert_allclose(100 * recall, LECTURE_RECALL, atol=0.05)
+    assert round(100 * np.trace(LECTURE_C) / LECTURE_C.sum(), 1) == 98.4
+
+
+def test_margins_by_hand_on_a_small_matrix():
+    # 3 classes, C[output, target]: 4 + 1 + 0 in row 0, so precision_0 = 4/5; column 0 holds 4 + 2 + 0, recall 4/6.
+    C = np.array([[4, 1, 0], [2, 3, 1], [0, 0, 5]])
+    precision, recall = mnist.precision_recall(C)
+    np.testing.assert_allclose(precision, [4 / 5, 3 / 6, 5 / 5])
+    np.testing.assert_allclose(recall, [4 / 6, 3 / 4, 5 / 6])
+    never = mnist.precision_recall(np.array([[2, 0], [0, 0]]))  # class 1 never predicted nor present: 0, not NaN
+    np.testing.assert_array_equal(never[0], [1, 0]) and np.testing.assert_array_equal(never[1], [1, 0])
+
+
+def test_confusion_text_has_the_lectures_layout():
+    C = np.array([[4, 1, 0], [2, 3, 1], [0, 0, 5]])  # 16 images
+    lines = mnist.confusion_text(C).splitlines()
+    assert lines[0].startswith("Output class (rows) by target class (columns)")
+    # Row i: the label, each cell "count percent-of-all", then precision and its complement.
+    assert lines[1].split() == ["0", "4", "25.0%", "1", "6.2%", "0", "0.0%", "80.0%", "20.0%"]
+    assert lines[2].split() == ["1", "2", "12.5%", "3", "18.8%", "1", "6.2%", "50.0%", "50.0%"]
+    assert lines[3].split() == ["2", "0", "0.0%", "0", "0.0%", "5", "31.2%", "100.0%", "0.0%"]
+    # Then recall and its complement under each column, the accuracy (12/16) in the corner, the class labels.
+    assert lines[4].split() == ["66.7%", "33.3%", "75.0%", "25.0%", "83.3%", "16.7%", "75.0%", "25.0%"]
+    assert lines[5].split() == ["0", "1", "2", "(target", "class)"]
+    assert len(lines) == 6

@@ -401,7 +401,7 @@ print(float(np.median(times[1:])))
 """
 
 
-def data_parallel(n: int, epochs: int, counts=(1, 2, 4)):
+def data_parallel(n: int, epochs: int, counts=(1, 2, 4)):  # noqa: B008
     rows = []
     for count in counts:
         env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}", "JAX_PLATFORMS": "cpu"}

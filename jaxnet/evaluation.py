@@ -57,9 +57,12 @@ def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: b
     return jax.jit(fn)
 
 
-def pad(x: np.ndarray, y: np.ndarray, chunk_size: int):
-    """``(x, y)`` padded with zero rows to a multiple of the chunk size (clipped to N); returns them, N, the chunk."""
-    chunk_size = min(chunk_size, x.shape[0])
+def pad(x: np.ndarray, y: np.ndarray, chunk_size: int, *, multiple_of: int = 1):
+    """``(x, y)`` padded with zero rows to a multiple of the chunk size; returns them, N and the chunk.
+
+    The chunk is clipped to N, then rounded up to a multiple of ``multiple_of`` (the data shards it is split over).
+    """
+    chunk_size = -(-min(chunk_size, x.shape[0]) // multiple_of) * multiple_of
     extra = -x.shape[0] % chunk_size
     xp = np.pad(x, [(0, extra)] + [(0, 0)] * (x.ndim - 1))
     yp = np.pad(y, [(0, extra)] + [(0, 0)] * (y.ndim - 1))

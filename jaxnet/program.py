@@ -162,27 +162,26 @@ def _make_epochs(optimizer: _ByFingerprint, *, net, loss, grad, batch_size, ense
     update = make_update(optimizer.optimizer, net, loss, grad)
     if ensemble:
         update = jax.vmap(update, in_axes=(0, 0, None, None))
-    batch_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
+    # On a mesh, each minibatch is split over the "data" axis: (batches, batch, ...) sharded on its second axis.
+    batches_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(None, "data"))
+
+    def one_batch(carry, batch):
+        params, opt_state, value = update(*carry, *batch)
+        return (params, opt_state), value
 
     def one_epoch(carry, epoch_id, x, y, key):
         if batch_size == x.shape[0]:  # full-batch gradient descent: the order of the examples does not matter
-            params, opt_state = carry
-            params, opt_state, value = update(params, opt_state, x, y)
-            return (params, opt_state), value
+            return one_batch(carry, (x, y))
         n_batches = x.shape[0] // batch_size
         order = jax.random.permutation(jax.random.fold_in(key, epoch_id), x.shape[0])
         order = order[: n_batches * batch_size].reshape(n_batches, batch_size)
-
-        def one_batch(carry, idx):
-            params, opt_state = carry
-            xb, yb = x[idx], y[idx]
-            if batch_sharding is not None:
-                xb = jax.lax.with_sharding_constraint(xb, batch_sharding)
-                yb = jax.lax.with_sharding_constraint(yb, batch_sharding)
-            params, opt_state, value = update(params, opt_state, xb, yb)
-            return (params, opt_state), value
-
-        carry, values = jax.lax.scan(one_batch, carry, order)
+        if batches_sharding is None:  # one device: gather each minibatch when its step needs it
+            carry, values = jax.lax.scan(lambda c, idx: one_batch(c, (x[idx], y[idx])), carry, order)
+        else:
+            # The set is sharded over "data" by rows; the epoch's shuffled batches are gathered once per epoch into
+            # that layout (every device receives its part of every batch), not once per step.
+            batches = [jax.lax.with_sharding_constraint(a[order], batches_sharding) for a in (x, y)]
+            carry, values = jax.lax.scan(one_batch, carry, batches)
         return carry, jnp.mean(values, axis=0)
 
     def epochs(params, opt_state, x, y, key, epoch_ids):

@@ -34,7 +34,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnet import checkpoint, evaluation, loop, losses, mlp, program
+from jaxnet import checkpoint, distributed, evaluation, loop, losses, mlp, program
 
 Array = jax.Array
 GRADS = program.GRADS
@@ -69,6 +69,52 @@ def make_step(optimizer: optax.GradientTransformation, net: mlp.Net | None = Non
     """
     net = mlp.as_net(net, activation, output)
     return jax.jit(program.make_update(optimizer, net, losses.get(loss), grad))
+
+
+def make_mesh(*, members: int = 1, data: int | None = None, devices: Sequence | None = None) -> Mesh:
+    """A device mesh with axes ``("members", "data")`` for :func:`fit`.
+
+    An ensemble's members are spread over ``"members"`` (each device trains only its own members: no gradient
+    traffic between them) and every minibatch is split over ``"data"`` (gradients all-reduced). A single network
+    uses ``"data"`` only (``members=1``).
+
+    Args:
+      members: devices along the members axis; the ensemble size must be a multiple of it.
+      data: devices along the data axis; default all the devices ``members`` leaves.
+      devices: the devices, default ``jax.devices()`` (those of every process in a multi-process run).
+
+    Raises:
+      ValueError: if ``members × data`` is not the number of devices; the message names the numbers.
+
+    >>> make_mesh(devices=jax.devices()[:1]).shape
+    OrderedDict([('members', 1), ('data', 1)])
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    if members < 1 or len(devices) % members:
+        raise ValueError(f"members={members} must divide the {len(devices)} devices")
+    data = len(devices) // members if data is None else data
+    if members * data != len(devices):
+        raise ValueError(f"a mesh of members={members} × data={data} needs {members * data} devices, "
+                         f"got {len(devices)}")
+    return Mesh(np.array(devices, dtype=object).reshape(members, data), ("members", "data"))
+
+
+def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool, members: int | None):
+    """The mesh ``fit`` trains on (``None`` for one device), checked against the ensemble's size."""
+    if mesh is not None and devices is not None:
+        raise ValueError("give either mesh= or devices= (a data-only mesh), not both")
+    if mesh is None:
+        mesh = make_mesh(devices=devices)
+    if set(mesh.axis_names) != {"members", "data"}:
+        raise ValueError(f"the mesh must have the axes ('members', 'data') (see train.make_mesh), got "
+                         f"{mesh.axis_names}")
+    m = mesh.shape["members"]
+    if m > 1 and not ensemble:
+        raise ValueError(f"the mesh spreads members over {m} devices, but a single network has no members; use "
+                         f"make_mesh(members=1)")
+    if ensemble and members % m:
+        raise ValueError(f"the ensemble's {members} members do not divide over the mesh's {m} member devices")
+    return None if mesh.size == 1 else mesh
 
 
 def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str = "he", dtype=jnp.float32):
@@ -157,7 +203,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         output: str | None = None, grad: str = "autodiff", opt_state=None,
         eval_data: tuple[Any, Any] | None = None, eval_chunk_size: int = 1000, epochs_per_call: int = 1,
         ensemble: bool = False, hyperparams: dict[str, Any] | None = None, devices: Sequence | None = None,
-        checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False,
+        mesh: Mesh | None = None, checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False,
         log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
         verbose: bool = True) -> tuple[Any, History]:
     """Trains ``params`` on ``(x, y)`` by minibatch optimisation; returns ``(params, history)``.
@@ -182,7 +228,11 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
       ensemble: train K stacked networks at once with ``jax.vmap``.
       hyperparams: for ensembles, per-member optimizer hyperparameters as ``{name: array (K,)}``; the optimizer must
         be built with ``optax.inject_hyperparams``.
-      devices: the devices to shard the batch over; default all of ``jax.devices()``.
+      devices: the devices to shard the batch over (a data-only mesh); default all of ``jax.devices()``.
+      mesh: instead of ``devices``, a mesh from :func:`make_mesh`: the ensemble's members are sharded over its
+        ``"members"`` axis, the training and evaluation sets and every minibatch over its ``"data"`` axis. Each
+        device holds only its shard of the data; in a multi-process run each process supplies only its own
+        devices' shards, and only process 0 writes the log and the checkpoint.
       checkpoint_path: if given, the state is saved there (atomically) after every compiled call.
       resume: ``False`` (the default): start fresh, overwriting ``checkpoint_path`` and ``log_path``. ``True``:
         resume from ``checkpoint_path``, and fail if it does not exist. ``"auto"``: resume if it exists (the setting
@@ -216,11 +266,15 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     check_data("training data", x_host, y_host, loss, d_in, d_out)
     if not 1 <= batch_size <= x_host.shape[0]:
         raise ValueError(f"batch_size must be between 1 and the {x_host.shape[0]} training examples, got {batch_size}")
-    devices = list(jax.devices() if devices is None else devices)
-    if batch_size % len(devices):
-        raise ValueError(f"batch_size {batch_size} must be a multiple of the {len(devices)} devices it is sharded over")
-    mesh = Mesh(np.array(devices), ("data",)) if len(devices) > 1 else None
-    replicated = None if mesh is None else NamedSharding(mesh, PartitionSpec())
+    members = jax.tree.leaves(params)[0].shape[0] if ensemble else None
+    mesh = _resolve_mesh(mesh, devices, ensemble, members)
+    shards = 1 if mesh is None else mesh.shape["data"]
+    if batch_size % shards:
+        raise ValueError(f"batch_size {batch_size} must be a multiple of the {shards} devices it is sharded over")
+    if x_host.shape[0] % shards:
+        raise ValueError(f"the {x_host.shape[0]} training examples must divide over the {shards} data shards")
+    rows = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
+    state_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("members" if ensemble else None))
     if ensemble and program.members_one_by_one(mesh):
         single = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, mesh=mesh)
         run = functools.partial(program.run_members, single)
@@ -229,22 +283,24 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
                                   mesh=mesh)
 
     # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own.
-    params = jax.tree.map(jnp.array, params)
+    params = jax.tree.map(jnp.array, distributed.to_host(params))
     if opt_state is None:
         opt_state = jax.vmap(optimizer.init)(params) if ensemble else optimizer.init(params)
     else:
-        opt_state = jax.tree.map(jnp.array, opt_state)
+        opt_state = jax.tree.map(jnp.array, distributed.to_host(opt_state))
     if hyperparams:
         opt_state = _set_hyperparams(opt_state, hyperparams, ensemble)
     start, history = 0, History()
     if loop.should_resume(checkpoint_path, resume):
         params, opt_state, start, records = loop.restore(checkpoint_path, params=params, opt_state=opt_state, key=key)
         history.extend(records)
+    writer = distributed.is_writer()  # one process writes files; all of them read
+    log_path = log_path if writer else None
     loop.start_log(log_path, fresh=start == 0)
-    if replicated is not None:
-        params, opt_state = jax.device_put((params, opt_state), replicated)
-    xs, ys = _place(x_host, replicated), _place(y_host, replicated)
-    evaluate_fn = _evaluator(eval_data, net, loss, eval_chunk_size, ensemble, replicated, d_in, d_out)
+    if state_sharding is not None:
+        params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
+    xs, ys = _place(x_host, rows), _place(y_host, rows)
+    evaluate_fn = _evaluator(eval_data, net, loss, eval_chunk_size, ensemble, rows, shards, d_in, d_out)
     meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": net.activation,
             "output": net.output, "input_shift": net.input_shift, "input_scale": net.input_scale,
             "loss": loss.name, "dtype": str(first[0][0].dtype), **(meta or {})}
@@ -255,7 +311,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
             epoch_ids = np.arange(first_epoch, min(first_epoch + epochs_per_call, epochs))
             tic = time.perf_counter()
             params, opt_state, values = run(params, opt_state, xs, ys, key, jnp.asarray(epoch_ids))
-            values = np.asarray(values)  # waits for the compiled call to finish
+            values = distributed.to_host(values)  # waits for the compiled call to finish
             seconds = (time.perf_counter() - tic) / len(epoch_ids)
             loop.check_finite(values, first_epoch, epochs, checkpoint_path)
             records = [{"epoch": int(e) + 1, "train_loss": v.tolist(), "seconds": seconds}
@@ -265,8 +321,10 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
             history.extend(records)
             loop.append_log(log_path, records)
             if checkpoint_path is not None:
-                checkpoint.save(checkpoint_path, params=params, opt_state=opt_state, epoch=int(epoch_ids[-1]) + 1,
-                                key=key, meta={**meta, "history": list(history)})
+                state = distributed.to_host((params, opt_state))  # every process takes part; one writes
+                if writer:
+                    checkpoint.save(checkpoint_path, params=state[0], opt_state=state[1],
+                                    epoch=int(epoch_ids[-1]) + 1, key=key, meta={**meta, "history": list(history)})
             progress.update(len(epoch_ids), records[-1])
     finally:
         progress.close()
@@ -274,21 +332,22 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     return params, history
 
 
-def _evaluator(eval_data, net, loss, chunk_size, ensemble, sharding, d_in, d_out):
-    """``params -> {"eval_loss": ..., "eval_accuracy": ...}`` on ``eval_data`` checked, padded and placed once."""
+def _evaluator(eval_data, net, loss, chunk_size, ensemble, sharding, shards, d_in, d_out):
+    """``params -> {"eval_loss": ..., "eval_accuracy": ...}`` on ``eval_data`` checked, padded and placed once
+    (sharded by rows over ``shards`` data shards)."""
     if eval_data is None:
         return None
     x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
     check_data("eval_data", x_eval, y_eval, loss, d_in, d_out)
-    x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, chunk_size)
+    x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, chunk_size, multiple_of=shards)
     x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
     fn = make_evaluate(net=net, loss=loss, chunk_size=chunk, ensemble=ensemble)
 
     def evaluate_fn(params):
-        value, metric = fn(params, x_eval, y_eval, n_eval)
-        record = {"eval_loss": np.asarray(value).tolist()}
+        value, metric = distributed.to_host(fn(params, x_eval, y_eval, n_eval))
+        record = {"eval_loss": value.tolist()}
         if loss.metric is not None:
-            record[f"eval_{loss.metric}"] = np.asarray(metric).tolist()
+            record[f"eval_{loss.metric}"] = metric.tolist()
         return record
 
     return evaluate_fn

@@ -271,7 +271,7 @@ SHARDED = textwrap.dedent("""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("n", [2, 4])
+@pytest.mark.parametrize("n", [2])  # 4 devices run as 2 processes × 2 in tests/test_distributed.py
 def test_data_parallel_equals_one_device(n):
     # Simulated host devices, in a subprocess because the device count is fixed when JAX starts. Two epochs of
     # 8 steps: a sharded all-reduce sums in another order, so parameters agree to float32 round-off (< 1e-5).

@@ -1,0 +1,63 @@
+"""One process of a multi-process training run, started by tests/test_distributed.py (not a test itself).
+
+Usage: python distributed_worker.py TASK PROCESS_ID NUM_PROCESSES PORT OUT [EPOCHS]
+
+TASK "train": a data-parallel single network and an ensemble sharded over members, each writing its log and
+checkpoint under OUT/files-<process id>/ (so the test sees which process wrote), and the final parameters of both
+to OUT/result-<process id>.npz. TASK "long": one data-parallel network for EPOCHS epochs checkpointed to
+OUT/shared/ckpt.npz every epoch, resuming from it when it exists (the kill-and-restart test).
+"""
+
+import os
+import sys
+
+import jax  # imported, not started: distributed.initialize() comes before any computation
+import numpy as np
+import optax
+
+from jaxnet import distributed, mlp, train
+
+
+def problem(n):
+    rng = np.random.RandomState(0)
+    return rng.randn(n, 8).astype(np.float32), rng.randint(0, 4, n).astype(np.int32)
+
+
+def common(epochs):
+    return dict(optimizer=optax.sgd(0.05, momentum=0.9), epochs=epochs, batch_size=64, key=jax.random.key(1),
+                loss="cross_entropy", verbose=False)
+
+
+def main(task, process_id, num_processes, port, out, epochs=None):
+    process_id, num_processes = int(process_id), int(num_processes)
+    distributed.initialize(f"127.0.0.1:{port}", num_processes, process_id)
+    if task == "train":
+        run_train(process_id, out)
+    else:
+        run_long(process_id, out, int(epochs))
+    print(f"process {process_id} done", flush=True)
+
+
+def run_train(process_id, out):
+    x, y = problem(512)
+    files = os.path.join(out, f"files-{process_id}")
+    single, history = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3), eval_data=(x, y),
+                                mesh=train.make_mesh(), checkpoint_path=os.path.join(files, "single.npz"),
+                                log_path=os.path.join(files, "single.jsonl"))
+    members = train.make_mesh(members=jax.device_count(), data=1)
+    ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True,
+                            eval_data=(x, y), mesh=members, checkpoint_path=os.path.join(files, "ensemble.npz"))
+    host = distributed.to_host((single, ensemble))
+    np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(host),
+             accuracy=np.asarray(history[-1]["eval_accuracy"]))
+
+
+def run_long(process_id, out, epochs):
+    x, y = problem(4096)
+    params, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(epochs), mesh=train.make_mesh(),
+                          checkpoint_path=os.path.join(out, "shared", "ckpt.npz"), resume="auto")
+    np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(distributed.to_host(params)))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])

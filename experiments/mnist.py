@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet import data, mlp, train
+from jaxnet import data, distributed, mlp, train
 
 import cli
 
@@ -54,6 +54,10 @@ class Config:
     out: str = "runs/mnist"  # output directory
     resume: bool = False  # continue from out/checkpoint.npz if it exists (else start afresh, overwriting it)
     plots: bool = True  # write the PNG figures (needs matplotlib)
+    distributed: bool = False  # join a multi-process run (jax.distributed; detects SLURM and Open MPI by itself)
+    coordinator: str | None = None  # host:port of process 0, for a run without a cluster manager
+    num_processes: int | None = None  # processes in the run, for a run without a cluster manager
+    process_id: int | None = None  # this process's rank, for a run without a cluster manager
     verbose: bool = True  # progress bar
 
     def __post_init__(self):
@@ -204,7 +208,11 @@ def plot_curves(history, path: str) -> None:
 
 
 def main(config: Config) -> dict:
-    """Trains, evaluates and writes everything to ``config.out``; returns the metrics dict."""
+    """Trains, evaluates and writes everything to ``config.out`` (process 0 only in a multi-process run); returns
+    the metrics dict."""
+    if config.distributed:  # first, before anything starts JAX
+        distributed.initialize(config.coordinator, config.num_processes, config.process_id)
+    writer = distributed.is_writer()
     os.makedirs(config.out, exist_ok=True)
     x_train, y_train, x_test, y_test, net = load(config)
     sizes = [784, *config.hidden, 10]
@@ -224,8 +232,8 @@ def main(config: Config) -> dict:
         meta={"dataset": config.dataset, "config": dataclasses.asdict(config)})
     train_seconds = time.perf_counter() - tic
     reached = seconds_to_accuracy(history, TARGET, member=0)
-    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, net), in_axes=(0, None)))(
-        params, x_test)
+    params = distributed.to_host(params)  # every process gets the whole ensemble
+    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, net), in_axes=(0, None)))(params, x_test)
     predictions = np.asarray(jnp.argmax(logits, axis=-1))
     accuracies = (predictions == y_test).mean(axis=1)
     C = confusion_matrix(y_test, predictions[0])
@@ -236,10 +244,14 @@ def main(config: Config) -> dict:
         "epochs": config.epochs, "device": jax.devices()[0].device_kind, "confusion_matrix": C.tolist(),
         "target_accuracy": TARGET, "seed_0_reached_target": reached,
         "precision": precision.tolist(), "recall": recall.tolist(),
+        "processes": jax.process_count(), "devices": jax.device_count(),
         "history": history, "config": dataclasses.asdict(config)}
-    with open(os.path.join(config.out, "metrics.json"), "w") as f:
-        json.dump(metrics, f, indent=1)
     text = confusion_text(C)
+    metrics["confusion_text"] = text
+    if not writer:
+        return metrics
+    with open(os.path.join(config.out, "metrics.json"), "w") as f:
+        json.dump({k: v for k, v in metrics.items() if k != "confusion_text"}, f, indent=1)
     with open(os.path.join(config.out, "confusion_matrix.txt"), "w") as f:
         f.write(text + "\n")
     if config.plots:
@@ -249,7 +261,6 @@ def main(config: Config) -> dict:
         # imshow scales each image to its own range, so the standardised pixels show exactly as the raw ones.
         plot_errors(x_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
         plot_curves(history, os.path.join(config.out, "curves.png"))
-    metrics["confusion_text"] = text
     return metrics
 
 
@@ -261,6 +272,8 @@ def parse_args(argv=None) -> Config:
 if __name__ == "__main__":
     config = parse_args()
     metrics = main(config)
+    if not distributed.is_writer():
+        raise SystemExit(0)  # process 0 reports
     print(metrics["confusion_text"])
     per_seed = ", ".join(f"{100 * a:.2f}%" for a in metrics["test_accuracy_per_seed"])
     print(f"\ntest accuracy {100 * metrics['test_accuracy']:.2f}% (per seed: {per_seed}) after {config.epochs} epochs, "

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet import mlp, train
+from jaxnet import distributed, mlp, train
 
 import cli
 
@@ -61,6 +61,10 @@ class Config:
     seed: int = 0  # base PRNG seed
     out: str = "runs/universal_approx"  # output directory
     plots: bool = True  # write fits.png and error_vs_width.png (needs matplotlib)
+    distributed: bool = False  # join a multi-process run (jax.distributed; detects SLURM and Open MPI by itself)
+    coordinator: str | None = None  # host:port of process 0, for a run without a cluster manager
+    num_processes: int | None = None  # processes in the run, for a run without a cluster manager
+    process_id: int | None = None  # this process's rank, for a run without a cluster manager
     verbose: bool = True  # progress bars
 
     def __post_init__(self):
@@ -117,6 +121,7 @@ def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
         net=mlp.Net(config.activation), key=jax.random.key(config.seed), loss="mse", ensemble=True,
         epochs_per_call=max(1, config.steps // 10), verbose=config.verbose)
     seconds = time.perf_counter() - tic
+    params = distributed.to_host(params)  # every process gets the whole ensemble
     predict = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, mlp.Net(config.activation)), in_axes=(0, None)))
     train_pred, test_pred = np.asarray(predict(params, x)), np.asarray(predict(params, x_test))
     train_mse = np.mean((train_pred - y) ** 2, axis=(1, 2))
@@ -172,18 +177,22 @@ def plot(config: Config, results, x, y, x_test, y_test) -> None:
 
 
 def main(config: Config) -> dict:
-    """Runs the sweep, writes ``results.json`` (and the figures) to ``config.out``, returns the metrics."""
+    """Runs the sweep, writes ``results.json`` (and the figures) to ``config.out`` (process 0 only in a
+    multi-process run), returns the metrics."""
+    if config.distributed:  # first, before anything starts JAX
+        distributed.initialize(config.coordinator, config.num_processes, config.process_id)
     os.makedirs(config.out, exist_ok=True)
     x, y = sample(config.n, config.domain)
     x_test, y_test = sample(config.test_points, config.domain)
     results = [fit_width(config, width, x, y, x_test, y_test) for width in config.widths]
-    if config.plots:
-        plot(config, results, x, y, x_test, y_test)
     metrics = {"config": dataclasses.asdict(config), "device": jax.devices()[0].device_kind,
                "widths": [{k: v for k, v in r.items() if not k.startswith("_")} for r in results],
                "total_seconds": sum(r["seconds"] for r in results)}
-    with open(os.path.join(config.out, "results.json"), "w") as f:
-        json.dump(metrics, f, indent=2)
+    if distributed.is_writer():
+        if config.plots:
+            plot(config, results, x, y, x_test, y_test)
+        with open(os.path.join(config.out, "results.json"), "w") as f:
+            json.dump(metrics, f, indent=2)
     metrics["table"] = markdown_table(results)
     return metrics
 
@@ -196,5 +205,7 @@ def parse_args(argv=None) -> Config:
 if __name__ == "__main__":
     config = parse_args()
     metrics = main(config)
+    if not distributed.is_writer():
+        raise SystemExit(0)  # process 0 reports
     print(metrics["table"])
     print(f"\n{metrics['total_seconds']:.1f} s of training on {metrics['device']}; results in {config.out}/")

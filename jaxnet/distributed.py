@@ -14,27 +14,31 @@ it, instead of waiting out the default timeouts.
 
 from __future__ import annotations
 
+import os
+
 import jax
 import numpy as np
 
-HEARTBEAT_TIMEOUT_S = 10
+# Seconds a silent process counts as alive; JAXNET_HEARTBEAT_TIMEOUT_S overrides it (the tests use 5).
+HEARTBEAT_TIMEOUT_S = int(os.environ.get("JAXNET_HEARTBEAT_TIMEOUT_S", "10"))
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
-               *, heartbeat_timeout_s: int = HEARTBEAT_TIMEOUT_S, initialization_timeout_s: int = 120) -> None:
+               *, heartbeat_timeout_s: int | None = None, initialization_timeout_s: int = 120) -> None:
     """Joins this process to a multi-process run; call it first, before any other JAX call.
 
     Args:
       coordinator: ``"host:port"`` of process 0; ``None`` to let JAX detect SLURM or Open MPI.
       num_processes, process_id: this run's size and this process's rank (detected when ``None``).
       heartbeat_timeout_s: how long a silent process counts as alive; after it the others stop with an error.
+        Default :data:`HEARTBEAT_TIMEOUT_S`.
       initialization_timeout_s: how long to wait for every process to join.
     """
     # CPU devices talk over gloo (it only affects CPU collectives, so it is harmless on accelerators). Asking
     # for the backend here would start it, which must wait until after initialize().
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator, num_processes, process_id,
-                               heartbeat_timeout_seconds=heartbeat_timeout_s,
+                               heartbeat_timeout_seconds=heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S,
                                initialization_timeout=initialization_timeout_s)
 
 

@@ -53,7 +53,7 @@ def run_train(process_id, out):
 
 
 def run_long(process_id, out, epochs):
-    x, y = problem(4096)
+    x, y = problem(2048)
     params, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(epochs), mesh=train.make_mesh(),
                           checkpoint_path=os.path.join(out, "shared", "ckpt.npz"), resume="auto")
     np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(distributed.to_host(params)))

@@ -164,8 +164,9 @@ def test_row_stacked_batch_equals_the_vmapped_one_example_definition(key, dtype,
         params = [(W, jax.random.normal(jax.random.key(i), b.shape, dtype)) for i, (W, b) in enumerate(params)]
         net = mlp.Net(("tanh", "relu"), "softmax")
         x = jax.random.normal(key, (37, 3), dtype)
-        yhat, vs, us = mlp.forward(params, x, net)
-        one_vs, one_us = jax.vmap(mlp.forward_one, in_axes=(None, 0, None))(params, x, net)
+        yhat, vs, us = jax.jit(mlp.forward, static_argnums=2)(params, x, net)
+        one = jax.jit(jax.vmap(mlp.forward_one, in_axes=(None, 0, None)), static_argnums=2)
+        one_vs, one_us = one(params, x, net)
         chex.assert_trees_all_close((vs, us), (one_vs, one_us), **tol)
         assert yhat.dtype == dtype
 
@@ -179,8 +180,8 @@ def test_the_input_scaling_is_the_same_as_scaling_the_data(key):
     np.testing.assert_allclose(mlp.apply(params, x8, net), expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(mlp.apply(params, x8[0], net), expected[0], rtol=1e-6, atol=1e-6)
     y = jnp.arange(10) % 3
-    chex.assert_trees_all_close(backprop.manual_grad(params, x8, y, net, loss="cross_entropy"),
-                                jax.grad(lambda p: losses.cross_entropy(mlp.apply(p, x8, net), y))(params),
-                                rtol=1e-5, atol=1e-6)
+    manual = jax.jit(lambda p: backprop.manual_grad(p, x8, y, net, loss="cross_entropy"))
+    auto = jax.jit(jax.grad(lambda p: losses.cross_entropy(mlp.apply(p, x8, net), y)))
+    chex.assert_trees_all_close(manual(params), auto(params), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="input_scale finite and > 0, got 0.0 and 0.0"):
         mlp.Net(input_scale=0)

@@ -314,8 +314,9 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
             values = distributed.to_host(values)  # waits for the compiled call to finish
             seconds = (time.perf_counter() - tic) / len(epoch_ids)
             loop.check_finite(values, first_epoch, epochs, checkpoint_path)
-            records = [{"epoch": int(e) + 1, "train_loss": v.tolist(), "seconds": seconds}
-                       for e, v in zip(epoch_ids, values)]
+            # Plain Python numbers, converted in one go: a full-batch run has one record per step.
+            records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds}
+                       for e, v in zip(epoch_ids.tolist(), values.tolist())]
             if evaluate_fn is not None:
                 records[-1].update(evaluate_fn(params))
             history.extend(records)

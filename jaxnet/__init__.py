@@ -4,14 +4,27 @@ Modules, in the order they import each other: :mod:`jaxnet.activations` and :mod
 their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.perceptron`, :mod:`jaxnet.backprop`
 (hand-written gradients), then the training engine: :mod:`jaxnet.program` (the compiled step and epochs),
 :mod:`jaxnet.evaluation`, :mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host side between compiled calls) and
-:mod:`jaxnet.train` (``make_step``, ``fit``, ``evaluate``), and :mod:`jaxnet.data` (MNIST loading; imports
-tensorflow-datasets only when asked to).
+:mod:`jaxnet.train` (``make_step``, ``fit``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed`
+(multi-process runs) and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
 """
 
 __version__ = "0.1.0"
 
-from jaxnet import activations, backprop, checkpoint, data, evaluation, loop, losses, mlp, perceptron, program, train
+from jaxnet import (
+    activations,
+    backprop,
+    checkpoint,
+    data,
+    distributed,
+    evaluation,
+    loop,
+    losses,
+    mlp,
+    perceptron,
+    program,
+    train,
+)
 from jaxnet.mlp import Net
 
-__all__ = ["Net", "activations", "backprop", "checkpoint", "data", "evaluation", "loop", "losses", "mlp",
-           "perceptron", "program", "train"]
+__all__ = ["Net", "activations", "backprop", "checkpoint", "data", "distributed", "evaluation", "loop", "losses",
+           "mlp", "perceptron", "program", "train"]

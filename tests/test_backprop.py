@@ -61,7 +61,7 @@ def test_manual_grad_matches_autodiff_float32(depth, activation, loss, batched):
     check(params, x, y, jnp.float32, activation=activation, loss=loss)
 
 
-@pytest.mark.parametrize("depth, activation, loss, batched", fast_slice(GRID[1::3]))
+@pytest.mark.parametrize("depth, activation, loss, batched", fast_slice(GRID[1::4]))
 def test_manual_grad_matches_autodiff_float64(depth, activation, loss, batched):
     with jax.enable_x64():
         params, x, y = problem(depth, batched, loss, jnp.float64)

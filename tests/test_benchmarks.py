@@ -20,7 +20,7 @@ def test_bench_runs_on_tiny_sizes(tmp_path):
     assert impls[:4] == ["jaxnet", "jaxnet-manual", "numpy", "jax-per-batch"]
     # Same initial parameters and batch order: after one epoch every implementation agrees to float32 round-off.
     assert all(row["param_diff_epoch_1"] < 1e-5 for row in results["m"])
-    assert [row["devices"] for row in results["dp"]] == [1]  # a tiny run starts as few processes as it can
+    assert results["dp"] == []  # a tiny run starts as few processes as it can
     assert [(r["kind"], r["devices"]) for r in results["sweep"]] == [("simulated devices", 1), ("processes", 2)]
     assert all(row["fit_steps_per_s"] > 0 and row["ensemble_member_steps_per_s"] > 0 for row in results["u"])
     assert results["limits"]["products_gflops"] > 0 and results["limits"]["big_gflops"] > 0

@@ -26,16 +26,10 @@ def check_supported(loss: str | losses.Loss, output: str) -> None:
     """Raises ``ValueError`` for a loss/output pair :func:`manual_grad` cannot differentiate.
 
     A loss that takes logits (the cross-entropy) has the fused signal (yᵀ1)·z − y, which already contains the
-    softmax, so the output activation must be the identity. The softmax output is refused first by the engine's
-    one rule, :func:`jaxnet.losses.check_output`.
+    softmax, so the output activation must be the identity; the rule lives with the others in
+    :func:`jaxnet.losses.check_output`.
     """
-    loss = losses.get(loss)
-    losses.check_output(loss, output)
-    if loss.takes_logits and output != "identity":
-        raise ValueError(
-            f"manual_grad: loss={loss.name!r} takes logits, so output must be 'identity' (the softmax is inside "
-            f"the loss), got output={output!r}"
-        )
+    losses.check_output(loss, output, fused_signal=True)
 
 
 def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,

@@ -196,14 +196,25 @@ def get(loss: str | Loss) -> Loss:
         raise ValueError(f"unknown loss {loss!r}; valid losses are {sorted(LOSSES)}") from None
 
 
-def check_output(loss: str | Loss, output: str) -> None:
+def check_output(loss: str | Loss, output: str, *, fused_signal: bool = False) -> None:
     """The one rule tying a loss to the network's output activation: a loss on logits needs no softmax before it.
 
+    Args:
+      loss: the loss.
+      output: the name of the network's output activation φ_L.
+      fused_signal: the caller back-propagates the loss's fused signal (yᵀ1)·z − y as it is, as
+        :func:`jaxnet.backprop.manual_grad` does, which assumes the logits come straight out of the last layer.
+
     Raises:
-      ValueError: for a softmax output before a loss that takes logits (the softmax would be applied twice).
+      ValueError: for a softmax output before a loss that takes logits (the softmax would be applied twice), and,
+        with ``fused_signal``, for any output activation but the identity before such a loss.
     """
     loss = get(loss)
     if loss.takes_logits and output == "softmax":
         raise ValueError(
             f"loss {loss.name!r} takes logits and applies the softmax inside it, so output='softmax' would apply it "
             f"twice; use output='identity' (the default) and activations.softmax(yhat) for probabilities")
+    if fused_signal and loss.takes_logits and output != "identity":
+        raise ValueError(
+            f"manual_grad: loss={loss.name!r} takes logits, so output must be 'identity' (the softmax is inside "
+            f"the loss), got output={output!r}")

@@ -3,7 +3,7 @@
 f(x) = sin(20x)·sin(10x) + x/10 is sampled at N = 300 evenly spaced points of [0, 1] (the unit interval of the
 universal approximation theorem). A network ŷ = w₂ᵀ φ(W₁x + b₁) + b₂ with one hidden layer of width 10, 1,000 and
 10,000 is trained on them, all of W₁, b₁, w₂, b₂, by full-batch gradient descent (Adam) on the MSE; several seeds
-per width train at once as one vmapped ensemble. The fit is judged on 10,000 dense test points.
+per width train as one ensemble (``train.fit(..., ensemble=True)``). The fit is judged on 10,000 dense test points.
 
 Why the defaults are what they are (the usual fan-in initialisation makes wide networks fit *worse*):
 
@@ -57,7 +57,7 @@ class Config:
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine decays to 0 over the run
     steps: int = 2000  # full-batch gradient steps
     slope: float = 30.0  # |w_i| of every hidden unit at initialisation
-    seeds: int = 3  # networks per width, trained together as a vmapped ensemble
+    seeds: int = 3  # networks per width, trained as one ensemble
     seed: int = 0  # base PRNG seed
     out: str = "runs/universal_approx"  # output directory
     plots: bool = True  # write fits.png and error_vs_width.png (needs matplotlib)

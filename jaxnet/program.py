@@ -116,11 +116,12 @@ def optimizer_fingerprint(obj, _depth: int = 0):
 def members_one_by_one(mesh: Mesh | None) -> bool:
     """Whether an ensemble trains its members one after another (True) or side by side with ``jax.vmap``.
 
-    On XLA's CPU backend the vmapped ensemble is never faster and often slower: the batched weight-gradient
-    products it creates run 2.6–7.6× slower than separate ones (``make bench``, Task U). For 3 members of the
-    1-10,000-1 network the vmapped program ran 0.34× the member-steps per second of one network trained three
-    times; for 784-200-10 on MNIST both took the same time. So a CPU trains members in sequence, each with the
-    single-network program (compiled once); accelerators, and ensembles sharded over a mesh, use ``vmap``.
+    On XLA's CPU backend the vmapped ensemble is at best as fast and often much slower: the batched
+    weight-gradient products it creates run 2.4–6.9× slower than separate ones, and an ensemble of 8 of the
+    1-width-1 network reached 0.38 and 0.31 of one network's steps per second at widths 1,000 and 10,000, while
+    members trained in turn reached 1.01 and 0.95 (``make bench``, Task U, in ``benchmarks/RESULTS.md``). So a CPU
+    trains members in sequence, each with the single-network program (compiled once); accelerators, and ensembles
+    sharded over a mesh, use ``vmap``.
     """
     return mesh is None and jax.default_backend() == "cpu"
 

@@ -12,8 +12,10 @@
 * Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see :func:`init_ensemble`),
   with ``jax.vmap`` in one program on accelerators and one member after another on a CPU, where that is faster
   (:func:`jaxnet.program.members_one_by_one`); per-member hyperparameters go through ``optax.inject_hyperparams``.
-* Data parallelism with ``jax.sharding``: on several devices the batch is sharded over a ``"data"`` mesh axis and
-  the parameters are replicated; XLA inserts the gradient all-reduce. The same call runs on 1 or many devices.
+* Devices and processes: :func:`make_mesh` builds a ``("members", "data")`` mesh. An ensemble's members are sharded
+  over ``"members"``; the data sets and every minibatch over ``"data"`` (each device holds its rows only), with
+  the parameters replicated along it and the gradient all-reduced by XLA. The same call runs on one device, many,
+  or many processes (:mod:`jaxnet.distributed`), where only process 0 writes files.
 
 The network is a :class:`jaxnet.mlp.Net` (or the ``activation=`` / ``output=`` keywords that build one), the loss a
 name or a :class:`jaxnet.losses.Loss`. Data is checked once, here, where it enters: shapes, NaN or inf, labels in
@@ -217,7 +219,8 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
       optimizer: any ``optax.GradientTransformation``.
       epochs: the total number of epochs (a resumed run continues up to this number).
       batch_size: minibatch size; ``N // batch_size`` steps per epoch, the last partial batch dropped. Full-batch
-        gradient descent is ``batch_size=N``. On several devices it must be a multiple of their number.
+        gradient descent is ``batch_size=N``. On several devices it, and N, must be multiples of the number of
+        data shards.
       key: PRNG key for the shuffling; the same key gives the same run.
       loss, grad: as for :func:`make_step`.
       opt_state: the optimizer state to start from (``history.opt_state`` of an earlier call); default a fresh
@@ -225,7 +228,8 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
       eval_data: optional ``(x_eval, y_eval)``, evaluated after every compiled call in chunks of ``eval_chunk_size``.
       epochs_per_call: epochs compiled into one program between host-side work (evaluation, progress, logs,
         checkpoints, the divergence check). Raise it for tiny epochs such as full-batch steps.
-      ensemble: train K stacked networks at once with ``jax.vmap``.
+      ensemble: train K stacked networks: with ``jax.vmap`` in one program on accelerators and meshes, one member
+        after another on a CPU (:func:`jaxnet.program.members_one_by_one`).
       hyperparams: for ensembles, per-member optimizer hyperparameters as ``{name: array (K,)}``; the optimizer must
         be built with ``optax.inject_hyperparams``.
       devices: the devices to shard the batch over (a data-only mesh); default all of ``jax.devices()``.
@@ -282,12 +286,14 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         run = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, ensemble=ensemble,
                                   mesh=mesh)
 
-    # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own.
-    params = jax.tree.map(jnp.array, distributed.to_host(params))
+    # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own. On a
+    # mesh it goes through the host, to be placed shard by shard below; on one device it stays there.
+    private = distributed.to_host if mesh is not None else (lambda tree: jax.tree.map(jnp.array, tree))
+    params = private(params)
     if opt_state is None:
         opt_state = jax.vmap(optimizer.init)(params) if ensemble else optimizer.init(params)
     else:
-        opt_state = jax.tree.map(jnp.array, distributed.to_host(opt_state))
+        opt_state = private(opt_state)
     if hyperparams:
         opt_state = _set_hyperparams(opt_state, hyperparams, ensemble)
     start, history = 0, History()

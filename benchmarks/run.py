@@ -56,7 +56,7 @@ def task_m_data(n: int, seed: int = 0):
     float32 round-off), so the parameter check below could not tell right from wrong. Speed does not depend on the pixel values.
     """
     if data.find_idx_dir("mnist") is not None:
-        x, y = data.load_mnist("train")
+        x, y = data.load_mnist("train", dtype="uint8")
         return x[:n], y[:n]
     rng = np.random.default_rng(seed)
     x = rng.integers(1, 256, (n, 784), dtype=np.uint8)

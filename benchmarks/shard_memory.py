@@ -13,7 +13,7 @@ from jaxnet import data, train
 
 
 def main():
-    x, _ = data.load_mnist("train")
+    x, _ = data.load_mnist("train", dtype="uint8")
     for shards in (1, 2):
         if shards > jax.device_count():
             print(f"{shards} data shards need {shards} devices; set JAX_NUM_CPU_DEVICES={shards}")

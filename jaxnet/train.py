@@ -27,6 +27,7 @@ from __future__ import annotations
 import functools
 import os
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -154,6 +155,24 @@ def check_data(name: str, x: np.ndarray, y: np.ndarray, loss: losses.Loss, d_in:
         raise ValueError(f"{name}: y contains NaN or inf")
 
 
+class UnscaledInputWarning(UserWarning):
+    """Integer inputs such as pixels 0–255 enter a network that does not scale them."""
+
+
+def check_input_scale(name: str, x: np.ndarray, net: mlp.Net) -> None:
+    """Warns (:class:`UnscaledInputWarning`) when integer inputs with values above 1 meet a network with the default
+    ``input_shift=0, input_scale=1``: raw pixels train markedly worse than scaled ones, without any error."""
+    if np.issubdtype(x.dtype, np.integer) and (net.input_shift, net.input_scale) == (0.0, 1.0) and x.size:
+        top = int(x.max())
+        if top > 1:
+            scale = 255.0 if x.dtype == np.uint8 else float(top)
+            warnings.warn(
+                f"{name}: x is {x.dtype} with values up to {top} and enters the network unscaled; build the network "
+                f"with mlp.Net(..., input_scale={scale}) (the data stays {x.dtype} on "
+                f"the device), or pass float inputs in [0, 1] (data.load_mnist's default)",
+                UnscaledInputWarning, stacklevel=3)
+
+
 def evaluate(params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Loss,
              activation: mlp.ActivationSpec | None = None, output: str | None = None, chunk_size: int = 1000,
              ensemble: bool = False) -> tuple[Array, Array]:
@@ -253,6 +272,9 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
       ``eval_loss`` and ``eval_accuracy`` (for a loss with the accuracy metric; measured at the end of each call).
       ``history.opt_state`` is the final optimizer state.
 
+    Warns:
+      UnscaledInputWarning: integer inputs above 1 (raw pixels) with the network's default input scaling.
+
     Raises:
       ValueError: bad shapes, non-finite data, labels out of range, a batch size that does not suit the devices,
         a softmax output before a loss on logits, a corrupt checkpoint.
@@ -268,6 +290,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     d_in, d_out = first[0][0].shape[1], first[-1][0].shape[0]
     x_host, y_host = np.asarray(x), np.asarray(y)
     check_data("training data", x_host, y_host, loss, d_in, d_out)
+    check_input_scale("training data", x_host, net)
     if not 1 <= batch_size <= x_host.shape[0]:
         raise ValueError(f"batch_size must be between 1 and the {x_host.shape[0]} training examples, got {batch_size}")
     members = jax.tree.leaves(params)[0].shape[0] if ensemble else None
@@ -281,7 +304,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     state_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("members" if ensemble else None))
     if ensemble and program.members_one_by_one(mesh):
         single = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, mesh=mesh)
-        run = functools.partial(program.run_members, single)
+        run: Any = functools.partial(program.run_members, single)
     else:  # building the program checks the network, the loss and grad before any data is placed
         run = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, ensemble=ensemble,
                                   mesh=mesh)

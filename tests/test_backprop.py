@@ -193,3 +193,20 @@ def test_appendix_tables_with_an_output_activation():
         table = [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]
         got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), activation=["relu", "tanh"], output="tanh")
         chex.assert_trees_all_close(got, [tuple(map(jnp.asarray, row)) for row in table], rtol=1e-12, atol=1e-14)
+
+
+def test_a_registered_activation_is_found_by_name_and_back_propagated(monkeypatch):
+    # Adding an activation is one register() call: softplus φ(v) = log(1 + e^v), φ'(v) = 1 / (1 + e^-v).
+    monkeypatch.setattr(activations, "ACTIVATIONS", dict(activations.ACTIVATIONS))
+    softplus = activations.elementwise("softplus", lambda v: jnp.logaddexp(v, 0.0), lambda v: 1 / (1 + jnp.exp(-v)))
+    activations.register(softplus)
+    with pytest.raises(ValueError, match="'softplus' is already registered"):
+        activations.register(softplus)
+    net = mlp.Net("softplus")
+    with jax.enable_x64():
+        params, x, y = problem(2, True, "mse", jnp.float64)
+        (W1, b1), (W2, b2) = [(np.asarray(W), np.asarray(b)) for W, b in params]
+        expected = np.log1p(np.exp(np.asarray(x) @ W1.T + b1)) @ W2.T + b2  # the formula, written out in NumPy
+        np.testing.assert_allclose(mlp.apply(params, x, net), expected, rtol=1e-12)
+        chex.assert_trees_all_close(manual_grad(params, x, y, net, loss="mse"),
+                                    autodiff(params, x, y, activation="softplus"), **TOL[jnp.float64])

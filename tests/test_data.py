@@ -16,11 +16,11 @@ needs_real = pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is 
 
 @needs_real
 def test_real_mnist_from_idx():
-    x, y = data.load_mnist("train", data_dir=REAL, source="idx")
+    x, y = data.load_mnist("train", data_dir=REAL, source="idx", dtype="uint8")
     assert x.shape == (60000, 784) and x.dtype == np.uint8 and y.shape == (60000,) and y.dtype == np.int32
     assert y[:8].tolist() == [5, 0, 4, 1, 9, 2, 1, 3]  # the canonical first training labels
     assert np.bincount(y).tolist()[:2] == [5923, 6742]  # the canonical class counts of 0 and 1
-    x, y = data.load_mnist("test", flatten=False)  # from $JAXNET_DATA_DIR, source auto
+    x, y = data.load_mnist("test", flatten=False, dtype="uint8")  # from $JAXNET_DATA_DIR, source auto
     assert x.shape == (10000, 28, 28) and int(x.max()) == 255 and np.bincount(y).sum() == 10000
 
 
@@ -29,6 +29,22 @@ def test_uncompressed_files_and_the_environment_variable(tmp_path, monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
     x, y = data.load_mnist("test", source="idx")
     assert x.shape == (10000, 784) and y[:3].tolist() == [0, 1, 2]
+
+
+def test_images_are_float32_in_the_unit_interval_unless_uint8_is_asked_for(tmp_path):
+    fake_mnist(tmp_path)
+    pixels = np.random.default_rng(0).integers(0, 256, (10000, 28, 28))
+    pixels[0, 0, :2] = 0, 255  # both ends of the range
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", data.IMAGE_MAGIC, pixels)
+    raw, labels = data.load_mnist("test", data_dir=tmp_path, dtype="uint8")
+    scaled, same_labels = data.load_mnist("test", data_dir=tmp_path)
+    assert raw.dtype == np.uint8 and scaled.dtype == np.float32 and scaled.shape == raw.shape
+    # pixel k becomes k / 255, computed here in float64 and rounded once to float32
+    np.testing.assert_array_equal(scaled, (raw.astype(np.float64) / 255).astype(np.float32))
+    assert scaled.min() == 0 and scaled.max() == 1 and raw.max() == 255
+    np.testing.assert_array_equal(labels, same_labels)
+    with pytest.raises(ValueError, match=r"unknown dtype 'float64'.*'float32', 'uint8'"):
+        data.load_mnist("test", data_dir=tmp_path, dtype="float64")
 
 
 def test_fashion_mnist_needs_its_own_directory(tmp_path):
@@ -102,8 +118,8 @@ def test_tfds_builds_offline_from_the_original_files(tmp_path):
     for f in os.listdir(REAL):
         if f.endswith("-ubyte.gz"):
             shutil.copy(os.path.join(REAL, f), manual / f)
-    x, y = data.load_mnist("test", data_dir=tmp_path, source="tfds")
-    x_idx, y_idx = data.load_mnist("test", data_dir=REAL, source="idx")
+    x, y = data.load_mnist("test", data_dir=tmp_path, source="tfds", dtype="uint8")
+    x_idx, y_idx = data.load_mnist("test", data_dir=REAL, source="idx", dtype="uint8")
     assert x.shape == (10000, 784) and x.dtype == np.uint8 and y.dtype == np.int32
     # tfds keeps its own example order: compare the two as sets of (label, image) rows.
     def rows(images, labels):

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import chex
 import jax
@@ -447,6 +448,16 @@ def test_integer_inputs_train_like_their_float_values():
     # uint8 images stay uint8 on the device and are converted inside the compiled step.
     x, y = blobs()
     x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
-    a, _ = fit(small_params(), x8, y, optimizer=optax.sgd(1e-4))
+    with pytest.warns(train.UnscaledInputWarning, match=r"uint8 with values up to \d+ .*input_scale=255\.0"):
+        a, _ = fit(small_params(), x8, y, optimizer=optax.sgd(1e-4))
     b, _ = fit(small_params(), x8.astype(np.float32), y, optimizer=optax.sgd(1e-4))
     chex.assert_trees_all_close(a, b, **EPOCH_TOL)
+
+
+def test_scaled_or_small_integer_inputs_train_without_a_warning():
+    x, y = blobs()
+    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(small_params(), x8, y, net=mlp.Net("relu", input_scale=255.0), optimizer=optax.sgd(1e-4))
+        fit(small_params(), (x > 0).astype(np.int32), y, optimizer=optax.sgd(1e-4))  # 0/1 features need no scale

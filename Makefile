@@ -1,5 +1,6 @@
 # make demo: the universal-approximation sweep (no download needed).  make test: the test suite (all of it).
-# make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff.
+# make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff and mypy.
+# make docs: the documentation site.  make dist: the wheel and the sdist.
 # Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
 PYTHON ?= python3
 VENV ?= .venv
@@ -16,7 +17,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check lint demo mnist notebook bench clean
+.PHONY: install test check lint demo mnist notebook bench clean docs dist
 
 install: $(STAMP)
 
@@ -34,6 +35,7 @@ check: install
 
 lint: install
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 demo: install
 	$(PY) experiments/universal_approx.py
@@ -53,3 +55,18 @@ bench: install
 
 clean:
 	rm -rf $(VENV) runs
+
+# The documentation site, built strictly (any warning, broken cross-reference, missing docstring or notebook error
+# fails it) into docs/_build/html.
+docs: $(VENV)/.installed-docs
+	$(PY) -m sphinx -W --keep-going -n -q -b html docs docs/_build/html
+
+$(VENV)/.installed-docs: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS),docs]'
+	touch $@
+
+# The sdist and the wheel, checked by twine.
+dist: install
+	rm -rf dist
+	$(PY) -m build --outdir dist .
+	$(PY) -m twine check --strict dist/*

@@ -175,6 +175,8 @@ def plot_confusion(C: np.ndarray, path: str) -> None:
 
 
 def plot_errors(images: np.ndarray, labels, predictions, path: str, count: int = 24) -> None:
+    """Saves to ``path`` a grid of the first ``count`` misclassified test images (rows ``(N, 784)``), each titled
+    with its true label and the network's prediction (the lecture's "some errors" figure)."""
     import matplotlib.pyplot as plt
 
     wrong = np.flatnonzero(labels != predictions)[:count]

@@ -11,8 +11,8 @@ Why the defaults are what they are (the usual fan-in initialisation makes wide n
   ``--activation relu``, but with the same 2,000 steps its global ramps leave a test RMSE near 0.05 at widths
   1,000 and 10,000, against tanh's 0.003).
 * Transition points spread over the domain: hidden unit i starts as tanh(wᵢ(x − cᵢ)) with cᵢ ~ U(domain),
-  bᵢ = −wᵢcᵢ, and wᵢ = ±s with a random sign. With fan-in initialisation (|wᵢ| ≲ 1 for a 1-D input) every unit is
-  nearly linear on [0, 1] and a wide layer has few useful features; spread units tile the interval.
+  bᵢ = −wᵢcᵢ, and wᵢ = ±s with a random sign. With fan-in initialisation (slopes wᵢ of magnitude ≲ 1 for a 1-D
+  input) every unit is nearly linear on [0, 1] and a wide layer has few useful features; spread units tile the interval.
 * Slope s = 30: the target's fastest component is cos 30x (sin 20x·sin 10x = ½[cos 10x − cos 30x]), so a
   transition of width ~1/30 matches the finest detail f has.
 * Output layer initialised to zero and trained with learning rate ``lr_out / width``: ŷ sums ``width`` terms
@@ -143,6 +143,8 @@ def markdown_table(results: list[dict]) -> str:
 
 
 def plot(config: Config, results, x, y, x_test, y_test) -> None:
+    """Saves ``fits.png`` (each width's fits over the target and the training points, as in the lecture's
+    figures) and ``error_vs_width.png`` (test RMSE against width, one point per seed) in ``config.out``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -56,7 +56,7 @@ def relu_derivative(v: Array) -> Array:
 
 
 def sigmoid(v: Array) -> Array:
-    """σ(v) = 1/(1 + e^{−v}), through ``jax.nn.sigmoid`` so it stays finite for |v| in the thousands."""
+    """σ(v) = 1/(1 + e^{−v}), through ``jax.nn.sigmoid`` so it stays finite for v of either sign in the thousands."""
     return jax.nn.sigmoid(v)
 
 
@@ -131,6 +131,7 @@ def elementwise(name: str, fn: Callable[[Array], Array], derivative: Callable[[A
     return Activation(name, fn, derivative, lambda v, g: derivative(v) * g, True)
 
 
+#: The activations by name; :func:`register` adds one.
 ACTIVATIONS: dict[str, Activation] = {
     "relu": elementwise("relu", relu, relu_derivative),
     "sigmoid": elementwise("sigmoid", sigmoid, sigmoid_derivative),

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 # Seconds a silent process counts as alive; JAXNET_HEARTBEAT_TIMEOUT_S overrides it (the tests use 5).
+#: Seconds without a heartbeat after which a process counts as lost (``$JAXNET_HEARTBEAT_TIMEOUT_S``).
 HEARTBEAT_TIMEOUT_S = int(os.environ.get("JAXNET_HEARTBEAT_TIMEOUT_S", "10"))
 
 

@@ -26,12 +26,14 @@ class Progress:
             self.bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True)
 
     def update(self, n: int, record: dict) -> None:
+        """Advances the bar by ``n`` epochs and shows ``record``'s losses and accuracy."""
         if self.bar is not None:
             shown = {k: v for k, v in record.items() if k in ("train_loss", "eval_loss", "eval_accuracy")}
             self.bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in shown.items()}, refresh=False)
             self.bar.update(n)
 
     def close(self) -> None:
+        """Closes the bar (a no-op without one)."""
         if self.bar is not None:
             self.bar.close()
 

@@ -159,12 +159,14 @@ def cross_entropy_signal(logits: Array, y: Array) -> Array:
     return signal / _batch_size(logits)
 
 
+#: The losses by name; :func:`register` adds one.
 LOSSES: dict[str, Loss] = {
     "mse": Loss("mse", mse, mse_signal),
     "mae": Loss("mae", mae, mae_signal),
     "cross_entropy": Loss("cross_entropy", cross_entropy, cross_entropy_signal, takes_logits=True,
                           integer_labels=True, metric="accuracy"),
 }
+#: What a loss may declare that evaluation reports besides it.
 METRICS = (None, "accuracy")
 
 

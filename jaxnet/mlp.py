@@ -39,6 +39,7 @@ Array = jax.Array
 Params = list[tuple[Array, Array]]
 ActivationSpec = Union[str, Sequence[str]]  # noqa: UP007 (a runtime alias: `|` needs Python 3.10's types)
 
+#: The initialisations :func:`init` knows.
 INITS = ("he", "glorot", "lecun", "normal")
 
 
@@ -87,8 +88,9 @@ class Net:
       activation: the hidden activation φ_1 … φ_{L−1}: one name for every hidden layer (any depth), or a tuple of
         one name per hidden layer (then the network must have exactly ``len(activation) + 1`` layers).
       output: the output activation φ_L.
-      input_shift, input_scale: the input enters as u_0 = (x − input_shift) / input_scale (by default u_0 = x).
-        This lets data stay compact on the device, e.g. ``uint8`` images with ``input_scale=255``, converted and
+      input_shift: subtracted from the input: u_0 = (x − input_shift) / input_scale (by default u_0 = x).
+      input_scale: divides the input, after the shift. Together they let data stay compact on the device, e.g.
+        ``uint8`` images with ``input_scale=255``, converted and
         standardised inside the compiled step; integer inputs are converted to the parameters' dtype first.
 
     Raises:
@@ -128,7 +130,7 @@ class Net:
 
     @property
     def hidden_names(self) -> tuple[str, ...]:
-        """The hidden names as given: one for any depth, or one per hidden layer."""
+        """The hidden activations' names as given (one for any depth, or one per hidden layer)."""
         return (self.activation,) if isinstance(self.activation, str) else self.activation
 
     def names(self, num_layers: int) -> tuple[str, ...]:

@@ -198,14 +198,35 @@ def _place(array: np.ndarray, sharding):
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
 
 
-def _set_hyperparams(opt_state, hyperparams: dict[str, Any], ensemble: bool):
+def _set_hyperparams(opt_state, hyperparams: dict[str, Any], ensemble: bool, members: int | None):
     if not ensemble or not hasattr(opt_state, "hyperparams"):
         raise ValueError("hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams")
     for name, value in hyperparams.items():
         if name not in opt_state.hyperparams:
             raise ValueError(f"unknown hyperparameter {name!r}; the optimizer has {sorted(opt_state.hyperparams)}")
-        opt_state.hyperparams[name] = jnp.asarray(value, opt_state.hyperparams[name].dtype).reshape(-1)
+        value = np.asarray(value).reshape(-1)
+        if value.shape[0] != members:
+            # An index past the end would be clamped on the device: a member would silently train with another's value.
+            raise ValueError(f"hyperparams[{name!r}] has {value.shape[0]} values for an ensemble of {members} members; "
+                             f"give one per member")
+        opt_state.hyperparams[name] = jnp.asarray(value, opt_state.hyperparams[name].dtype)
     return opt_state
+
+
+def _check_opt_state(opt_state, optimizer: optax.GradientTransformation, params, ensemble: bool) -> None:
+    """Refuses an optimizer state that ``optimizer`` did not make for parameters of this shape (an Adam state given
+    to SGD, say), before anything trains; compared by tree structure, shapes and dtypes, without computing."""
+    init = jax.vmap(optimizer.init) if ensemble else optimizer.init
+    expected = jax.eval_shape(init, params)
+    given = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), opt_state)
+    if jax.tree.structure(given) != jax.tree.structure(expected):
+        raise ValueError(f"opt_state does not belong to this optimizer: its structure is {jax.tree.structure(given)}, "
+                         f"the optimizer's is {jax.tree.structure(expected)}; pass the history.opt_state of a run "
+                         f"with the same optimizer, or none to start afresh")
+    for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(given), jax.tree.leaves(expected)):
+        if (a.shape, a.dtype) != (b.shape, b.dtype):
+            raise ValueError(f"opt_state{jax.tree_util.keystr(path)} is {a.dtype}{list(a.shape)}, the optimizer "
+                             f"expects {b.dtype}{list(b.shape)} for these parameters")
 
 
 class History(list):
@@ -277,6 +298,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
 
     Raises:
       ValueError: bad shapes, non-finite data, labels out of range, a batch size that does not suit the devices,
+        an ``opt_state`` the optimizer did not make, a hyperparameter without one value per member,
         a softmax output before a loss on logits, a corrupt checkpoint.
       FloatingPointError: the training loss became NaN or inf; the message names the epoch, and the last good
         checkpoint (if any) is left in place.
@@ -316,9 +338,10 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     if opt_state is None:
         opt_state = jax.vmap(optimizer.init)(params) if ensemble else optimizer.init(params)
     else:
+        _check_opt_state(opt_state, optimizer, params, ensemble)
         opt_state = private(opt_state)
     if hyperparams:
-        opt_state = _set_hyperparams(opt_state, hyperparams, ensemble)
+        opt_state = _set_hyperparams(opt_state, hyperparams, ensemble, members)
     start, history = 0, History()
     if loop.should_resume(checkpoint_path, resume):
         params, opt_state, start, records = loop.restore(checkpoint_path, params=params, opt_state=opt_state, key=key)

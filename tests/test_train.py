@@ -162,6 +162,21 @@ def test_ensemble_with_per_member_learning_rates():
         chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, **EPOCH_TOL)
     with pytest.raises(ValueError, match="inject_hyperparams"):
         fit(stacked, x, y, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
+    three = jax.vmap(lambda _: small_params())(jnp.arange(3))
+    with pytest.raises(ValueError, match=r"hyperparams\['learning_rate'\] has 2 values for an ensemble of 3"):
+        fit(three, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.2])})
+
+
+def test_an_optimizer_state_from_another_optimizer_is_refused():
+    x, y = blobs()
+    params = small_params()
+    with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
+        fit(params, x, y, optimizer=optax.sgd(0.1), opt_state=optax.adam(1e-3).init(params))
+    with pytest.raises(ValueError, match=r"opt_state.* is float32\[16, 4\], the optimizer expects float32\[8, 4\]"):
+        fit(mlp.init(jax.random.key(0), [4, 8, 3]), x, y, optimizer=optax.adam(1e-3),
+            opt_state=optax.adam(1e-3).init(params))
+    _, history = fit(params, x, y, optimizer=optax.adam(1e-3), epochs=1)
+    fit(params, x, y, optimizer=optax.adam(1e-3), opt_state=history.opt_state)  # its own state is taken
 
 
 def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):

@@ -219,8 +219,9 @@ def _check_opt_state(opt_state, optimizer: optax.GradientTransformation, params,
     init = jax.vmap(optimizer.init) if ensemble else optimizer.init
     expected = jax.eval_shape(init, params)
     given = jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a)), opt_state)
-    if jax.tree.structure(given) != jax.tree.structure(expected):
-        raise ValueError(f"opt_state does not belong to this optimizer: its structure is {jax.tree.structure(given)}, "
+    structure: Any = jax.tree.structure(given)  # jaxlib's stub gives PyTreeDef no __eq__
+    if structure != jax.tree.structure(expected):
+        raise ValueError(f"opt_state does not belong to this optimizer: its structure is {structure}, "
                          f"the optimizer's is {jax.tree.structure(expected)}; pass the history.opt_state of a run "
                          f"with the same optimizer, or none to start afresh")
     for (path, a), b in zip(jax.tree_util.tree_leaves_with_path(given), jax.tree.leaves(expected)):

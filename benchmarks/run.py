@@ -561,7 +561,7 @@ def main(argv=None):
         n, epochs, widths, steps, dp_epochs = 1280, 2, (10, 50), {10: 5, 50: 5}, 2
     impls = IMPLS if torch_available() else tuple(i for i in IMPLS if i != "torch")
     if "torch" not in impls:
-        print("PyTorch is not installed: skipping it (pip install 'jaxnet[bench]' to include it)", flush=True)
+        print("PyTorch is not installed: skipping it (pip install 'jaxnet-lecture[bench]', or a CPU build such as torch==2.13.0, to include it)", flush=True)
     print(f"Task M on {machine()} ...", flush=True)
     m_rows = task_m(n, epochs, impls=impls)
     for row in m_rows:  # a tiny run skips the memory probe: one more process per row

@@ -146,11 +146,14 @@ def confusion_text(C: np.ndarray) -> str:
 
 
 def plot_confusion(C: np.ndarray, path: str) -> None:
-    import matplotlib.pyplot as plt
+    """Saves to ``path`` the confusion matrix ``C`` (rows: output class, columns: target class) as the lecture
+    draws it, each cell with its count and percent of all test images, precision and recall in the margins."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (a notebook's, say) stays as it is
 
     n, k = C.sum(), len(C)
     precision, recall = precision_recall(C)
-    fig, ax = plt.subplots(figsize=(9, 8))
+    fig = Figure(figsize=(9, 8))
+    ax = fig.subplots()
     shade = np.zeros((k + 1, k + 1, 3)) + 1.0
     for i in range(k):
         for j in range(k):
@@ -171,18 +174,18 @@ def plot_confusion(C: np.ndarray, path: str) -> None:
     ax.set(xlabel="Target class", ylabel="Output class", title=f"Confusion matrix: {100 * accuracy:.2f}% correct")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_errors(images: np.ndarray, labels, predictions, path: str, count: int = 24) -> None:
     """Saves to ``path`` a grid of the first ``count`` misclassified test images (rows ``(N, 784)``), each titled
     with its true label and the network's prediction (the lecture's "some errors" figure)."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (a notebook's, say) stays as it is
 
     wrong = np.flatnonzero(labels != predictions)[:count]
     cols = 8
     rows = max(1, -(-len(wrong) // cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.45))
+    fig = Figure(figsize=(cols * 1.2, rows * 1.45))
+    axes = fig.subplots(rows, cols)
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, i in zip(np.ravel(axes), wrong):
@@ -191,14 +194,15 @@ def plot_errors(images: np.ndarray, labels, predictions, path: str, count: int =
     fig.suptitle("Misclassified test digits (true → predicted)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_curves(history, path: str) -> None:
-    import matplotlib.pyplot as plt
+    """Saves to ``path`` the training curves of ``fit``'s history: the losses and the test accuracy per epoch."""
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend (a notebook's, say) stays as it is
 
     epochs = [r["epoch"] for r in history]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig = Figure(figsize=(9, 3.4))
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(epochs, [np.mean(r["train_loss"]) for r in history], label="train (smoothed targets)")
     ax1.plot(epochs, [np.mean(r["eval_loss"]) for r in history], label="test")
     ax1.set(xlabel="epoch", ylabel="cross-entropy", yscale="log")
@@ -209,7 +213,6 @@ def plot_curves(history, path: str) -> None:
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def main(config: Config) -> dict:
@@ -260,8 +263,6 @@ def main(config: Config) -> dict:
     with open(os.path.join(config.out, "confusion_matrix.txt"), "w") as f:
         f.write(text + "\n")
     if config.plots:
-        import matplotlib
-        matplotlib.use("Agg")
         plot_confusion(C, os.path.join(config.out, "confusion_matrix.png"))
         # imshow scales each image to its own range, so the standardised pixels show exactly as the raw ones.
         plot_errors(x_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))

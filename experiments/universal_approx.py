@@ -145,11 +145,11 @@ def markdown_table(results: list[dict]) -> str:
 def plot(config: Config, results, x, y, x_test, y_test) -> None:
     """Saves ``fits.png`` (each width's fits over the target and the training points, as in the lecture's
     figures) and ``error_vs_width.png`` (test RMSE against width, one point per seed) in ``config.out``."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # Figures made without pyplot: no backend is chosen or changed, so a notebook that calls this keeps its own.
+    from matplotlib.figure import Figure
 
-    fig, axes = plt.subplots(1, len(results) + 1, figsize=(4 * (len(results) + 1), 3.4), sharey=True)
+    fig = Figure(figsize=(4 * (len(results) + 1), 3.4))
+    axes = fig.subplots(1, len(results) + 1, sharey=True)
     axes[0].plot(x[:, 0], y[:, 0], ".", ms=3, color="k")
     axes[0].set_title(f"training set (N = {config.n})")
     for ax, r in zip(axes[1:], results):
@@ -162,9 +162,9 @@ def plot(config: Config, results, x, y, x_test, y_test) -> None:
     axes[1].legend(loc="lower left")
     fig.tight_layout()
     fig.savefig(os.path.join(config.out, "fits.png"), dpi=110)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    fig = Figure(figsize=(4.5, 3.4))
+    ax = fig.subplots()
     widths = [r["width"] for r in results]
     mean = np.array([r["test_rmse_mean"] for r in results])
     spread = np.array([[m - r["test_rmse_min"], r["test_rmse_max"] - m] for m, r in zip(mean, results)]).T
@@ -175,7 +175,6 @@ def plot(config: Config, results, x, y, x_test, y_test) -> None:
            title=f"{config.activation}, {config.steps} steps, {config.seeds} seeds")
     fig.tight_layout()
     fig.savefig(os.path.join(config.out, "error_vs_width.png"), dpi=110)
-    plt.close(fig)
 
 
 def main(config: Config) -> dict:

@@ -147,8 +147,11 @@ def register(activation: Activation) -> Activation:
     activation name find it; returns it. Build an element-wise one with :func:`elementwise`.
 
     Raises:
+      TypeError: if ``activation`` is not an :class:`Activation`.
       ValueError: if the name is taken.
     """
+    if not isinstance(activation, Activation):
+        raise TypeError(f"register takes an Activation (see elementwise), got {type(activation).__name__}")
     if activation.name in ACTIVATIONS:
         raise ValueError(f"an activation called {activation.name!r} is already registered")
     ACTIVATIONS[activation.name] = activation

@@ -10,7 +10,7 @@ the memory), for a network that scales its own input (``mlp.Net(..., input_scale
   directory named by the ``JAXNET_DATA_DIR`` environment variable (or its ``mnist`` / ``fashion_mnist``
   subdirectory). Magic numbers, counts, image sizes and file lengths are checked; a truncated, corrupt or
   swapped file gets an error that names it and says what is wrong.
-* ``"tfds"``: ``tensorflow-datasets`` (``pip install 'jaxnet[data]'``), with ``data_dir`` as its data directory.
+* ``"tfds"``: ``tensorflow-datasets`` (``pip install 'jaxnet-lecture[data]'``), with ``data_dir`` as its data directory.
   Online it downloads as usual; offline it builds from the same four ``.gz`` files placed in
   ``<data_dir>/downloads/manual/`` (tfds checks their SHA-256, so they must be the original files). Without those
   files and without a network it fails at once with instructions, instead of retrying for minutes. The examples
@@ -29,6 +29,7 @@ import socket
 import zlib
 
 import numpy as np
+import numpy.typing as npt
 
 NAMES = ("mnist", "fashion_mnist")
 DTYPES = ("float32", "uint8")
@@ -156,7 +157,7 @@ def _load_tfds(split: str, name: str, data_dir: str | None) -> tuple[np.ndarray,
         import tensorflow as tf
         import tensorflow_datasets as tfds
     except ImportError as e:
-        raise ImportError(f"source='tfds' needs tensorflow-datasets and tensorflow: pip install 'jaxnet[data]' "
+        raise ImportError(f"source='tfds' needs tensorflow-datasets and tensorflow: pip install 'jaxnet-lecture[data]' "
                           f"({e})") from e
     try:
         tf.config.set_visible_devices([], "GPU")  # TF must not take accelerator memory that JAX needs
@@ -169,7 +170,8 @@ def _load_tfds(split: str, name: str, data_dir: str | None) -> tuple[np.ndarray,
 
 
 def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike | None = None,
-               source: str = "auto", flatten: bool = True, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+               source: str = "auto", flatten: bool = True, dtype: npt.DTypeLike = "float32"
+               ) -> tuple[np.ndarray, np.ndarray]:
     """Loads a split of MNIST or Fashion-MNIST as NumPy arrays.
 
     Args:
@@ -179,7 +181,8 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         ``$JAXNET_DATA_DIR``.
       source: ``"auto"``, ``"idx"`` or ``"tfds"`` (see the module docstring).
       flatten: images as ``(N, 784)`` rows (default) or ``(N, 28, 28)``.
-      dtype: ``"float32"`` (default): pixels divided by 255, in [0, 1]. ``"uint8"``: the stored pixels 0–255,
+      dtype: ``"float32"`` (default; or ``np.float32``): pixels divided by 255, in [0, 1]. ``"uint8"`` (or
+        ``np.uint8``): the stored pixels 0–255,
         for a network built with ``input_scale=255.0`` (or a standardising ``input_shift`` / ``input_scale``).
 
     Returns:
@@ -200,7 +203,11 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         raise ValueError(f"unknown dataset {name!r}; valid names are {list(NAMES)}")
     if source not in ("auto", "idx", "tfds"):
         raise ValueError(f"unknown source {source!r}; valid sources are ['auto', 'idx', 'tfds']")
-    if dtype not in DTYPES:
+    try:
+        dtype_name = np.dtype(dtype).name  # "uint8", np.uint8 and jnp.uint8 alike
+    except TypeError:
+        dtype_name = None
+    if dtype_name not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; valid dtypes are {list(DTYPES)}")
     data_dir = os.fspath(data_dir) if data_dir is not None else os.environ.get(ENV_VAR)
     if source == "auto":
@@ -214,8 +221,8 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
                 files = ", ".join(f + ".gz" for s in SPLITS for f in idx_filenames(s))
                 raise DataError(
                     f"no {name} data found: put the four IDX files ({files}) "
-                    f"in a directory and pass data_dir= or set ${ENV_VAR} to it, or pip install 'jaxnet[data]' to "
-                    f"use tensorflow-datasets") from None
+                    f"in a directory and pass data_dir= or set ${ENV_VAR} to it, or pip install "
+                    f"'jaxnet-lecture[data]' to use tensorflow-datasets") from None
             images, labels = _load_tfds(split, name, data_dir)
     elif source == "idx":
         idx_dir = find_idx_dir(name, data_dir)
@@ -227,8 +234,8 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         images, labels = _load_tfds(split, name, data_dir)
     if flatten:
         images = images.reshape(len(images), -1)
-    if dtype == "float32":
-        # Pixels 0–255 fed unscaled train markedly worse (93.9% against 97.0% after 3 epochs of Adam 1e-3 on
-        # 784-200-10), so the default is the scaled form; 255 is exact in float32 and k/255 is the nearest float.
+    if dtype_name == "float32":
+        # Pixels 0–255 fed unscaled train markedly worse (`python benchmarks/first_call.py` compares them), so the
+        # default is the scaled form; 255 is exact in float32 and k/255 is the nearest float.
         images = images.astype(np.float32) / np.float32(255)
     return images, labels

@@ -159,7 +159,7 @@ class UnscaledInputWarning(UserWarning):
     """Integer inputs such as pixels 0–255 enter a network that does not scale them."""
 
 
-def check_input_scale(name: str, x: np.ndarray, net: mlp.Net) -> None:
+def check_input_scale(name: str, x: np.ndarray, net: mlp.Net, *, stacklevel: int = 3) -> None:
     """Warns (:class:`UnscaledInputWarning`) when integer inputs with values above 1 meet a network with the default
     ``input_shift=0, input_scale=1``: raw pixels train markedly worse than scaled ones, without any error."""
     if np.issubdtype(x.dtype, np.integer) and (net.input_shift, net.input_scale) == (0.0, 1.0) and x.size:
@@ -170,7 +170,7 @@ def check_input_scale(name: str, x: np.ndarray, net: mlp.Net) -> None:
                 f"{name}: x is {x.dtype} with values up to {top} and enters the network unscaled; build the network "
                 f"with mlp.Net(..., input_scale={scale}) (the data stays {x.dtype} on "
                 f"the device), or pass float inputs in [0, 1] (data.load_mnist's default)",
-                UnscaledInputWarning, stacklevel=3)
+                UnscaledInputWarning, stacklevel=stacklevel)
 
 
 def evaluate(params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Loss,
@@ -393,6 +393,7 @@ def _evaluator(eval_data, net, loss, chunk_size, ensemble, sharding, shards, d_i
         return None
     x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
     check_data("eval_data", x_eval, y_eval, loss, d_in, d_out)
+    check_input_scale("eval_data", x_eval, net, stacklevel=4)  # the caller of fit
     x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, chunk_size, multiple_of=shards)
     x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
     fn = make_evaluate(net=net, loss=loss, chunk_size=chunk, ensemble=ensemble)

@@ -202,6 +202,8 @@ def test_a_registered_activation_is_found_by_name_and_back_propagated(monkeypatc
     activations.register(softplus)
     with pytest.raises(ValueError, match="'softplus' is already registered"):
         activations.register(softplus)
+    with pytest.raises(TypeError, match="register takes an Activation"):
+        activations.register(jnp.tanh)
     net = mlp.Net("softplus")
     with jax.enable_x64():
         params, x, y = problem(2, True, "mse", jnp.float64)

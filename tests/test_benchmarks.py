@@ -10,6 +10,7 @@ from jaxnet import data  # noqa: E402
 
 pytestmark = pytest.mark.slow  # each runs a whole benchmark script
 
+import first_call  # noqa: E402
 import gpu  # noqa: E402
 import run  # noqa: E402
 
@@ -31,3 +32,9 @@ def test_bench_runs_on_tiny_sizes(tmp_path):
 def test_gpu_script_runs_on_tiny_sizes():
     accuracy, big = gpu.main(["--tiny"])
     assert 0 < accuracy["final_accuracy"] <= 1 and big["samples_per_s"] > 0
+
+
+@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason="needs the MNIST files in $JAXNET_DATA_DIR")
+def test_first_call_comparison_runs_on_a_small_set():
+    results = first_call.main(["--epochs", "1", "--train-limit", "2048"])
+    assert len(results) == 3 and all(0 < accuracies[0] <= 1 for accuracies in results.values())

@@ -1,5 +1,6 @@
 import os
 import shutil
+import sys
 import time
 
 import numpy as np
@@ -43,8 +44,11 @@ def test_images_are_float32_in_the_unit_interval_unless_uint8_is_asked_for(tmp_p
     np.testing.assert_array_equal(scaled, (raw.astype(np.float64) / 255).astype(np.float32))
     assert scaled.min() == 0 and scaled.max() == 1 and raw.max() == 255
     np.testing.assert_array_equal(labels, same_labels)
-    with pytest.raises(ValueError, match=r"unknown dtype 'float64'.*'float32', 'uint8'"):
-        data.load_mnist("test", data_dir=tmp_path, dtype="float64")
+    np.testing.assert_array_equal(data.load_mnist("test", data_dir=tmp_path, dtype=np.uint8)[0], raw)  # numpy's names
+    np.testing.assert_array_equal(data.load_mnist("test", data_dir=tmp_path, dtype=np.float32)[0], scaled)
+    for bad in ("float64", "pixels"):
+        with pytest.raises(ValueError, match=rf"unknown dtype '{bad}'.*'float32', 'uint8'"):
+            data.load_mnist("test", data_dir=tmp_path, dtype=bad)
 
 
 def test_fashion_mnist_needs_its_own_directory(tmp_path):
@@ -93,11 +97,9 @@ def test_missing_data_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ENV_VAR, raising=False)
     with pytest.raises(data.DataError, match="IDX files were not found"):
         data.load_mnist("test", data_dir=tmp_path, source="idx")
-    try:
-        import tensorflow_datasets  # noqa: F401
-    except ImportError:
-        with pytest.raises(data.DataError, match=r"JAXNET_DATA_DIR.*jaxnet\[data\]"):
-            data.load_mnist("test", data_dir=tmp_path)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed: `import` raises
+    with pytest.raises(data.DataError, match=r"JAXNET_DATA_DIR.*pip install 'jaxnet-lecture\[data\]'"):
+        data.load_mnist("test", data_dir=tmp_path)
 
 
 def test_bad_arguments():

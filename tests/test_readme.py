@@ -19,7 +19,8 @@ def test_the_ten_line_example_runs():
 @pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
 def test_the_training_example_reaches_the_accuracy_of_scaled_inputs(recwarn):
     # The second block, exactly as written, on what load_mnist returns: 784-200-10, 3 epochs of Adam 1e-3. Raw pixels
-    # fed unscaled reached 93.9% here, scaled ones 97.0%; the example must be the second kind, and say nothing.
+    # fed unscaled reach 93.9%, scaled ones 97.0% (benchmarks/first_call.py); the example must be the second kind,
+    # and say nothing.
     namespace = {}
     exec(compile(BLOCKS[1], "README.md", "exec"), namespace)
     print(f"test accuracy after 3 epochs: {namespace['accuracy']:.4f}")

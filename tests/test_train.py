@@ -469,6 +469,14 @@ def test_integer_inputs_train_like_their_float_values():
     chex.assert_trees_all_close(a, b, **EPOCH_TOL)
 
 
+def test_raw_pixels_in_the_evaluation_set_are_named_too():
+    # Training on scaled floats and evaluating on the raw uint8 pixels is the same silent mistake.
+    x, y = blobs()
+    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
+    with pytest.warns(train.UnscaledInputWarning, match=r"^eval_data: x is uint8"):
+        fit(small_params(), x, y, optimizer=optax.sgd(1e-4), eval_data=(x8, y))
+
+
 def test_scaled_or_small_integer_inputs_train_without_a_warning():
     x, y = blobs()
     x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)

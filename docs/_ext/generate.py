@@ -5,15 +5,19 @@
   link to that test's source on a generated page; an unknown name is then a broken reference, which fails the
   strict build.
 * ``tests/<file>.md``: the source of each test the map cites, one section per test.
+* ``api/<module>.md`` (in ``docs/api/``, beside its hand-written index): one API page per module of jaxnet, found
+  by ``pkgutil``, so a new module cannot be left out, and one per experiment.
 * ``notebook.ipynb``: a copy of ``experiments/lecture.ipynb`` (stored without outputs; myst-nb executes it).
 """
 
 from __future__ import annotations
 
 import os
+import pkgutil
 import re
 import shutil
 
+EXPERIMENTS = ("universal_approx", "mnist")  # the experiments' modules, imported from experiments/
 JAXNET_REF = re.compile(r"`(jaxnet\.[\w.]+)`")
 EXPERIMENT_REF = re.compile(r"`experiments/(\w+)\.py::(\w+)`")
 TEST_REF = re.compile(r"`tests/(test_\w+)\.py::(test_\w+)`")
@@ -51,8 +55,21 @@ def test_page(test_file: str, tests: list[str]) -> str:
     return "\n".join(lines)
 
 
+def api_pages(root: str) -> dict[str, str]:
+    """``{file name: page}``: an automodule page for every module of jaxnet and for each experiment."""
+    modules = [f"jaxnet.{m.name}" for m in pkgutil.iter_modules([os.path.join(root, "jaxnet")])]
+    pages = {}
+    for module in modules + list(EXPERIMENTS):
+        title = module if module.startswith("jaxnet.") else f"experiments/{module}.py"
+        pages[f"{module}.md"] = f"# `{title}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n"
+    return pages
+
+
 def write_all(root: str, out: str) -> None:
-    """Writes every generated page under ``out`` (a git-ignored folder of the documentation's source)."""
+    """Writes every generated page: under ``out`` (a git-ignored folder of the documentation's source), and the
+    API pages beside ``docs/api/index.md`` (git-ignored too)."""
+    for name, page in api_pages(root).items():
+        _write(os.path.join(root, "docs", "api", name), page)
     with open(os.path.join(root, "LECTURE.md"), encoding="utf-8") as f:
         page, cited = lecture_page(f.read())
     os.makedirs(os.path.join(out, "tests"), exist_ok=True)

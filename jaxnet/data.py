@@ -10,8 +10,8 @@ the memory), for a network that scales its own input (``mlp.Net(..., input_scale
   directory named by the ``JAXNET_DATA_DIR`` environment variable (or its ``mnist`` / ``fashion_mnist``
   subdirectory). Magic numbers, counts, image sizes and file lengths are checked; a truncated, corrupt or
   swapped file gets an error that names it and says what is wrong.
-* ``"tfds"``: ``tensorflow-datasets`` (``pip install 'jaxnet-lecture[data]'``), with ``data_dir`` as its data directory.
-  Online it downloads as usual; offline it builds from the same four ``.gz`` files placed in
+* ``"tfds"``: ``tensorflow-datasets`` (``pip install 'jaxnet-lecture[data]'``), with ``data_dir`` as its data
+  directory. Online it downloads as usual; offline it builds from the same four ``.gz`` files placed in
   ``<data_dir>/downloads/manual/`` (tfds checks their SHA-256, so they must be the original files). Without those
   files and without a network it fails at once with instructions, instead of retrying for minutes. The examples
   come in tfds's own order, not the files' order.
@@ -182,8 +182,8 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
       source: ``"auto"``, ``"idx"`` or ``"tfds"`` (see the module docstring).
       flatten: images as ``(N, 784)`` rows (default) or ``(N, 28, 28)``.
       dtype: ``"float32"`` (default; or ``np.float32``): pixels divided by 255, in [0, 1]. ``"uint8"`` (or
-        ``np.uint8``): the stored pixels 0–255,
-        for a network built with ``input_scale=255.0`` (or a standardising ``input_shift`` / ``input_scale``).
+        ``np.uint8``): the stored pixels 0–255, for a network built with ``input_scale=255.0`` (or a
+        standardising ``input_shift`` / ``input_scale``).
 
     Returns:
       ``(images, labels)``: images as ``dtype`` asks and ``int32`` labels 0–9.

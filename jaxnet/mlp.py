@@ -90,8 +90,8 @@ class Net:
       output: the output activation φ_L.
       input_shift: subtracted from the input: u_0 = (x − input_shift) / input_scale (by default u_0 = x).
       input_scale: divides the input, after the shift. Together they let data stay compact on the device, e.g.
-        ``uint8`` images with ``input_scale=255``, converted and
-        standardised inside the compiled step; integer inputs are converted to the parameters' dtype first.
+        ``uint8`` images with ``input_scale=255``, converted and standardised inside the compiled step; integer
+        inputs are converted to the parameters' dtype first.
 
     Raises:
       ValueError: at construction, for an unknown name (listing the valid ones) or a scale that is not positive.

@@ -35,16 +35,24 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """The site built with the same strict options as ``make docs``, served on 127.0.0.1."""
+    """The site built with the same strict options as ``make docs``, served on 127.0.0.1.
+
+    ``$JAXNET_DOCS_HTML`` names a site ``make docs`` has just built (CI sets it right after building, so the suite
+    does not build it twice); otherwise the test builds its own.
+    """
     pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'")
     pytest.importorskip("myst_nb", reason="the docs extra is not installed: pip install -e '.[docs]'")
-    out = tmp_path_factory.mktemp("html")
-    # In its own process, as `make docs` runs it: Sphinx's deprecation notices are not this suite's warnings.
-    build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
-                            "-d", str(out / ".doctrees"), os.path.join(ROOT, "docs"), str(out)],
-                           capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, f"the strict documentation build failed:\n{build.stderr[-3000:]}"
-    handler = functools.partial(_QuietHandler, directory=str(out))
+    if os.environ.get("JAXNET_DOCS_HTML"):
+        out = os.environ["JAXNET_DOCS_HTML"]
+        assert os.path.isfile(os.path.join(out, "index.html")), f"$JAXNET_DOCS_HTML={out} holds no built site"
+    else:
+        out = str(tmp_path_factory.mktemp("html"))
+        # In its own process, as `make docs` runs it: Sphinx's deprecation notices are not this suite's warnings.
+        build = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-n", "-q", "-b", "html",
+                                "-d", os.path.join(out, ".doctrees"), os.path.join(ROOT, "docs"), out],
+                               capture_output=True, text=True, timeout=600)
+        assert build.returncode == 0, f"the strict documentation build failed:\n{build.stderr[-3000:]}"
+    handler = functools.partial(_QuietHandler, directory=out)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

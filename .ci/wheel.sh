@@ -25,6 +25,7 @@ PY
 # The tests and what they read, without jaxnet/: the import must come from the installed wheel.
 mkdir "$work/tree"
 cp -r tests experiments benchmarks pyproject.toml README.md LECTURE.md "$work/tree/"
+mkdir "$work/tree/docs" && cp -r docs/howto "$work/tree/docs/"  # the how-to pages whose code the tests run
 cd "$work/tree"
 "$work/venv/bin/python" - <<'PY'
 import os, sys, jaxnet

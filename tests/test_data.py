@@ -23,6 +23,9 @@ def test_real_mnist_from_idx():
     assert np.bincount(y).tolist()[:2] == [5923, 6742]  # the canonical class counts of 0 and 1
     x, y = data.load_mnist("test", flatten=False, dtype="uint8")  # from $JAXNET_DATA_DIR, source auto
     assert x.shape == (10000, 28, 28) and int(x.max()) == 255 and np.bincount(y).sum() == 10000
+    assert y[:3].tolist() == [7, 2, 1]  # the canonical first test labels
+    x, _ = data.load_mnist("test")  # the default, as load_mnist's docstring shows it
+    assert x.shape == (10000, 784) and x.dtype == np.float32 and x.min() == 0 and x.max() == 1
 
 
 def test_uncompressed_files_and_the_environment_variable(tmp_path, monkeypatch):

@@ -32,7 +32,7 @@ import dataclasses
 import json
 import os
 import time
-from typing import Literal
+from typing import Annotated, Literal
 
 import jax
 import jax.numpy as jnp
@@ -42,38 +42,39 @@ import optax
 from jaxnet import distributed, mlp, train
 
 import cli
+from cli import Range
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    widths: tuple[int, ...] = (10, 1000, 10000)  # hidden-layer widths to sweep
-    n: int = 300  # training points, evenly spaced over the domain
-    test_points: int = 10000  # dense test points over the domain
-    domain: tuple[float, float] = (0.0, 1.0)  # the interval [a, b] the function is fitted on
+    # Each numeric field's valid range is written once, in its annotation: the command line, main(Config(...)) and
+    # --help all use it.
+    widths: tuple[Annotated[int, Range(1, 100_000)], ...] = (10, 1000, 10000)  # hidden-layer widths to sweep
+    n: Annotated[int, Range(2, 1_000_000)] = 300  # training points, evenly spaced over the domain
+    test_points: Annotated[int, Range(2, 1_000_000)] = 10000  # dense test points over the domain
+    domain: Annotated[tuple[float, float], Range(-1000, 1000)] = (0.0, 1.0)  # the interval [a, b] fitted on
     activation: Literal["tanh", "sigmoid", "relu"] = "tanh"  # hidden activation
     optimizer: Literal["adam", "sgd", "momentum", "rmsprop"] = "adam"  # momentum is sgd with momentum 0.9
-    lr: float = 1e-2  # learning rate of the hidden layer (W1, b1)
-    lr_out: float = 1.0  # the output layer's (w2, b2) learning rate is lr_out / width
+    lr: Annotated[float, Range(0, 1, low_open=True)] = 1e-2  # learning rate of the hidden layer (W1, b1)
+    lr_out: Annotated[float, Range(0, 100, low_open=True)] = 1.0  # the output layer's (w2, b2) rate: lr_out / width
     schedule: Literal["cosine", "constant"] = "cosine"  # cosine decays to 0 over the run
-    steps: int = 2000  # full-batch gradient steps
-    slope: float = 30.0  # |w_i| of every hidden unit at initialisation
-    seeds: int = 3  # networks per width, trained as one ensemble
-    seed: int = 0  # base PRNG seed
+    steps: Annotated[int, Range(1, 1_000_000)] = 2000  # full-batch gradient steps
+    slope: Annotated[float, Range(0, 1_000, low_open=True)] = 30.0  # |w_i| of every hidden unit at initialisation
+    seeds: Annotated[int, Range(1, 1_000)] = 3  # networks per width, trained as one ensemble
+    seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # base PRNG seed
     out: str = "runs/universal_approx"  # output directory
     plots: bool = True  # write fits.png and error_vs_width.png (needs matplotlib)
     distributed: bool = False  # join a multi-process run (jax.distributed; detects SLURM and Open MPI by itself)
-    coordinator: str | None = None  # host:port of process 0, for a run without a cluster manager
-    num_processes: int | None = None  # processes in the run, for a run without a cluster manager
-    process_id: int | None = None  # this process's rank, for a run without a cluster manager
+    coordinator: str | None = None  # host:port of process 0 without a cluster manager (implies --distributed)
+    num_processes: Annotated[int, Range(1)] | None = None  # processes in the run, ditto (implies --distributed)
+    process_id: Annotated[int, Range(0)] | None = None  # this process's rank, ditto (implies --distributed)
     verbose: bool = True  # progress bars
 
     def __post_init__(self):
         cli.check(self)
-        if self.n < 2 or self.test_points < 2 or self.seeds < 1 or self.steps < 1 or not self.widths:
-            raise ValueError(f"need n, test_points >= 2, seeds, steps >= 1 and some widths, got {self}")
-        if min(self.widths) < 1 or not self.domain[0] < self.domain[1]:
-            raise ValueError(f"widths must be positive and the domain an interval a < b, got {self.widths} and "
-                             f"{self.domain}")
+        cli.check_processes(self)
+        if not self.domain[0] < self.domain[1]:
+            raise ValueError(f"--domain must be an interval a < b, got {self.domain}")
 
 
 def target(x):

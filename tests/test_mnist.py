@@ -77,7 +77,7 @@ def test_every_config_field_is_a_flag_and_bad_values_stop_before_training(capsys
         assert "--" + name.replace("_", "-") in help_text, name
     assert "SGD + Nesterov 0.9" in help_text  # help from the field's comment
     for argv, message in ((["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
-                          (["--epochs", "0"], "must be positive"),
+                          (["--epochs", "0"], "--epochs must be in [1, 10000], got 0"),
                           (["--epochs", "two"], "invalid int value: 'two'"),
                           (["--no-such-flag"], "unrecognized arguments")):
         with pytest.raises(SystemExit) as exit_info:

@@ -44,7 +44,7 @@ def test_cli_flags_reach_the_config():
 def test_unknown_optimizer_is_refused_when_the_config_is_built(tmp_path):
     with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
         universal_approx.Config(widths=(5,), steps=2, seeds=1, optimizer="lbfgs", out=str(tmp_path))
-    with pytest.raises(ValueError, match="domain an interval"):
+    with pytest.raises(ValueError, match="--domain must be an interval a < b"):
         universal_approx.Config(domain=(1.0, 0.0))
 
 

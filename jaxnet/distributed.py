@@ -9,12 +9,18 @@ written by process 0 only (:func:`is_writer`); every process can read them, so e
 (``srun``, ``mpirun``); on a machine without a cluster manager give the coordinator address, the number of
 processes and this process's id. On CPUs the collectives go over gloo. The heartbeat timeout is short (10 s by
 default, against JAX's 100 s) so that when one process dies the others stop within seconds with an error naming
-it, instead of waiting out the default timeouts.
+it, instead of waiting out the default timeouts. When not every process joins, :func:`initialize` ends within its
+``initialization_timeout_s`` with a message that names the coordinator, the number of processes and what to check
+(:class:`JoinTimeout` where the runtime raises, else the same text as the process's last words, exit status
+:data:`JOIN_TIMEOUT_EXIT`), not with the runtime's stack trace.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
+import time
 
 import jax
 import numpy as np
@@ -22,6 +28,44 @@ import numpy as np
 # Seconds a silent process counts as alive; JAXNET_HEARTBEAT_TIMEOUT_S overrides it (the tests use 5).
 #: Seconds without a heartbeat after which a process counts as lost (``$JAXNET_HEARTBEAT_TIMEOUT_S``).
 HEARTBEAT_TIMEOUT_S = int(os.environ.get("JAXNET_HEARTBEAT_TIMEOUT_S", "10"))
+
+
+#: The exit status of a process whose run never assembled, when the runtime gives no error to raise.
+JOIN_TIMEOUT_EXIT = 75  # EX_TEMPFAIL: starting every process and running again can succeed
+
+# The runtime's own deadline is set this much past ours, so that our message, not its abort, ends the wait.
+_RUNTIME_GRACE_S = 15
+
+
+class JoinTimeout(RuntimeError):
+    """Not every process of a multi-process run joined within ``initialization_timeout_s``."""
+
+
+def _detected(coordinator, num_processes, process_id, timeout_s):
+    """``(coordinator, num_processes, process_id)`` with what a cluster manager (SLURM, Open MPI) says filled in,
+    for the message only; unknown values stay ``None``."""
+    try:
+        from jax._src import clusters  # JAX's own detection; private, so any failure just leaves the values unknown
+
+        found = clusters.ClusterEnv.auto_detect_unset_distributed_params(coordinator, num_processes, process_id,
+                                                                         None, None, timeout_s)
+        return found[0], found[1], found[2]
+    except Exception:  # noqa: BLE001  (the message must not fail)
+        return coordinator, num_processes, process_id
+
+
+def join_timeout_message(coordinator, num_processes, process_id, timeout_s) -> str:
+    """What a process says when the run did not assemble within ``timeout_s`` seconds."""
+    coordinator, num_processes, process_id = _detected(coordinator, num_processes, process_id, timeout_s)
+    who = "this process" if process_id is None else f"process {process_id}"
+    role = (" (the coordinator: it waited for the others to join)" if process_id == 0 else
+            " (it waited to reach process 0, the coordinator)" if process_id is not None else "")
+    count = "every process" if num_processes is None else f"all {num_processes} processes"
+    return (f"jaxnet.distributed.initialize: {who}{role} gave up after {timeout_s} s: {count} must join the "
+            f"coordinator at {coordinator or 'the address the cluster manager gives'}, and not all did. Check that "
+            f"every process was started, that all were given the same coordinator address and port and the same "
+            f"number of processes ({num_processes if num_processes is not None else 'as detected'}), that process "
+            f"0 runs on that host, and that the port is free there and reachable from every host.")
 
 
 def initialize(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None,
@@ -34,13 +78,39 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
       heartbeat_timeout_s: how long a silent process counts as alive; after it the others stop with an error.
         Default :data:`HEARTBEAT_TIMEOUT_S`.
       initialization_timeout_s: how long to wait for every process to join.
+
+    Raises:
+      JoinTimeout: not every process joined in time, where the runtime reports it as an error. Where the runtime
+        would abort the process instead (jaxlib's coordination service does, with a C++ stack trace), the same
+        message is written to stderr as the last thing the process says, and it exits with status
+        :data:`JOIN_TIMEOUT_EXIT` when ``initialization_timeout_s`` has passed.
     """
     # CPU devices talk over gloo (it only affects CPU collectives, so it is harmless on accelerators). Asking
     # for the backend here would start it, which must wait until after initialize().
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator, num_processes, process_id,
-                               heartbeat_timeout_seconds=heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S,
-                               initialization_timeout=initialization_timeout_s)
+    message = lambda: join_timeout_message(coordinator, num_processes, process_id, initialization_timeout_s)
+
+    def give_up():  # runs on its own thread: the runtime waits with the interpreter's lock released
+        sys.stderr.write(message() + "\n")
+        sys.stderr.flush()
+        os._exit(JOIN_TIMEOUT_EXIT)
+
+    watchdog = threading.Timer(initialization_timeout_s, give_up)
+    watchdog.daemon = True
+    started = time.monotonic()
+    watchdog.start()
+    try:
+        jax.distributed.initialize(coordinator, num_processes, process_id,
+                                   heartbeat_timeout_seconds=heartbeat_timeout_s or HEARTBEAT_TIMEOUT_S,
+                                   initialization_timeout=initialization_timeout_s + _RUNTIME_GRACE_S)
+    except Exception as e:
+        # An error the runtime raises after the wait (rather than aborting) gets the same message; judged by the
+        # time waited, not by the runtime's wording, which changes between versions.
+        if time.monotonic() - started >= initialization_timeout_s:
+            raise JoinTimeout(message()) from e
+        raise
+    finally:
+        watchdog.cancel()
 
 
 def is_writer() -> bool:

@@ -1,0 +1,160 @@
+"""Every program jaxnet compiles, lowered for GPU (``cuda``) and TPU with ``jax.export`` on this CPU-only machine.
+
+What a CPU can prove about an accelerator: that each program lowers for it at all (no CPU-only kernel in the way);
+that the lowered module holds no custom call (a hand-written kernel of one platform) and no host callback (a trip
+back to Python in the middle of a step); that a float32 run has no float64 anywhere (the dtype an accelerator runs
+slowly or not at all); and that a training step does exactly the matrix products back-propagation needs: L for the
+forward pass, L for the weight gradients g_i u_{i-1}ᵀ and L − 1 to pass g back through W_{i+1}ᵀ, 3L − 1 in all,
+with no gradient for the input and none repeated. What it cannot prove: that XLA's GPU and TPU compilers then build
+it, how fast it runs and with what numbers. That takes a real device (``benchmarks/gpu.sh``).
+
+The counts follow calls: a product in a function called twice counts twice.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from jax import export
+
+from jaxnet import mlp, train
+
+PLATFORMS = ("cuda", "tpu")
+DEPTHS = {1: [784, 10], 2: [784, 200, 10], 3: [784, 200, 100, 10]}  # L layers of the lecture's MNIST network
+OPTIMIZER = optax.sgd(0.1, momentum=0.9)
+NET = mlp.Net("relu")
+N, BATCH = 1024, 128
+
+
+def spec(tree, sharding=None):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a), sharding=sharding), tree)
+
+
+def module_text(fn, platform, *args) -> str:
+    return export.export(fn, platforms=(platform,))(*args).mlir_module()
+
+
+def matrix_products(text: str) -> int:
+    """The ``stablehlo.dot_general`` ops a module's ``main`` runs per call, counting each function once per call."""
+    symbol = r'@("[^"]+"|[\w.$-]+)'  # a function's name, quoted when it is not an identifier (@"<lambda>")
+    bodies = dict(re.findall(r"func\.func (?:public|private) " + symbol + r"\((.*?)\n  }", text, re.DOTALL))
+    assert "main" in bodies, text[:2000]
+
+    def count(function, depth=0):
+        assert depth < 50, "recursive calls"
+        body = bodies[function]
+        return body.count("stablehlo.dot_general") + sum(count(callee, depth + 1)
+                                                         for callee in re.findall(r"\bcall " + symbol, body))
+
+    return count("main")
+
+
+def check_module(text: str, products: int) -> None:
+    assert "custom_call" not in text, re.findall(r"custom_call @[\w.]+", text)
+    assert "callback" not in text.lower()
+    assert "f64" not in text, "float64 in a float32 program"
+    assert matrix_products(text) == products
+
+
+def data_specs(rows=N):
+    return jax.ShapeDtypeStruct((rows, 784), jnp.uint8), jax.ShapeDtypeStruct((rows,), jnp.int32)
+
+
+def test_the_module_reader_counts_a_product_once_per_call():
+    # The reader itself: a function holding one product, called three times, is three products.
+    def f(a):
+        g = jax.jit(lambda m: m @ m)
+        return g(g(g(a)))
+
+    text = module_text(jax.jit(f), "cuda", jax.ShapeDtypeStruct((4, 4), jnp.float32))
+    assert text.count("stablehlo.dot_general") == 1 and matrix_products(text) == 3
+    check_module(text, 3)
+    with pytest.raises(AssertionError, match="float64"):
+        check_module(text.replace("f32", "f64"), 3)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+@pytest.mark.parametrize("layers", sorted(DEPTHS))
+def test_the_update_step_lowers_with_3L_minus_1_products(platform, grad, layers):
+    params = mlp.init(jax.random.key(0), DEPTHS[layers])
+    step = train.make_step(OPTIMIZER, NET, loss="cross_entropy", grad=grad)
+    x, y = data_specs(BATCH)
+    check_module(module_text(step, platform, spec(params), spec(OPTIMIZER.init(params)), x, y), 3 * layers - 1)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("ensemble", [False, True], ids=["one network", "vmapped ensemble"])
+@pytest.mark.parametrize("layers", sorted(DEPTHS))
+def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, ensemble, layers):
+    # The epochs run as nested scans (one while loop each): the body of a step appears once, whatever the count.
+    key = jax.random.key(0)
+    if ensemble:
+        params = train.init_ensemble(key, 4, DEPTHS[layers])
+        opt_state = jax.vmap(OPTIMIZER.init)(params)
+    else:
+        params = mlp.init(key, DEPTHS[layers])
+        opt_state = OPTIMIZER.init(params)
+    epochs = train.make_epochs(OPTIMIZER, NET, loss="cross_entropy", batch_size=BATCH, ensemble=ensemble)
+    text = module_text(epochs, platform, spec(params), spec(opt_state), *data_specs(), spec(key),
+                       jax.ShapeDtypeStruct((3,), jnp.int32))
+    assert text.count("stablehlo.while") == 2  # epochs, and the steps of an epoch
+    check_module(text, 3 * layers - 1)
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("ensemble", [False, True], ids=["one network", "ensemble"])
+def test_the_evaluation_lowers_with_the_forward_products_only(platform, ensemble):
+    key = jax.random.key(0)
+    params = train.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2])
+    evaluate = train.make_evaluate(NET, loss="cross_entropy", chunk_size=500, ensemble=ensemble)
+    text = module_text(evaluate, platform, spec(params), *data_specs(1000), jax.ShapeDtypeStruct((), jnp.int32))
+    check_module(text, 2)
+
+
+# The data-parallel program needs a 2-device mesh, so it is lowered in a process with two CPU devices.
+MESH_SCRIPT = """
+import json, sys
+import jax, jax.numpy as jnp, numpy as np, optax
+from jax import export
+from jax.sharding import NamedSharding, PartitionSpec as P
+from jaxnet import mlp, train
+mesh = train.make_mesh()
+assert mesh.shape["data"] == 2
+replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
+spec = lambda tree, s: jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a), sharding=s), tree)
+optimizer, key, out = optax.sgd(0.1, momentum=0.9), jax.random.key(0), []
+for sizes in json.loads(sys.argv[1]):
+    params = mlp.init(key, sizes)
+    epochs = train.make_epochs(optimizer, mlp.Net("relu"), loss="cross_entropy", batch_size=128, mesh=mesh)
+    for platform in ("cuda", "tpu"):
+        exported = export.export(epochs, platforms=(platform,))(
+            spec(params, replicated), spec(optimizer.init(params), replicated),
+            jax.ShapeDtypeStruct((1024, 784), jnp.uint8, sharding=rows),
+            jax.ShapeDtypeStruct((1024,), jnp.int32, sharding=rows), spec(key, replicated),
+            jax.ShapeDtypeStruct((3,), jnp.int32, sharding=replicated))
+        out.append({"layers": len(sizes) - 1, "platform": platform, "devices": exported.nr_devices,
+                    "text": exported.mlir_module()})
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_the_data_parallel_program_on_two_devices_lowers_with_3L_minus_1_products_per_step():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"}
+    done = subprocess.run([sys.executable, "-c", MESH_SCRIPT, json.dumps([DEPTHS[k] for k in sorted(DEPTHS)])],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lowered = json.loads(done.stdout)
+    assert sorted((m["layers"], m["platform"]) for m in lowered) == sorted(
+        (layers, platform) for layers in DEPTHS for platform in PLATFORMS)
+    for m in lowered:
+        assert m["devices"] == 2
+        check_module(m["text"], 3 * m["layers"] - 1)

@@ -1,5 +1,6 @@
 # make demo: the universal-approximation sweep (no download needed).  make test: the test suite (all of it).
 # make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff and mypy.
+# make launchers: the multi-process runs under mpirun and srun.
 # make docs: the documentation site.  make dist: the wheel and the sdist.
 # Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
 PYTHON ?= python3
@@ -18,7 +19,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check lint demo mnist notebook bench clean docs dist
+.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist
 
 install: $(STAMP)
 
@@ -29,10 +30,15 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not launchers"
 
 check: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow and not launchers"
+
+# The multi-process runs under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
+# as root, `bash .ci/slurm.sh start` brings up a one-node SLURM). One process at a time: each run uses both cores.
+launchers: install
+	$(PY) -m pytest -q -m launchers -rs
 
 lint: install
 	$(PY) -m ruff check .

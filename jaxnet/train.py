@@ -89,8 +89,8 @@ def make_mesh(*, members: int = 1, data: int | None = None, devices: Sequence | 
     Raises:
       ValueError: if ``members × data`` is not the number of devices; the message names the numbers.
 
-    >>> make_mesh(devices=jax.devices()[:1]).shape
-    OrderedDict([('members', 1), ('data', 1)])
+    >>> dict(make_mesh(devices=jax.devices()[:1]).shape)
+    {'members': 1, 'data': 1}
     """
     devices = list(jax.devices() if devices is None else devices)
     if members < 1 or len(devices) % members:

@@ -1,6 +1,7 @@
 """One process of a multi-process training run, started by tests/test_distributed.py (not a test itself).
 
 Usage: python distributed_worker.py TASK PROCESS_ID NUM_PROCESSES PORT OUT [EPOCHS]
+       python distributed_worker.py TASK detect OUT [EPOCHS]    (under mpirun or srun: nothing but the task)
 
 TASK "train": a data-parallel single network and an ensemble sharded over members, each writing its log and
 checkpoint under OUT/files-<process id>/ (so the test sees which process wrote), and the final parameters of both
@@ -28,9 +29,23 @@ def common(epochs):
                 loss="cross_entropy", verbose=False)
 
 
-def main(task, process_id, num_processes, port, out, epochs=None):
-    process_id, num_processes = int(process_id), int(num_processes)
-    distributed.initialize(f"127.0.0.1:{port}", num_processes, process_id)
+def one_process_train():
+    """What TASK "train" computes, trained in one process: the leaves of (single network, ensemble)."""
+    x, y = problem(512)
+    single, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3))
+    ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True)
+    return [np.asarray(a) for a in jax.tree.leaves((single, ensemble))]
+
+
+def main(task, process_id, *rest):
+    if process_id == "detect":  # a cluster launcher started us: jax.distributed finds the run by itself
+        out, epochs = rest[0], (rest[1:] or [None])[0]
+        distributed.initialize()
+        process_id = jax.process_index()
+    else:
+        num_processes, port, out, epochs = int(rest[0]), rest[1], rest[2], (rest[3:] or [None])[0]
+        process_id = int(process_id)
+        distributed.initialize(f"127.0.0.1:{port}", num_processes, process_id)
     if task == "train":
         run_train(process_id, out)
     else:

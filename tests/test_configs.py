@@ -17,9 +17,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from jaxnet import data
-
-from idx_files import write_idx
+from idx_files import labelled_mnist
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
 import cli  # noqa: E402
@@ -37,16 +35,7 @@ PROPERTY = settings(max_examples=10, deadline=None, derandomize=True, database=N
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory):
     """IDX files with MNIST's layout and counts whose images encode the label in one pixel (trainable)."""
-    directory = tmp_path_factory.mktemp("idx")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 60000), ("test", 10000)):
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 50, (n, 28, 28), dtype=np.uint8)
-        images[np.arange(n), 0, labels] = 255
-        names = data.idx_filenames(split)
-        write_idx(directory / names[0], data.IMAGE_MAGIC, images, compress=False)
-        write_idx(directory / names[1], data.LABEL_MAGIC, labels, compress=False)
-    return directory
+    return labelled_mnist(tmp_path_factory.mktemp("idx"))
 
 
 def test_range_membership_and_text():

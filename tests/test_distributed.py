@@ -25,7 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "distributed_worker.py")
 TOL = dict(rtol=2e-5, atol=2e-5)
 sys.path.insert(0, HERE)
-from distributed_worker import common, problem  # noqa: E402  (the processes' data and settings, for the reference)
+from distributed_worker import common, one_process_train, problem  # noqa: E402  (the processes' data and settings, for the reference)
 
 
 def free_port() -> int:
@@ -64,10 +64,7 @@ def leaves(path):
 def test_data_and_member_parallel_training_matches_one_process(tmp_path, devices):
     codes, outputs = finish(start("train", 2, devices, tmp_path))
     assert codes == [0, 0], outputs
-    x, y = problem(512)
-    single, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3))
-    ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True)
-    expected = [np.asarray(a) for a in jax.tree.leaves((single, ensemble))]
+    expected = one_process_train()
     for process in range(2):  # (a) the data-parallel network and (b) the member-sharded ensemble, in both processes
         chex.assert_trees_all_close(leaves(tmp_path / f"result-{process}.npz"), expected, **TOL)
     # (c) only process 0 wrote the log and the checkpoints.

@@ -7,7 +7,7 @@ import pytest
 
 from jaxnet import data
 
-from idx_files import write_idx
+from idx_files import labelled_mnist
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
 import mnist  # noqa: E402
@@ -44,14 +44,7 @@ def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
 @pytest.mark.slow
 def test_end_to_end_on_small_stand_in_files(tmp_path):
     # Runs without the real data: IDX files of the real layout whose images encode the label in one pixel.
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 60000), ("test", 10000)):
-        labels = rng.integers(0, 10, n)
-        images = rng.integers(0, 50, (n, 28, 28), dtype=np.uint8)
-        images[np.arange(n), 0, labels] = 255
-        names = data.idx_filenames(split)
-        write_idx(tmp_path / names[0], data.IMAGE_MAGIC, images, compress=False)  # uncompressed: faster to write
-        write_idx(tmp_path / names[1], data.LABEL_MAGIC, labels, compress=False)
+    labelled_mnist(tmp_path)
     out = tmp_path / "out"
     config = mnist.Config(epochs=2, seeds=2, train_limit=2048, data_dir=str(tmp_path), out=str(out), verbose=False,
                           grad="manual", hidden=(32, 16))

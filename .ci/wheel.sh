@@ -1,10 +1,48 @@
 #!/usr/bin/env bash
 # The release as a user gets it: build the sdist and the wheel, check them with twine, install the wheel (not the
 # checkout) into a fresh virtual environment, and run the fast test suite against it from outside the checkout.
-# Usage: .ci/wheel.sh [python]   (default: .venv/bin/python, which must have the test extra)
+#
+# Usage: .ci/wheel.sh [--lowest | --newest]
+#   (no option)  .venv's Python and the newest versions it can install
+#   --lowest     the lowest Python pyproject.toml declares, with jax, jaxlib, optax, numpy and tqdm at their
+#                declared lower bounds (each ">=" read as "==")
+#   --newest     the newest Python found here (3.13, else 3.12), with the newest of every dependency
+# The build itself uses .venv/bin/python (it has build and twine, from the test extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${1:-.venv/bin/python}"
+PY=.venv/bin/python
+MODE="${1:-}"
+
+find_python() {  # an interpreter of version $1 (on PATH, or installed by pyenv), or nothing
+  local candidate
+  for candidate in "python$1" "$(pyenv root 2> /dev/null || echo /nonexistent)"/versions/"$1"*/bin/python"$1"; do
+    if "$candidate" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$1'.split('.')))" 2> /dev/null; then
+      command -v "$candidate"
+      return
+    fi
+  done
+}
+
+pins=()
+case "$MODE" in
+  "") ENV_PY="$PY" ;;
+  --lowest)
+    lowest="$("$PY" -c "import tomllib, re; p = tomllib.load(open('pyproject.toml', 'rb'))['project'];
+print(re.search(r'>=\s*(\d+\.\d+)', p['requires-python']).group(1))")"
+    ENV_PY="$(find_python "$lowest")"
+    mapfile -t pins < <("$PY" -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']
+for d in p['dependencies']: print(d.split(';')[0].replace('>=', '==').strip())")
+    ;;
+  --newest)
+    ENV_PY="$(find_python 3.13)"
+    ENV_PY="${ENV_PY:-$(find_python 3.12)}"
+    ;;
+  *) echo "usage: .ci/wheel.sh [--lowest | --newest]" >&2; exit 2 ;;
+esac
+if [ -z "$ENV_PY" ]; then
+  echo "no Python for $MODE here (pyenv install it, or put it on PATH)" >&2
+  exit 1
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 rm -rf dist
@@ -19,9 +57,14 @@ assert "jaxnet/py.typed" in names, "py.typed is missing from the wheel"
 stray = [n for n in names if not n.startswith(("jaxnet/", "jaxnet_lecture-"))]
 assert not stray, f"files outside the package in the wheel: {stray}"
 PY
-"$PY" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install --quiet --upgrade pip
-"$work/venv/bin/python" -m pip install --quiet "$wheel[test]"
+"$ENV_PY" -m venv "$work/venv"
+install() {  # quiet unless it fails
+  "$work/venv/bin/python" -m pip install --quiet "$@" > "$work/pip.log" 2>&1 \
+    || { grep -v "^WARNING: Location" "$work/pip.log"; exit 1; }
+}
+install --upgrade pip
+install "$wheel[test]" "${pins[@]}"
+"$work/venv/bin/python" -m pip check > /dev/null
 # The tests and what they read, without jaxnet/: the import must come from the installed wheel.
 mkdir "$work/tree"
 cp -r tests experiments benchmarks pyproject.toml README.md LECTURE.md "$work/tree/"
@@ -33,5 +76,8 @@ where = os.path.dirname(jaxnet.__file__)
 assert where.startswith(sys.prefix), f"jaxnet imported from {where}, not from the fresh environment {sys.prefix}"
 assert jaxnet.__version__ != "0+unknown", "no version in the installed metadata"
 print(f"jaxnet {jaxnet.__version__} installed from the wheel at {where}")
+import importlib.metadata as m
+print("Python " + sys.version.split()[0] + ", " + ", ".join(f"{d} {m.version(d)}" for d in
+      ("jax", "jaxlib", "optax", "numpy", "tqdm", "chex")))
 PY
 "$work/venv/bin/python" -m pytest -q -n 2 -m "not slow" -p no:cacheprovider tests

@@ -7,21 +7,14 @@
 #   --lowest     the lowest Python pyproject.toml declares, with jax, jaxlib, optax, numpy and tqdm at their
 #                declared lower bounds (each ">=" read as "==")
 #   --newest     the newest Python found here (3.13, else 3.12), with the newest of every dependency
-# The build itself uses .venv/bin/python (it has build and twine, from the test extra).
+# The build itself uses the project's environment ($VENV, default .venv: it has build and twine, from the test
+# extra).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
+PY="${VENV:-.venv}/bin/python"
 MODE="${1:-}"
 
-find_python() {  # an interpreter of version $1 (on PATH, or installed by pyenv), or nothing
-  local candidate
-  for candidate in "python$1" "$(pyenv root 2> /dev/null || echo /nonexistent)"/versions/"$1"*/bin/python"$1"; do
-    if "$candidate" -c "import sys; assert sys.version_info[:2] == tuple(map(int, '$1'.split('.')))" 2> /dev/null; then
-      command -v "$candidate"
-      return
-    fi
-  done
-}
+source .ci/find_python.sh
 
 pins=()
 case "$MODE" in
@@ -33,10 +26,7 @@ print(re.search(r'>=\s*(\d+\.\d+)', p['requires-python']).group(1))")"
     mapfile -t pins < <("$PY" -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']
 for d in p['dependencies']: print(d.split(';')[0].replace('>=', '==').strip())")
     ;;
-  --newest)
-    ENV_PY="$(find_python 3.13)"
-    ENV_PY="${ENV_PY:-$(find_python 3.12)}"
-    ;;
+  --newest) ENV_PY="$(newest_python)" ;;
   *) echo "usage: .ci/wheel.sh [--lowest | --newest]" >&2; exit 2 ;;
 esac
 if [ -z "$ENV_PY" ]; then

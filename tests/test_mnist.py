@@ -105,7 +105,8 @@ def test_margins_by_hand_on_a_small_matrix():
     np.testing.assert_allclose(precision, [4 / 5, 3 / 6, 5 / 5])
     np.testing.assert_allclose(recall, [4 / 6, 3 / 4, 5 / 6])
     never = mnist.precision_recall(np.array([[2, 0], [0, 0]]))  # class 1 never predicted nor present: 0, not NaN
-    np.testing.assert_array_equal(never[0], [1, 0]) and np.testing.assert_array_equal(never[1], [1, 0])
+    np.testing.assert_array_equal(never[0], [1, 0])  # precision
+    np.testing.assert_array_equal(never[1], [1, 0])  # recall
 
 
 def test_confusion_text_has_the_lectures_layout():

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -425,9 +426,10 @@ def test_an_unreadable_checkpoint_names_the_file_and_the_way_out(tmp_path, conte
         fit(small_params(), x, y, epochs=1, checkpoint_path=path)
         content = path.read_bytes()[: path.stat().st_size // 2]
     path.write_bytes(content)
+    message = re.escape(str(path)) + r" is not a readable jaxnet checkpoint.*resume=False"  # a path is not a regex
     for call in (lambda: fit(small_params(), x, y, checkpoint_path=path, resume=True),
                  lambda: checkpoint.read_header(path)):
-        with pytest.raises(ValueError, match=rf"{path} is not a readable jaxnet checkpoint.*resume=False"):
+        with pytest.raises(ValueError, match=message):
             call()
     assert path.read_bytes() == content  # nothing is deleted on the way
 
@@ -435,7 +437,8 @@ def test_an_unreadable_checkpoint_names_the_file_and_the_way_out(tmp_path, conte
 def test_a_checkpoint_without_a_header_is_refused(tmp_path):
     path = tmp_path / "c.npz"
     np.savez(path, weights=np.zeros(3))
-    with pytest.raises(ValueError, match=rf"{path} is not a jaxnet checkpoint \(no header\).*resume=False"):
+    message = re.escape(str(path)) + r" is not a jaxnet checkpoint \(no header\).*resume=False"
+    with pytest.raises(ValueError, match=message):
         checkpoint.read_header(path)
 
 

@@ -1,6 +1,6 @@
 # make demo: the universal-approximation sweep (no download needed).  make test: the test suite (all of it).
 # make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff and mypy.
-# make launchers: the multi-process runs under mpirun and srun.
+# make launchers: the multi-process runs (under mpirun and srun, and with explicit flags).
 # make docs: the documentation site.  make dist: the wheel and the sdist.
 # Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
 PYTHON ?= python3
@@ -35,8 +35,9 @@ test: install
 check: install
 	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow and not launchers"
 
-# The multi-process runs under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
-# as root, `bash .ci/slurm.sh start` brings up a one-node SLURM). One process at a time: each run uses both cores.
+# The multi-process runs: under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
+# as root, `bash .ci/slurm.sh start` brings up a one-node SLURM), and started with explicit flags. One test at a
+# time: each run's processes use both cores.
 launchers: install
 	$(PY) -m pytest -q -m launchers -rs
 

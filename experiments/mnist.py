@@ -95,6 +95,12 @@ def load(config: Config):
     return x_train, y_train, x_test, y_test, net
 
 
+def soft_targets(labels: np.ndarray, eps: float, num_classes: int = 10) -> np.ndarray:
+    """Label smoothing: float32 rows ``(N, num_classes)``, 1 − ε + ε/10 at the label and ε/10 elsewhere (each row
+    sums to 1), the soft targets of the lecture's general cross-entropy."""
+    return ((1 - eps) * np.eye(num_classes, dtype=np.float32)[labels] + eps / num_classes).astype(np.float32)
+
+
 def make_optimizer(config: Config, steps_per_epoch: int) -> optax.GradientTransformation:
     """The configured optax optimizer with its schedule (in steps) and weight decay on the W_i only."""
     total = config.epochs * steps_per_epoch
@@ -245,8 +251,7 @@ def main(config: Config) -> dict:
     params = train.init_ensemble(init_key, config.seeds, sizes)
     if len(x_train) < config.batch_size:
         raise ValueError(f"--batch-size {config.batch_size} is larger than the {len(x_train)} training images found")
-    eps = config.label_smoothing
-    targets = (1 - eps) * np.eye(10, dtype=np.float32)[y_train] + eps / 10
+    targets = soft_targets(y_train, config.label_smoothing)
     optimizer = make_optimizer(config, len(x_train) // config.batch_size)
     ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
     tic = time.perf_counter()

@@ -113,7 +113,8 @@ def make_optimizer(config: Config, width: int) -> optax.GradientTransformation:
 
 
 def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
-    """Trains ``config.seeds`` networks of one width as an ensemble; returns their errors and the test predictions."""
+    """Trains ``config.seeds`` networks of one width as an ensemble; returns their errors, the test predictions
+    (``_test_pred``) and the trained parameters (``_params``, with the seed axis first)."""
     keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), width), config.seeds)
     params = jax.vmap(lambda k: init_spread(k, width, domain=config.domain, slope=config.slope))(keys)
     tic = time.perf_counter()
@@ -130,7 +131,7 @@ def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
     return {"width": width, "train_mse": train_mse.tolist(), "test_rmse": test_rmse.tolist(),
             "test_rmse_mean": float(test_rmse.mean()), "test_rmse_min": float(test_rmse.min()),
             "test_rmse_max": float(test_rmse.max()), "steps": config.steps, "seconds": seconds,
-            "final_loss": history[-1]["train_loss"], "_test_pred": test_pred}
+            "final_loss": history[-1]["train_loss"], "_test_pred": test_pred, "_params": params}
 
 
 def markdown_table(results: list[dict]) -> str:

@@ -20,7 +20,9 @@ import pytest
 
 from jaxnet import checkpoint, distributed, mlp, train
 
-pytestmark = pytest.mark.slow  # each test starts several Python processes
+# Each test starts several Python processes (and some wait on heartbeats and timeouts): they run with the launcher
+# tests, in `make launchers` (a CI step of its own), not in `make test`.
+pytestmark = [pytest.mark.slow, pytest.mark.launchers]
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "distributed_worker.py")
 TOL = dict(rtol=2e-5, atol=2e-5)

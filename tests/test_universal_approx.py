@@ -61,4 +61,4 @@ def test_the_lectures_set_up():
     # Evenly spaced: float32 points near 1 are 6e-8 apart, so each gap is 1/299 to within about 1e-7.
     np.testing.assert_allclose(np.diff(x[:, 0]), 1 / 299, atol=2e-7)
     np.testing.assert_allclose(y, universal_approx.target(x), rtol=0)
-    assert config.activation == "tanh"  # the theorem's bounded σ (erratum 4: the lecture's figure uses ReLU)
+    assert config.activation == "tanh"  # the theorem's bounded σ (the lecture does not say which σ its figure used)

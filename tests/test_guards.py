@@ -1,0 +1,118 @@
+"""Every guard of ``make_mesh``, ``fit`` (with its data checks) and the checkpoint reader not reached elsewhere:
+each bad call is refused before anything trains, with its own message, and nothing is written.
+
+(The others are in tests/test_train.py: shapes, labels, NaN in x, batch sizes, resume policies, unreadable,
+headerless and mismatched checkpoints, optimizer states and per-member hyperparameters.)
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import optax
+import pytest
+from jax.sharding import Mesh
+
+from jaxnet import checkpoint, mlp, train
+
+X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+Y = np.random.default_rng(1).normal(size=(64, 2)).astype(np.float32)
+
+
+def fit(params=None, x=X, y=Y, **kwargs):
+    settings = dict(optimizer=optax.sgd(0.1), epochs=1, batch_size=16, key=jax.random.key(0), loss="mse",
+                    verbose=False)
+    return train.fit(mlp.init(jax.random.key(0), [4, 8, 2]) if params is None else params, x, y,
+                     **{**settings, **kwargs})
+
+
+def test_make_mesh_refuses_sizes_that_do_not_fit_the_devices():
+    three = [jax.devices()[0]] * 3  # the counts are checked before any mesh is built
+    with pytest.raises(ValueError, match="members=2 must divide the 3 devices"):
+        train.make_mesh(members=2, devices=three)
+    with pytest.raises(ValueError, match="members=0 must divide the 3 devices"):
+        train.make_mesh(members=0, devices=three)
+    with pytest.raises(ValueError, match=r"a mesh of members=1 × data=2 needs 2 devices, got 3"):
+        train.make_mesh(members=1, data=2, devices=three)
+
+
+def test_fit_refuses_a_mesh_and_devices_together_and_a_mesh_with_other_axes():
+    mesh = train.make_mesh(devices=jax.devices()[:1])
+    with pytest.raises(ValueError, match=r"give either mesh= or devices= \(a data-only mesh\), not both"):
+        fit(mesh=mesh, devices=jax.devices()[:1])
+    other = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("batch", "model"))
+    axes = r"the mesh must have the axes \('members', 'data'\).*got \('batch', 'model'\)"
+    with pytest.raises(ValueError, match=axes):
+        fit(mesh=other)
+
+
+def test_fit_refuses_bad_targets_epochs_and_hyperparameter_names():
+    with pytest.raises(ValueError, match=r"training data: y must have shape \(64, 2\) like the network's output, "
+                                         r"got \(64, 3\)"):
+        fit(y=np.zeros((64, 3), np.float32))
+    bad = Y.copy()
+    bad[5, 1] = np.inf
+    with pytest.raises(ValueError, match="training data: y contains NaN or inf"):
+        fit(y=bad)
+    for epochs, per_call in ((1.5, 1), (-1, 1), (2, 0)):
+        with pytest.raises(ValueError, match="epochs must be an int >= 0 and epochs_per_call >= 1"):
+            fit(epochs=epochs, epochs_per_call=per_call)
+    ensemble = train.init_ensemble(jax.random.key(0), 2, [4, 8, 2])
+    with pytest.raises(ValueError, match=r"unknown hyperparameter 'lr'; the optimizer has \['learning_rate'\]"):
+        fit(ensemble, ensemble=True, optimizer=optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
+            hyperparams={"lr": [0.1, 0.2]})
+
+
+def test_the_checkpoint_reader_refuses_another_format_and_another_structure(tmp_path):
+    params = mlp.init(jax.random.key(0), [4, 8, 2])
+    state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=state, epoch=1, key=jax.random.key(0))
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    header = json.loads(arrays["header"].tobytes().decode())
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, **{**arrays, "header": np.frombuffer(json.dumps({**header, "format": "other-9"}).encode(),
+                                                           np.uint8)})
+    with pytest.raises(ValueError, match=r"foreign\.npz: unknown checkpoint format 'other-9', expected "
+                                         r"'jaxnet-checkpoint-1'"):
+        checkpoint.read_header(foreign)
+    deeper = mlp.init(jax.random.key(0), [4, 8, 8, 2])
+    with pytest.raises(ValueError, match=r"c\.npz: the checkpoint's structure .* does not match the expected"):
+        checkpoint.restore(path, params=deeper, opt_state=optax.sgd(0.1).init(deeper))
+
+
+# Guards that need two devices run in a process that has two CPU devices.
+TWO_DEVICES = """
+import jax, numpy as np, optax
+from jaxnet import mlp, train
+assert jax.device_count() == 2
+x, y = np.zeros((63, 4), np.float32), np.zeros((63, 2), np.float32)
+common = dict(optimizer=optax.sgd(0.1), epochs=1, key=jax.random.key(0), loss="mse", verbose=False)
+def message(call):
+    try:
+        call()
+    except ValueError as e:
+        return str(e)
+    return "no error"
+single = mlp.init(jax.random.key(0), [4, 8, 2])
+print(message(lambda: train.fit(single, x[:62], y[:62], batch_size=2, mesh=train.make_mesh(members=2), **common)))
+three = train.init_ensemble(jax.random.key(0), 3, [4, 8, 2])
+print(message(lambda: train.fit(three, x[:62], y[:62], batch_size=2, ensemble=True, mesh=train.make_mesh(members=2),
+                                **common)))
+print(message(lambda: train.fit(single, x, y, batch_size=2, mesh=train.make_mesh(), **common)))
+"""
+
+
+@pytest.mark.slow
+def test_mesh_guards_that_need_two_devices():
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"}
+    done = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    single, ensemble, rows = done.stdout.strip().splitlines()
+    assert single.startswith("the mesh spreads members over 2 devices, but a single network has no members"), single
+    assert ensemble == "the ensemble's 3 members do not divide over the mesh's 2 member devices", ensemble
+    assert rows == "the 63 training examples must divide over the 2 data shards", rows

@@ -28,7 +28,7 @@ NAN, INF = math.nan, math.inf
 # Examples are drawn in a fixed order (derandomize): the same lines in every run, no example database. Each line
 # that trains compiles its own programs (the rates are constants in them), about 2 s each: hence few examples, and
 # sizes drawn from their bounds and one value between.
-PROPERTY = settings(max_examples=8, deadline=None, derandomize=True, database=None,
+PROPERTY = settings(max_examples=6, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 

@@ -1,7 +1,9 @@
 """experiments/lecture.ipynb runs top to bottom, and is stored without outputs."""
 
+import html
 import json
 import os
+import re
 
 import pytest
 
@@ -16,8 +18,29 @@ def test_the_notebook_is_stored_without_outputs():
     assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
 
 
+def executed_by_the_docs_build() -> str | None:
+    """The notebook's text as the documentation site shows it, when ``$JAXNET_DOCS_HTML`` names a fresh build of
+    this checkout (CI sets it right after ``make docs``, whose strict build executes the notebook and fails on any
+    cell error); else None."""
+    built = os.environ.get("JAXNET_DOCS_HTML")
+    page = os.path.join(built, "_generated", "notebook.html") if built else None
+    if not page or not os.path.exists(page) or os.path.getmtime(page) < os.path.getmtime(NOTEBOOK):
+        return None
+    with open(page) as f:
+        return html.unescape(re.sub(r"<[^>]+>", "", f.read()))
+
+
 @pytest.mark.slow
 def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
+    text = executed_by_the_docs_build()  # executed once per CI run, not twice
+    if text is None:
+        text = execute(tmp_path, monkeypatch)
+    assert "converged after" in text and "∇W₂ = g₂ u₁ᵀ matches: True" in text
+    assert "test accuracy" in text or "MNIST files not found" in text
+
+
+def execute(tmp_path, monkeypatch) -> str:
+    """Runs the notebook here; returns the text of its outputs."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
     # Run in a scratch folder (its files go there), importing the experiments from their own folder.
@@ -27,6 +50,4 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",
                                      resources={"metadata": {"path": str(tmp_path)}})
     client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
-    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    assert "converged after" in text and "∇W₂ = g₂ u₁ᵀ matches: True" in text
-    assert "test accuracy" in text or "MNIST files not found" in text
+    return "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)

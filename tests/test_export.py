@@ -37,6 +37,11 @@ def spec(tree, sharding=None):
     return jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a), sharding=sharding), tree)
 
 
+def shapes(make):
+    """The shapes and dtypes of what ``make()`` returns, without running it (nothing is compiled for the CPU)."""
+    return spec(jax.eval_shape(make))
+
+
 def module_text(fn, platform, *args) -> str:
     return export.export(fn, platforms=(platform,))(*args).mlir_module()
 
@@ -84,10 +89,10 @@ def test_the_module_reader_counts_a_product_once_per_call():
 @pytest.mark.parametrize("grad", ["autodiff", "manual"])
 @pytest.mark.parametrize("layers", sorted(DEPTHS))
 def test_the_update_step_lowers_with_3L_minus_1_products(platform, grad, layers):
-    params = mlp.init(jax.random.key(0), DEPTHS[layers])
+    params = shapes(lambda: mlp.init(jax.random.key(0), DEPTHS[layers]))
     step = train.make_step(OPTIMIZER, NET, loss="cross_entropy", grad=grad)
     x, y = data_specs(BATCH)
-    check_module(module_text(step, platform, spec(params), spec(OPTIMIZER.init(params)), x, y), 3 * layers - 1)
+    check_module(module_text(step, platform, params, shapes(lambda: OPTIMIZER.init(params)), x, y), 3 * layers - 1)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -97,13 +102,13 @@ def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, en
     # The epochs run as nested scans (one while loop each): the body of a step appears once, whatever the count.
     key = jax.random.key(0)
     if ensemble:
-        params = train.init_ensemble(key, 4, DEPTHS[layers])
-        opt_state = jax.vmap(OPTIMIZER.init)(params)
+        params = shapes(lambda: train.init_ensemble(key, 4, DEPTHS[layers]))
+        opt_state = shapes(lambda: jax.vmap(OPTIMIZER.init)(params))
     else:
-        params = mlp.init(key, DEPTHS[layers])
-        opt_state = OPTIMIZER.init(params)
+        params = shapes(lambda: mlp.init(key, DEPTHS[layers]))
+        opt_state = shapes(lambda: OPTIMIZER.init(params))
     epochs = train.make_epochs(OPTIMIZER, NET, loss="cross_entropy", batch_size=BATCH, ensemble=ensemble)
-    text = module_text(epochs, platform, spec(params), spec(opt_state), *data_specs(), spec(key),
+    text = module_text(epochs, platform, params, opt_state, *data_specs(), spec(key),
                        jax.ShapeDtypeStruct((3,), jnp.int32))
     assert text.count("stablehlo.while") == 2  # epochs, and the steps of an epoch
     check_module(text, 3 * layers - 1)
@@ -113,9 +118,9 @@ def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, en
 @pytest.mark.parametrize("ensemble", [False, True], ids=["one network", "ensemble"])
 def test_the_evaluation_lowers_with_the_forward_products_only(platform, ensemble):
     key = jax.random.key(0)
-    params = train.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2])
+    params = shapes(lambda: train.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2]))
     evaluate = train.make_evaluate(NET, loss="cross_entropy", chunk_size=500, ensemble=ensemble)
-    text = module_text(evaluate, platform, spec(params), *data_specs(1000), jax.ShapeDtypeStruct((), jnp.int32))
+    text = module_text(evaluate, platform, params, *data_specs(1000), jax.ShapeDtypeStruct((), jnp.int32))
     check_module(text, 2)
 
 

@@ -304,7 +304,9 @@ SHARDED = textwrap.dedent("""
 """)
 
 
+# A multi-device run in its own process: with the multi-process tests in `make launchers`, not in `make test`.
 @pytest.mark.slow
+@pytest.mark.launchers
 @pytest.mark.parametrize("n", [2])  # 4 devices run as 2 processes × 2 in tests/test_distributed.py
 def test_data_parallel_equals_one_device(n):
     # Simulated host devices, in a subprocess because the device count is fixed when JAX starts. Two epochs of

@@ -15,6 +15,8 @@ import gpu  # noqa: E402
 import run  # noqa: E402
 
 
+# Its devices sweep starts a two-process run: it goes with the multi-process tests, in `make launchers`.
+@pytest.mark.launchers
 def test_bench_runs_on_tiny_sizes(tmp_path):
     results = run.main(["--tiny", "--out", str(tmp_path / "RESULTS.md")])
     impls = [row["impl"] for row in results["m"]]

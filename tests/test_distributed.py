@@ -119,6 +119,7 @@ def test_a_run_that_never_assembles_ends_in_time_with_a_message_saying_what_to_c
     waited = time.monotonic() - tic
     assert done.returncode == distributed.JOIN_TIMEOUT_EXIT, (done.returncode, done.stderr[-3000:])
     assert timeout <= waited < timeout + 20, waited  # the timeout plus Python's and JAX's start-up
+    print(f"process {process_id} alone: ended {waited:.1f} s after its start, with a {timeout} s timeout")
     last = done.stderr.strip().splitlines()[-1]
     for needed in (address, "all 2 processes", f"process {process_id}", "every process was started",
                    "same coordinator address and port"):

@@ -2,6 +2,7 @@
 # make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff and mypy.
 # make launchers: the multi-process runs (under mpirun and srun, and with explicit flags).
 # make docs: the documentation site.  make dist: the wheel and the sdist.
+# make playground: the lecture, live, on a local web page (http://127.0.0.1:7860; PORT=... to change).
 # Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,7 +20,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist
+.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground
 
 install: $(STAMP)
 
@@ -73,6 +74,18 @@ docs: $(DOCS_STAMP)
 
 $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS),docs]'
+	touch $@
+
+# The playground: the width sweep, back-propagation's tables and a digit you draw, served on 127.0.0.1 (nothing
+# from outside). The digit tab uses make mnist's checkpoint, else trains a 3-epoch network on $$JAXNET_DATA_DIR's
+# files at start-up. The playground extra comes with EXTRAS when it names it, else on top of it, once.
+PORT ?= 7860
+PLAYGROUND_STAMP := $(if $(findstring playground,$(EXTRAS)),$(STAMP),$(VENV)/.installed-playground)
+playground: $(PLAYGROUND_STAMP)
+	$(PY) experiments/playground.py --port $(PORT)
+
+$(VENV)/.installed-playground: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS),playground]'
 	touch $@
 
 # The sdist and the wheel, checked by twine.

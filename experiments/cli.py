@@ -19,6 +19,7 @@ import math
 import re
 import types
 import typing
+from collections.abc import Callable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +91,10 @@ def _hints(cls) -> dict:
     return typing.get_type_hints(cls, include_extras=True)
 
 
-def check(config) -> None:
+def check(config, label: Callable[[str], str] = flag) -> None:
     """Raises ``ValueError`` naming the flag, the value and the valid choices or range of the first field of
-    ``config`` out of its ``Literal`` choices or its ``Range``."""
+    ``config`` out of its ``Literal`` choices or its ``Range``; ``label`` turns a field's name into the name the
+    message uses (the flag, by default)."""
     hints = _hints(type(config))
     for field in dataclasses.fields(config):
         tp, optional, valid = _unwrap(hints[field.name])
@@ -103,7 +105,7 @@ def check(config) -> None:
             raise ValueError(f"unknown {field.name} {value!r}; valid values are {list(typing.get_args(tp))}")
         values = value if isinstance(value, tuple) else (value,)
         if valid is not None and not all(v in valid for v in values):
-            raise ValueError(f"{flag(field.name)} must be in {valid}, got {value!r}")
+            raise ValueError(f"{label(field.name)} must be in {valid}, got {value!r}")
 
 
 def check_processes(config) -> None:

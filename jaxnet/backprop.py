@@ -14,6 +14,8 @@ followed by a log. Row-stacked, each rule is one matrix product: G_i = (G_{i+1} 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
 
@@ -32,6 +34,57 @@ def check_supported(loss: str | losses.Loss, output: str) -> None:
     losses.check_output(loss, output, fused_signal=True)
 
 
+class Tables(NamedTuple):
+    """Every quantity of one forward and one backward pass, layer by layer (index i − 1 holds layer i's).
+
+    For one example each entry is a vector (or, for ``dW``, a matrix); for a batch of N, a stack of N rows (the
+    gradients are summed over the batch).
+
+    Attributes:
+      v: the pre-activations v_1 … v_L, each ``(d_i,)``.
+      u: the activations u_0 … u_L (u_0 the network's input after its scaling, u_L = ŷ), each ``(d_i,)``.
+      g: the back-propagated signals g_1 … g_L, each ``(d_i,)``.
+      dW, db: ∇W_i ``(d_i, d_{i−1})`` and ∇b_i ``(d_i,)``.
+      loss: the loss value, a scalar.
+    """
+
+    v: list
+    u: list
+    g: list
+    dW: list
+    db: list
+    loss: Array
+
+
+def tables(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
+           activation: mlp.ActivationSpec | None = None, output: str | None = None,
+           loss: str | losses.Loss = "mse") -> Tables:
+    """The lecture's back-propagation with every intermediate kept: v_i, u_i, g_i, ∇W_i and ∇b_i (a :class:`Tables`).
+
+    Arguments are as for :func:`manual_grad`; :func:`manual_grad` returns the ``(dW_i, db_i)`` of these tables.
+    """
+    net = mlp.as_net(net, activation, output)
+    loss = losses.get(loss)
+    check_supported(loss, net.output)
+    yhat, vs, us = mlp.forward(params, x, net)
+    phis = net.layers(len(params))
+    value = loss.fn(yhat, y)
+    signal = loss.signal(yhat, y)
+    one = yhat.ndim == 1
+    if one:  # one example is a batch of one: same rules, one row
+        vs, us, signal = [v[None] for v in vs], [u[None] for u in us], signal[None]
+    g = phis[-1].vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
+    gs, grads = [], []
+    for i in reversed(range(len(params))):
+        gs.append(g)
+        grads.append((g.T @ us[i], jnp.sum(g, axis=0)))  # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
+        if i > 0:
+            g = phis[i - 1].vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
+    rows = (lambda a: a[0]) if one else (lambda a: a)
+    return Tables(v=[rows(v) for v in vs], u=[rows(u) for u in us], g=[rows(g) for g in gs[::-1]],
+                  dW=[dW for dW, _ in grads[::-1]], db=[db for _, db in grads[::-1]], loss=value)
+
+
 def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
                           activation: mlp.ActivationSpec | None = None, output: str | None = None,
                           loss: str | losses.Loss = "mse") -> tuple[Array, mlp.Params]:
@@ -42,22 +95,8 @@ def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net |
     Returns:
       ``(loss_value, grads)``: a scalar and a list of ``(dW_i, db_i)`` with exactly the treedef of ``params``.
     """
-    net = mlp.as_net(net, activation, output)
-    loss = losses.get(loss)
-    check_supported(loss, net.output)
-    yhat, vs, us = mlp.forward(params, x, net)
-    phis = net.layers(len(params))
-    value = loss.fn(yhat, y)
-    signal = loss.signal(yhat, y)
-    if yhat.ndim == 1:  # one example is a batch of one: same rules, one row
-        vs, us, signal = [v[None] for v in vs], [u[None] for u in us], signal[None]
-    g = phis[-1].vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
-    grads = []
-    for i in reversed(range(len(params))):
-        grads.append((g.T @ us[i], jnp.sum(g, axis=0)))  # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
-        if i > 0:
-            g = phis[i - 1].vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
-    return value, grads[::-1]
+    t = tables(params, x, y, net, activation=activation, output=output, loss=loss)
+    return t.loss, list(zip(t.dW, t.db))
 
 
 def manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,

@@ -155,3 +155,35 @@ def restore(path: str | os.PathLike, *, params, opt_state):
     treedef = jax.tree.structure((params, opt_state))
     params, opt_state = jax.tree.unflatten(treedef, leaves)
     return params, opt_state, header["epoch"], key, header
+
+
+def restore_params(path: str | os.PathLike, *, params):
+    """Loads only the parameters of a checkpoint written by :func:`save` (for inference: no optimizer needed).
+
+    Args:
+      path: the checkpoint file.
+      params: a template with the structure, shapes and dtypes the stored parameters must have.
+
+    Returns:
+      The parameters, as ``jax.Array`` leaves in the structure of ``params``.
+
+    Raises:
+      FileNotFoundError: if ``path`` does not exist.
+      ValueError: if the file is not a readable checkpoint, or its parameters differ from the template in number,
+        shape or dtype (naming the first offending leaf).
+    """
+    _, expected = _describe(params)
+    with _reading(path) as data:
+        header = _header(data, path)
+        # The stored state is the pair (params, opt_state): its parameters are the leaves under [0].
+        stored = [leaf for leaf in header["leaves"] if leaf["path"].startswith("[0]")]
+        if len(stored) != len(expected):
+            raise CheckpointError(f"{os.fspath(path)}: the checkpoint holds {len(stored)} parameter arrays, the "
+                                  f"template {len(expected)}")
+        for leaf, wanted in zip(stored, expected):
+            if (leaf["shape"], leaf["dtype"]) != (wanted["shape"], wanted["dtype"]):
+                raise CheckpointError(f"{os.fspath(path)}: parameter {wanted['path']} is stored with shape "
+                                      f"{leaf['shape']} and dtype {leaf['dtype']}, expected shape {wanted['shape']} "
+                                      f"and dtype {wanted['dtype']}")
+        leaves = [jax.numpy.asarray(data[f"leaf_{i}"]) for i in range(len(expected))]
+    return jax.tree.unflatten(jax.tree.structure(params), leaves)

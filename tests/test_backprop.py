@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxnet import activations, losses, mlp
+from jaxnet import activations, backprop, losses, mlp
 from jaxnet.backprop import manual_grad, value_and_manual_grad
 
 # float32: a few hundred products and sums per entry, each rounding by ~6e-8 relative; rtol 1e-5 / atol 1e-6 leaves
@@ -78,23 +78,53 @@ def sigmoid_np(v):
     return 1 / (1 + np.exp(-v))
 
 
+def section_3_2_by_hand(params, x, y):
+    """Section 3.2 for the lecture's network ŷ = W3 φ2(W2 φ1(W1 x + b1) + b2) + b3 (φ1 = tanh, φ2 = σ) with one
+    example and L = ½||ŷ - y||², every row of both tables written out with NumPy in float64. Φ'_i is taken at v_i,
+    as in the appendix (erratum 1: steps III–IV and the tables write Φ'_i(u_i))."""
+    (W1, b1), (W2, b2), (W3, b3) = [(np.asarray(W), np.asarray(b)) for W, b in params]
+    x, y = np.asarray(x), np.asarray(y)
+    v1 = W1 @ x + b1; u1 = np.tanh(v1)
+    v2 = W2 @ u1 + b2; u2 = sigmoid_np(v2)
+    yhat = W3 @ u2 + b3
+    g3 = yhat - y                                                  # g_3 = ŷ - y
+    g2 = np.diag(sigmoid_np(v2) * (1 - sigmoid_np(v2))) @ W3.T @ g3  # g_2 = Φ'_2(v_2) W_3ᵀ g_3
+    g1 = np.diag(1 - np.tanh(v1) ** 2) @ W2.T @ g2                 # g_1 = Φ'_1(v_1) W_2ᵀ g_2
+    return {"v": [v1, v2, yhat], "u": [x, u1, u2, yhat], "g": [g1, g2, g3],
+            "grads": [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]}  # ∇W_i = g_i u_{i-1}ᵀ
+
+
 def test_lecture_back_propagation_tables():
-    # Section 3.2 for the lecture's network ŷ = W3 φ2(W2 φ1(W1 x + b1) + b2) + b3 with one example and
-    # L = ½||ŷ - y||², every row of both tables written out with NumPy in float64. Φ'_i is taken at v_i, as in the
-    # appendix (erratum 1: steps III–IV and the tables write Φ'_i(u_i)).
     with jax.enable_x64():
         params, x, y = problem(3, False, "mse", jnp.float64, seed=2)
-        (W1, b1), (W2, b2), (W3, b3) = [(np.asarray(W), np.asarray(b)) for W, b in params]
-        x, y = np.asarray(x), np.asarray(y)
-        v1 = W1 @ x + b1; u1 = np.tanh(v1)
-        v2 = W2 @ u1 + b2; u2 = sigmoid_np(v2)
-        yhat = W3 @ u2 + b3
-        g3 = yhat - y                                                  # g_3 = ŷ - y
-        g2 = np.diag(sigmoid_np(v2) * (1 - sigmoid_np(v2))) @ W3.T @ g3  # g_2 = Φ'_2(v_2) W_3ᵀ g_3
-        g1 = np.diag(1 - np.tanh(v1) ** 2) @ W2.T @ g2                 # g_1 = Φ'_1(v_1) W_2ᵀ g_2
-        table = [(np.outer(g1, x), g1), (np.outer(g2, u1), g2), (np.outer(g3, u2), g3)]  # ∇W_i = g_i u_{i-1}ᵀ
-        got = manual_grad(params, jnp.asarray(x), jnp.asarray(y), activation=["tanh", "sigmoid"])
+        table = section_3_2_by_hand(params, x, y)["grads"]
+        got = manual_grad(params, x, y, activation=["tanh", "sigmoid"])
         chex.assert_trees_all_close(got, [tuple(map(jnp.asarray, row)) for row in table], rtol=1e-12, atol=1e-14)
+
+
+def test_every_intermediate_of_the_tables_for_one_example():
+    # backprop.tables keeps v_i, u_i and g_i: each against section 3.2 written out, with L = ½||ŷ - y||².
+    with jax.enable_x64():
+        params, x, y = problem(3, False, "mse", jnp.float64, seed=2)
+        expected = section_3_2_by_hand(params, x, y)
+        got = backprop.tables(params, x, y, activation=["tanh", "sigmoid"])
+        for name in ("v", "u", "g"):
+            chex.assert_trees_all_close(getattr(got, name), [jnp.asarray(a) for a in expected[name]], rtol=1e-12,
+                                        atol=1e-14)
+        chex.assert_trees_all_close(list(zip(got.dW, got.db)), [tuple(map(jnp.asarray, r)) for r in expected["grads"]],
+                                    rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got.loss, 0.5 * np.sum((expected["v"][-1] - np.asarray(y)) ** 2), rtol=1e-12)
+
+
+def test_tables_of_a_batch_keep_one_row_per_example_and_sum_the_gradients():
+    params, x, y = problem(2, True, "mse", jnp.float32)
+    got = backprop.tables(params, x, y, activation="tanh")
+    assert [a.shape for a in got.v] == [(6, 5), (6, 4)] and [a.shape for a in got.g] == [(6, 5), (6, 4)]
+    for n in range(6):  # example n alone, scaled by 1/N as the batch's loss is: its gradients sum to the batch's
+        one = backprop.tables(params, x[n], y[n], activation="tanh")
+        np.testing.assert_allclose(got.g[0][n], one.g[0] / 6, rtol=1e-5, atol=1e-7)
+    chex.assert_trees_all_close(list(zip(got.dW, got.db)), autodiff(params, x, y, activation="tanh"),
+                                **TOL[jnp.float32])
 
 
 def test_erratum_the_derivative_is_taken_at_v_not_u():

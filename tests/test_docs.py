@@ -10,7 +10,6 @@ import functools
 import html.parser
 import http.server
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -21,8 +20,9 @@ import pytest
 
 from jaxnet import data
 
+import chromium
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 SHOTS = os.path.join(ROOT, "runs", "docs")
 PAGES = {  # what a reader opens first: the front page, fit's API entry, the lecture map, the executed notebook
     "home": "index.html",
@@ -68,19 +68,7 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[docs]'")
-    if not (os.path.exists(CHROMIUM) and CHROMEDRIVER):
-        pytest.skip("Debian's chromium and chromium-driver are not installed: "
-                    "as root, apt-get install -y chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    # Headless, and nothing but the pages under test: no background requests to outside hosts.
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1280,1000"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    driver = chromium.start()
     yield driver
     driver.quit()
 

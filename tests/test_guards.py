@@ -85,6 +85,21 @@ def test_the_checkpoint_reader_refuses_another_format_and_another_structure(tmp_
         checkpoint.restore(path, params=deeper, opt_state=optax.sgd(0.1).init(deeper))
 
 
+def test_restore_params_reads_the_parameters_alone_and_refuses_another_network(tmp_path):
+    params = mlp.init(jax.random.key(0), [4, 8, 2])
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=optax.adam(1e-3).init(params), epoch=1, key=jax.random.key(0))
+    got = checkpoint.restore_params(path, params=mlp.init(jax.random.key(1), [4, 8, 2]))
+    for (W, b), (W_saved, b_saved) in zip(got, params):
+        np.testing.assert_array_equal(W, W_saved)
+        np.testing.assert_array_equal(b, b_saved)
+    with pytest.raises(ValueError, match=r"c\.npz: the checkpoint holds 4 parameter arrays, the template 6"):
+        checkpoint.restore_params(path, params=mlp.init(jax.random.key(0), [4, 8, 8, 2]))
+    with pytest.raises(ValueError, match=r"c\.npz: parameter \[0\]\[0\] is stored with shape \[8, 4\] and dtype "
+                                         r"float32, expected shape \[9, 4\]"):
+        checkpoint.restore_params(path, params=mlp.init(jax.random.key(0), [4, 9, 2]))
+
+
 # Guards that need two devices run in a process that has two CPU devices.
 TWO_DEVICES = """
 import jax, numpy as np, optax

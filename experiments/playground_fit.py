@@ -1,0 +1,137 @@
+"""The playground's first tab: the width sweep's fit of f(x) = sin 20x · sin 10x + x/10, streamed while it trains.
+
+One network of the experiment (:mod:`universal_approx`: N = 300 points of [0, 1], the hidden layer at rate ``lr``
+and the readout at ``1 / width``, Adam with a cosine decay, full-batch steps) is trained by :func:`jaxnet.train.fit`
+in chunks: each chunk is one compiled call of ``steps / UPDATES`` steps, continued from the last chunk's parameters
+and optimizer state (so the schedule runs on), and after each the fit and its errors are reported. The chunks of a
+run reuse one compiled program, and so does the next run with the same width and settings (jaxnet's programs are
+cached on their arguments). Nothing here knows about web pages: :func:`stream` yields :class:`Snapshot` s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from collections.abc import Iterator
+from typing import Annotated, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import mlp, train
+
+import cli
+import universal_approx
+from cli import Range
+
+UPDATES = 20  # reports per run, after the initial network's
+
+
+def label(name: str) -> str:
+    """A field's name as the page shows it."""
+    return name.replace("_", " ")
+
+
+@dataclasses.dataclass(frozen=True)
+class FitSettings:
+    """One run of the tab; each numeric field's valid range is in its annotation (the page says it on a bad value)."""
+
+    width: Annotated[int, Range(10, 10_000)] = 1000  # hidden units
+    activation: Literal["tanh", "sigmoid", "relu"] = "tanh"  # hidden activation
+    init: Literal["spread", "fan-in"] = "spread"  # the experiment's spread transitions, or lecun's fan-in normal
+    lr: Annotated[float, Range(0, 1, low_open=True)] = 1e-2  # the hidden layer's rate (the readout's is 1 / width)
+    steps: Annotated[int, Range(1, 20_000)] = 2000  # full-batch Adam steps
+    seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # initialisation
+
+    def __post_init__(self):
+        cli.check(self, label)
+
+    @classmethod
+    def from_form(cls, **values) -> FitSettings:
+        """Settings from a form's values, where numbers may arrive as floats (``1000.0``) or ``None`` (an empty box).
+
+        Raises:
+          ValueError: naming the field, for an empty box, a fraction where a whole number belongs, or a value out
+            of its range.
+        """
+        whole = {"width", "steps", "seed"}
+        for name, value in values.items():
+            if value is None:
+                raise ValueError(f"{label(name)} is empty or not a number; give it a value")
+            if isinstance(value, str) and name not in ("activation", "init"):
+                try:
+                    value = values[name] = float(value)
+                except ValueError:
+                    raise ValueError(f"{label(name)} must be a number, got {value!r}") from None
+            if name in whole and isinstance(value, float):
+                if not (math.isfinite(value) and value.is_integer()):
+                    raise ValueError(f"{label(name)} must be a whole number, got {value:g}")
+                values[name] = int(value)
+        return cls(**values)
+
+    def experiment(self) -> universal_approx.Config:
+        """The experiment's configuration of this run: one seed of one width."""
+        return universal_approx.Config(widths=(self.width,), activation=self.activation, lr=self.lr, steps=self.steps,
+                                       seeds=1, seed=self.seed, plots=False, verbose=False)
+
+
+class Snapshot(NamedTuple):
+    """The state of a run after ``step`` of its ``steps`` steps (step 0: the initial network)."""
+
+    step: int
+    steps: int
+    x_test: np.ndarray  # (T,) the dense test points
+    prediction: np.ndarray  # (T,) the network's output there
+    train_rmse: float
+    test_rmse: float
+    curve: list[tuple[int, float, float]]  # (step, train RMSE, test RMSE) of every report so far
+    seconds: float  # since the run started
+
+
+@functools.partial(jax.jit, static_argnames="net")
+def _measure(params, x, y, x_test, y_test, net):
+    """(train RMSE, the test points' predictions, test RMSE) in one compiled call."""
+    rmse = lambda prediction, target: jnp.sqrt(jnp.mean((prediction - target) ** 2))
+    prediction = mlp.apply(params, x_test, net)
+    return rmse(mlp.apply(params, x, net), y), prediction, rmse(prediction, y_test)
+
+
+def initial_params(settings: FitSettings) -> mlp.Params:
+    """The network before training: the experiment's first seed for this width (spread), or lecun's fan-in normal."""
+    config = settings.experiment()
+    key = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), settings.width), config.seeds)[0]
+    if settings.init == "spread":
+        return universal_approx.init_spread(key, settings.width, domain=config.domain, slope=config.slope)
+    return mlp.init(key, [1, settings.width, 1], init="lecun")
+
+
+def stream(settings: FitSettings) -> Iterator[Snapshot]:
+    """Trains one network, yielding a :class:`Snapshot` before the first step and after every chunk.
+
+    The run is exactly the experiment's for one seed (``universal_approx.fit_width`` with ``seeds=1``), cut into
+    chunks; stop it by no longer asking for snapshots.
+    """
+    tic = time.perf_counter()
+    config = settings.experiment()
+    x, y = universal_approx.sample(config.n, config.domain)
+    x_test, y_test = universal_approx.sample(config.test_points, config.domain)
+    net = mlp.Net(settings.activation)
+    optimizer = universal_approx.make_optimizer(config, settings.width)
+    key = jax.random.key(config.seed)
+    params, opt_state, step, curve = initial_params(settings), None, 0, []
+    chunk = math.ceil(settings.steps / UPDATES)
+    while True:
+        train_rmse, prediction, test_rmse = map(np.asarray, _measure(params, x, y, x_test, y_test, net=net))
+        train_rmse, test_rmse = float(train_rmse), float(test_rmse)
+        curve.append((step, train_rmse, test_rmse))
+        yield Snapshot(step, settings.steps, x_test[:, 0], prediction[:, 0], train_rmse, test_rmse,
+                       list(curve), time.perf_counter() - tic)
+        if step == settings.steps:
+            return
+        n = min(chunk, settings.steps - step)
+        params, history = train.fit(params, x, y, net, optimizer=optimizer, epochs=n, batch_size=len(x), key=key,
+                                    loss="mse", opt_state=opt_state, epochs_per_call=n, verbose=False)
+        opt_state, step = history.opt_state, step + n

@@ -11,7 +11,8 @@ comma := ,
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
-# Two pytest workers: most of the suite's time is XLA compiling small programs.
+# Two pytest workers: most of the suite's time is XLA compiling small programs. loadfile: each test module runs on
+# one worker, so a costly module fixture (the documentation site, the playground's server) is set up once.
 PYTEST_WORKERS ?= 2
 # JAX's persistent compilation cache: a second `make test`, `make demo` or `make docs` reuses the compiled programs
 # of the first instead of compiling them again (keyed by the program itself, so never stale). Parallel test workers
@@ -31,10 +32,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not launchers"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not launchers"
 
 check: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) -m "not slow and not launchers"
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not launchers"
 
 # The multi-process runs: under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
 # as root, `bash .ci/slurm.sh start` brings up a one-node SLURM), and started with explicit flags. One test at a

@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -534,6 +535,15 @@ def table(rows, columns) -> str:
     return "\n".join([head, rule, *body])
 
 
+SECTION = re.compile(r"<!-- (\w+)-start -->.*?<!-- \1-end -->", re.S)
+
+
+def kept_sections(text: str) -> list[str]:
+    """The sections of RESULTS.md that another script wrote, each between ``<!-- name-start -->`` and
+    ``<!-- name-end -->``."""
+    return [m.group(0) for m in SECTION.finditer(text)]
+
+
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -673,6 +683,10 @@ only share the same two cores.
 `bash benchmarks/gpu.sh` (MNIST to 98.4% and 784-4096-4096-10 at batch 4096 against the measured matmul rate) is
 prepared; its figures go here once it has run on an accelerator.
 """
+    # Sections other scripts write into the same file (benchmarks/playground.py's) are kept as they are.
+    if os.path.exists(args.out):
+        with open(args.out) as f:
+            report += "".join(f"\n{section}\n" for section in kept_sections(f.read()))
     with open(args.out, "w") as f:
         f.write(report)
     if args.json:

@@ -184,12 +184,16 @@ def server(mnist_dir, tmp_path_factory):
     assert f"jaxnet playground: http://127.0.0.1:{port}/" in log.read_text()
 
 
+# The tests that use the server (`make test` runs each module on one pytest worker: one server serves them all).
+on_the_server = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def client(server):
     return Client(server, verbose=False, download_files=False)
 
 
-@pytest.mark.slow
+@on_the_server
 def test_the_width_1000_run_streams_its_fit_and_reaches_the_experiments_error(client):
     job = client.submit(1000, "tanh", "spread", 0.01, 2000, 0, api_name="/train")
     updates = list(job)
@@ -200,11 +204,11 @@ def test_the_width_1000_run_streams_its_fit_and_reaches_the_experiments_error(cl
     assert "step 2,000 of 2,000" in updates[-1][1]
 
 
-@pytest.mark.slow
+@on_the_server
 def test_two_people_training_at_once_each_see_their_own_run(server):
     # Two clients (two sessions) start at once; each run's final error is the one its settings give alone, and
     # the two overlap in time (neither waits in a queue behind the other).
-    runs = [(10, 300), (200, 300)]
+    runs = [(10, 100), (50, 100)]
     expected = [list(playground_fit.stream(playground_fit.FitSettings(width=w, steps=s)))[-1].test_rmse
                 for w, s in runs]
 
@@ -225,7 +229,7 @@ def test_two_people_training_at_once_each_see_their_own_run(server):
     assert first_times[0] < second_times[-1] and second_times[0] < first_times[-1]
 
 
-@pytest.mark.slow
+@on_the_server
 def test_the_tables_tab_agrees_with_jax_grad(client):
     html, difference, numbers = client.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0",
                                                "1.0, 0.0", 1, True, api_name="/tables")
@@ -247,7 +251,7 @@ def drawing(image28: np.ndarray, path: str) -> dict:
     return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
 
 
-@pytest.mark.slow
+@on_the_server
 def test_200_drawn_test_digits_are_read(client, mnist_dir, tmp_path):
     x, y = data.load_mnist("test", data_dir=mnist_dir, source="idx", dtype="uint8")
     pick = np.random.default_rng(0).choice(len(y), 200, replace=False)
@@ -257,7 +261,7 @@ def test_200_drawn_test_digits_are_read(client, mnist_dir, tmp_path):
     assert accuracy >= 0.95, f"{accuracy:.1%} of 200 drawn test digits read correctly"
 
 
-@pytest.mark.slow
+@on_the_server
 @pytest.mark.parametrize("call, message", [
     (lambda c: c.predict(0, "tanh", "spread", 0.01, 2000, 0, api_name="/train"), r"width must be in \[10, 10000\]"),
     (lambda c: c.predict(10**9, "tanh", "spread", 0.01, 2000, 0, api_name="/train"), r"got 1000000000"),
@@ -271,7 +275,7 @@ def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, call, mes
     assert client.predict("2, 1", "tanh", "identity", "mse", "1, 2", "0.5", 0, False, api_name="/tables")[1] <= 1e-6
 
 
-@pytest.mark.slow
+@on_the_server
 def test_an_empty_drawing_gets_a_message(client, tmp_path):
     with pytest.raises(AppError, match="the drawing is empty: draw a digit on the pad first"):
         client.predict(drawing(np.zeros((28, 28), np.uint8), str(tmp_path / "blank.png")), api_name="/read")
@@ -279,7 +283,7 @@ def test_an_empty_drawing_gets_a_message(client, tmp_path):
 
 # -- The page, in a browser -----------------------------------------------------------------------------------------
 
-@pytest.mark.slow
+@on_the_server
 def test_the_page_in_a_browser_with_no_outside_network(server):
     import chromium
 

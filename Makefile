@@ -21,7 +21,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground
+.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground mutants
 
 install: $(STAMP)
 
@@ -76,6 +76,14 @@ docs: $(DOCS_STAMP)
 $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS),docs]'
 	touch $@
+
+# Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/, then a report per
+# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: about 2,800 mutants take hours
+# on 2 cores. A second run re-checks only the functions whose code changed.
+mutants: install
+	$(PY) -m pip install --quiet 'mutmut==3.8.1'
+	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true
+	$(PY) tests/mutants/report.py
 
 # The playground: the width sweep, back-propagation's tables and a digit you draw, served on 127.0.0.1 (nothing
 # from outside). The digit tab uses make mnist's checkpoint, else trains a 3-epoch network on $$JAXNET_DATA_DIR's

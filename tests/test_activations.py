@@ -78,3 +78,27 @@ def test_sign_has_zero_derivative():
 def test_unknown_activation_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown activation 'gelu'.*relu.*sigmoid"):
         activations.get("gelu")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.float32])
+def test_every_derivative_keeps_the_dtype_of_v(dtype):
+    # A derivative in another dtype than v would promote a half-precision network's gradients (or cast them down).
+    v = jnp.linspace(-2, 2, 6, dtype=dtype)
+    for name, activation in activations.ACTIVATIONS.items():
+        assert activation.derivative(v).dtype == dtype, name
+        assert activation.fn(v).dtype == dtype, name
+
+
+def test_elementwise_bundles_phi_and_phi_prime_and_says_it_is_elementwise():
+    cube = activations.elementwise("cube", lambda v: v ** 3, lambda v: 3 * v ** 2)
+    v, g = jnp.array([-1.0, 0.5, 2.0]), jnp.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(cube.derivative(v), [3.0, 0.75, 12.0])
+    np.testing.assert_allclose(cube.vjp(v, g), [3.0, 1.5, 36.0])  # diag φ'(v) g
+    assert cube.elementwise is True and cube.name == "cube"
+    assert all(activations.get(n).elementwise for n in ("relu", "sigmoid", "tanh", "sign", "identity"))
+    assert activations.get("softmax").elementwise is False
+
+
+def test_register_refuses_what_is_not_an_activation_by_its_type():
+    with pytest.raises(TypeError, match="register takes an Activation .see elementwise., got int"):
+        activations.register(42)

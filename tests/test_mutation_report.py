@@ -1,0 +1,38 @@
+"""tests/mutants/report.py, the mutation report per module, on results written by hand."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
+import report  # noqa: E402
+
+
+def write_results(directory, codes):
+    os.makedirs(directory / "jaxnet", exist_ok=True)
+    (directory / "jaxnet" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
+
+
+def run(tmp_path):
+    return report.main(str(tmp_path / "mutants"), str(tmp_path / "equivalent.txt"), str(tmp_path))
+
+
+def test_scores_count_kills_and_timeouts_and_leave_out_the_equivalent(tmp_path):
+    codes = {**{f"jaxnet.a.x_f__mutmut_{i}": 1 for i in range(1, 9)},  # 8 killed by a failing test
+             "jaxnet.a.x_f__mutmut_9": 36,  # a timeout: the tests noticed
+             "jaxnet.a.x_f__mutmut_10": 0,  # equivalent
+             "jaxnet.a.x_g__mutmut_1": 0}   # a survivor
+    write_results(tmp_path / "mutants", codes)
+    (tmp_path / "equivalent.txt").write_text("# header\njaxnet.a.x_f__mutmut_10  # the same contraction\n")
+    assert run(tmp_path) == 0  # 9 killed of 10 non-equivalent: 90%
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 11 | 9 | 1 | 1 | 0 | 0 | 90.0% |" in text
+    assert "`jaxnet.a.x_g__mutmut_1 (survived)`" in text
+
+
+def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 0,
+                                         "jaxnet.a.x_f__mutmut_3": None})
+    (tmp_path / "equivalent.txt").write_text("")
+    assert run(tmp_path) == 1
+    assert "| jaxnet.a | 3 | 1 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()

@@ -16,7 +16,7 @@ import optax
 import pytest
 from jax.sharding import Mesh
 
-from jaxnet import checkpoint, mlp, train
+from jaxnet import checkpoint, distributed, mlp, train
 
 X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
 Y = np.random.default_rng(1).normal(size=(64, 2)).astype(np.float32)
@@ -98,6 +98,23 @@ def test_restore_params_reads_the_parameters_alone_and_refuses_another_network(t
     with pytest.raises(ValueError, match=r"c\.npz: parameter \[0\]\[0\] is stored with shape \[8, 4\] and dtype "
                                          r"float32, expected shape \[9, 4\]"):
         checkpoint.restore_params(path, params=mlp.init(jax.random.key(0), [4, 9, 2]))
+
+
+def test_the_join_timeout_message_says_who_waited_for_whom_and_what_to_check(monkeypatch):
+    for name in list(os.environ):  # no cluster manager to detect: the message says only what it was given
+        if name.startswith(("SLURM_", "OMPI_", "PMI_")):
+            monkeypatch.delenv(name)
+    assert distributed.join_timeout_message("10.0.0.1:1234", 4, 0, 30) == (
+        "jaxnet.distributed.initialize: process 0 (the coordinator: it waited for the others to join) gave up after "
+        "30 s: all 4 processes must join the coordinator at 10.0.0.1:1234, and not all did. Check that every process "
+        "was started, that all were given the same coordinator address and port and the same number of processes "
+        "(4), that process 0 runs on that host, and that the port is free there and reachable from every host.")
+    assert distributed.join_timeout_message("10.0.0.1:1234", 4, 1, 30).startswith(
+        "jaxnet.distributed.initialize: process 1 (it waited to reach process 0, the coordinator) gave up after 30 s")
+    unknown = distributed.join_timeout_message(None, None, None, 5)
+    assert unknown.startswith("jaxnet.distributed.initialize: this process gave up after 5 s: every process must "
+                              "join the coordinator at the address the cluster manager gives, and not all did.")
+    assert "the same number of processes (as detected)" in unknown
 
 
 # Guards that need two devices run in a process that has two CPU devices.

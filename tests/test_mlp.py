@@ -185,3 +185,11 @@ def test_the_input_scaling_is_the_same_as_scaling_the_data(key):
     chex.assert_trees_all_close(manual(params), auto(params), rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="input_scale finite and > 0, got 0.0 and 0.0"):
         mlp.Net(input_scale=0)
+
+
+def test_layer_activations_names_every_layer_hidden_then_output():
+    assert mlp.layer_activations("tanh", "identity", 3) == ["tanh", "tanh", "identity"]
+    assert mlp.layer_activations(["relu", "sigmoid"], "softmax", 3) == ["relu", "sigmoid", "softmax"]
+    assert mlp.layer_activations("relu", "sigmoid", 1) == ["sigmoid"]  # one layer: the output alone
+    with pytest.raises(ValueError, match="activation lists 2 names but the network has 1 hidden layers"):
+        mlp.layer_activations(["relu", "tanh"], "identity", 2)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
@@ -36,3 +37,15 @@ def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1
     assert "| jaxnet.a | 3 | 1 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_collecting_the_fast_tests_starts_no_jax_runtime():
+    # make mutants forks its workers from a process that has collected the tests; a JAX runtime started there
+    # (a jnp array made at import) would leave its threads behind in every fork.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = [p for p in ("tests", "jaxnet") if os.path.isdir(os.path.join(root, p))]  # the wheel's run has no jaxnet/
+    script = (f"import pytest; code = pytest.main(['--collect-only', '-q', '-p', 'no:cacheprovider', *{paths!r}, "
+              "'-m', 'not slow and not launchers']); assert code == 0, code; from jax._src import xla_bridge; "
+              "print('backends', sorted(xla_bridge._backends))")
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip().splitlines()[-1] == "backends []", out.stdout[-2000:] + out.stderr[-2000:]

@@ -141,3 +141,61 @@ def test_tfds_offline_without_files_fails_fast(tmp_path, monkeypatch):
     with pytest.raises(data.DataError, match=r"no network to download it.*downloads/manual"):
         data.load_mnist("test", data_dir=tmp_path, source="tfds")
     assert time.perf_counter() - tic < 60  # tfds itself would retry for minutes
+
+
+def idx_bytes(magic, dims, payload=b""):
+    """An IDX file written out by hand: the magic number and each dimension as 4 big-endian bytes, then the data."""
+    return magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in dims) + payload
+
+
+@pytest.mark.parametrize("raw, count, message", [
+    (b"\x00\x00\x08", None, "only 3 bytes, too short for an IDX header"),
+    (idx_bytes(1234, [3], bytes(3)), None,
+     "magic number 1234 (not an IDX file), expected 2049 (a label file); is it the wrong file or a swapped name?"),
+    (idx_bytes(2051, [1, 28, 28], bytes(784)), None,
+     "magic number 2051 (an image file), expected 2049 (a label file); is it the wrong file or a swapped name?"),
+    (idx_bytes(2049, [3], bytes(3)), 4, "header says 3 examples, expected 4"),
+    (idx_bytes(2049, [3], bytes(5)), None, "longer than its header says: 13 bytes, expected 11 for (3,)"),
+    # A count of 2^24 + 3 with 3 labels: the count's high byte matters.
+    (idx_bytes(2049, [2**24 + 3], bytes(3)), None, "truncated: 11 bytes, expected 16777227 for (16777219,)"),
+])
+def test_read_idx_refuses_every_malformed_label_file_by_name(tmp_path, raw, count, message):
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(raw)
+    with pytest.raises(data.DataError) as refused:
+        data.read_idx(str(path), magic=data.LABEL_MAGIC, count=count)
+    assert str(refused.value) == f"{path}: {message}"
+
+
+@pytest.mark.parametrize("rows, cols", [(27, 28), (28, 29), (2**24 + 28, 28), (28, 2**24 + 28)])
+def test_read_idx_refuses_images_that_are_not_28_by_28(tmp_path, rows, cols):
+    path = tmp_path / "images-idx3-ubyte"
+    path.write_bytes(idx_bytes(2051, [1, rows, cols], bytes(784)))
+    with pytest.raises(data.DataError) as refused:
+        data.read_idx(str(path), magic=data.IMAGE_MAGIC)
+    assert str(refused.value) == f"{path}: images are {rows} x {cols}, expected 28 x 28"
+
+
+def test_read_idx_reads_an_empty_label_file_and_images_in_order(tmp_path):
+    empty = tmp_path / "empty"
+    empty.write_bytes(idx_bytes(2049, [0]))  # a header alone: 8 bytes, no labels
+    assert data.read_idx(str(empty), magic=data.LABEL_MAGIC).shape == (0,)
+    images = tmp_path / "images"
+    pixels = np.arange(2 * 784, dtype=np.uint32) % 251
+    images.write_bytes(idx_bytes(2051, [2, 28, 28], pixels.astype(np.uint8).tobytes()))
+    np.testing.assert_array_equal(data.read_idx(str(images), magic=data.IMAGE_MAGIC, count=2),
+                                  pixels.reshape(2, 28, 28))
+
+
+def test_the_image_count_and_the_label_range_are_checked_and_labels_are_int32(tmp_path):
+    fake_mnist(tmp_path)
+    _, labels = data.load_mnist("test", data_dir=tmp_path, source="idx")
+    assert labels.dtype == np.int32
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", data.IMAGE_MAGIC, np.zeros((9999, 28, 28)))
+    with pytest.raises(data.DataError, match="t10k-images-idx3-ubyte.gz: header says 9999 examples, expected 10000"):
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+    fake_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", data.LABEL_MAGIC, np.full(10000, 10))
+    with pytest.raises(data.DataError) as refused:
+        data.load_mnist("test", data_dir=tmp_path, source="idx")
+    assert str(refused.value).endswith("t10k-labels-idx1-ubyte.gz: labels must be 0-9, found 10")

@@ -98,6 +98,10 @@ def test_restore_params_reads_the_parameters_alone_and_refuses_another_network(t
     with pytest.raises(ValueError, match=r"c\.npz: parameter \[0\]\[0\] is stored with shape \[8, 4\] and dtype "
                                          r"float32, expected shape \[9, 4\]"):
         checkpoint.restore_params(path, params=mlp.init(jax.random.key(0), [4, 9, 2]))
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, leaf_0=np.zeros(3))  # an .npz with no header
+    with pytest.raises(ValueError, match=r"foreign\.npz is not a jaxnet checkpoint \(no header\)"):
+        checkpoint.restore_params(foreign, params=params)
 
 
 def test_the_join_timeout_message_says_who_waited_for_whom_and_what_to_check(monkeypatch):

@@ -128,3 +128,10 @@ def test_same_values_and_errors_eagerly_and_under_jit(name):
 def test_unknown_loss_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"unknown loss 'hinge'.*cross_entropy.*mae.*mse"):
         losses.get("hinge")
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16, jnp.int32])
+def test_one_hot_rows_are_in_the_dtype_asked_for(dtype):
+    rows = losses.one_hot(np.array([2, 0]), 3, dtype=dtype)
+    assert rows.dtype == dtype
+    np.testing.assert_array_equal(np.asarray(rows, np.float32), [[0, 0, 1], [1, 0, 0]])

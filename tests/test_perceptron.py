@@ -61,3 +61,18 @@ def test_gradient_of_sign_network_is_zero(key):
 def test_refuses_labels_other_than_plus_minus_one(labels):
     with pytest.raises(ValueError, match="labels must be -1 or \\+1"):
         perceptron.train(jnp.zeros((3, 2)), jnp.array(labels))
+
+
+def test_a_point_on_the_boundary_counts_as_wrong_and_a_margin_below_one_as_right():
+    # The rule updates when y(wᵀx + b) ≤ 0: on the boundary (= 0) it moves, for any positive margin it does not.
+    w, b = jnp.array([1.0, -1.0]), jnp.array(0.0)
+    on_boundary = jnp.array([2.0, 2.0])  # wᵀx + b = 0
+    w1, b1, wrong = perceptron.perceptron_step(w, b, on_boundary, jnp.array(1.0))
+    assert bool(wrong)
+    np.testing.assert_array_equal(w1, [3.0, 1.0])  # w + y x
+    assert float(b1) == 1.0  # b + y
+    small_margin = jnp.array([0.5, 0.25])  # y(wᵀx + b) = 0.25: right, however small the margin
+    w2, b2, wrong = perceptron.perceptron_step(w, b, small_margin, jnp.array(1.0))
+    assert not bool(wrong)
+    np.testing.assert_array_equal(w2, w)
+    assert float(b2) == 0.0

@@ -76,3 +76,29 @@ def test_a_point_on_the_boundary_counts_as_wrong_and_a_margin_below_one_as_right
     assert not bool(wrong)
     np.testing.assert_array_equal(w2, w)
     assert float(b2) == 0.0
+
+
+def test_bad_input_is_refused_word_for_word():
+    cases = [(jnp.zeros(3), jnp.ones(3), "perceptron: x must be (N, d) and y (N,), got x (3,) and y (3,)"),
+             (jnp.zeros((3, 2)), jnp.ones(4), "perceptron: x must be (N, d) and y (N,), got x (3, 2) and y (4,)"),
+             (jnp.zeros((2, 2)), jnp.array([1, 0]), "perceptron: labels must be -1 or +1"),
+             (jnp.array([[0.0, jnp.nan], [1.0, 1.0]]), jnp.array([1, -1]), "perceptron: x contains NaN or inf")]
+    for x, y, message in cases:
+        with pytest.raises(ValueError) as refused:
+            perceptron.train(x, y)
+        assert str(refused.value) == message
+
+
+def test_the_parameters_come_in_the_dtype_asked_for():
+    x = np.array([[2.0, 1.0], [-1.0, -2.0]], np.float32)
+    y = np.array([1, -1])
+    (W, b), = perceptron.train(x, y, dtype=jnp.float16).params
+    assert W.dtype == jnp.float16 and b.dtype == jnp.float16
+
+
+def test_the_convergence_warning_counts_the_examples_and_points_at_the_caller():
+    x = jnp.array([[0.0, 0.0], [1.0, 1.0], [0.0, 1.0], [1.0, 0.0]])  # XOR: never separated
+    with pytest.warns(perceptron.ConvergenceWarning) as caught:
+        result = perceptron.train(x, jnp.array([-1, -1, 1, 1]), epochs=5)
+    assert f"{result.mistakes} of 4 examples still misclassified after 5 epochs" in str(caught[0].message)
+    assert caught[0].filename == __file__

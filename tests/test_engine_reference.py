@@ -121,3 +121,22 @@ def test_resuming_with_another_key_is_refused(tmp_path):
     resumed, history = train.fit(params, x, y, mlp.Net("tanh"), epochs=2, key=jax.random.key(1), resume=True,
                                  **kwargs)
     assert [r["epoch"] for r in history] == [1, 2]
+
+
+@pytest.mark.parametrize("n, features, chunk, multiple_of, expected_chunk, expected_rows", [
+    (5, 3, 1000, 1, 5, 5),  # the chunk is clipped to the 5 rows (not to the 3 features)
+    (10, 3, 4, 1, 4, 12),   # 10 rows in chunks of 4: padded to 12
+    (10, 3, 3, 2, 4, 12),   # a chunk of 3 rounded up to the 2 data shards: 4
+])
+def test_evaluation_pads_rows_to_whole_chunks_and_keeps_the_count(n, features, chunk, multiple_of, expected_chunk,
+                                                                  expected_rows):
+    from jaxnet import evaluation
+
+    x = np.arange(n * features, dtype=np.float32).reshape(n, features) + 1
+    for y in (np.arange(n), np.ones((n, 2), np.float32)):  # labels (N,) and targets (N, d)
+        xp, yp, count, got_chunk = evaluation.pad(x, y, chunk, multiple_of=multiple_of)
+        assert (count, got_chunk) == (n, expected_chunk)
+        assert xp.shape == (expected_rows, features) and yp.shape == (expected_rows,) + y.shape[1:]
+        np.testing.assert_array_equal(xp[:n], x)
+        np.testing.assert_array_equal(yp[:n], y)
+        assert not xp[n:].any() and not yp[n:].any()  # zero rows

@@ -152,3 +152,4 @@ def test_mesh_guards_that_need_two_devices():
     assert single.startswith("the mesh spreads members over 2 devices, but a single network has no members"), single
     assert ensemble == "the ensemble's 3 members do not divide over the mesh's 2 member devices", ensemble
     assert rows == "the 63 training examples must divide over the 2 data shards", rows
+

@@ -242,3 +242,12 @@ def test_a_registered_activation_is_found_by_name_and_back_propagated(monkeypatc
         np.testing.assert_allclose(mlp.apply(params, x, net), expected, rtol=1e-12)
         chex.assert_trees_all_close(manual_grad(params, x, y, net, loss="mse"),
                                     autodiff(params, x, y, activation="softplus"), **TOL[jnp.float64])
+
+
+def test_the_default_loss_is_l2():
+    params, x, y = problem(2, True, "mse", jnp.float32)
+    value, grads = value_and_manual_grad(params, x, y, activation="tanh")
+    expected_value, expected = value_and_manual_grad(params, x, y, activation="tanh", loss="mse")
+    assert float(value) == float(expected_value)
+    chex.assert_trees_all_equal(grads, expected)
+    chex.assert_trees_all_equal(manual_grad(params, x, y, activation="tanh"), expected)

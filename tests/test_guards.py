@@ -153,3 +153,37 @@ def test_mesh_guards_that_need_two_devices():
     assert ensemble == "the ensemble's 3 members do not divide over the mesh's 2 member devices", ensemble
     assert rows == "the 63 training examples must divide over the 2 data shards", rows
 
+
+
+@pytest.mark.parametrize("kind", ["threefry", "rbg", "raw"])
+def test_a_checkpoint_gives_back_its_key_its_versions_and_a_template_of_another_structure_is_refused(tmp_path, kind):
+    key = jax.random.PRNGKey(3) if kind == "raw" else jax.random.key(3, impl=kind)  # made here: collecting starts no JAX
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=state, epoch=2, key=key)
+    *_, restored, header = checkpoint.restore(path, params=params, opt_state=state)
+    assert header["versions"] == {"jax": jax.__version__, "numpy": np.__version__}
+    if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):  # a typed key comes back typed, with its generator
+        assert str(jax.random.key_impl(restored)) == str(jax.random.key_impl(key))
+        np.testing.assert_array_equal(jax.random.key_data(restored), jax.random.key_data(key))
+    else:  # a raw uint32 key comes back raw
+        assert restored.dtype == key.dtype
+        np.testing.assert_array_equal(restored, key)
+    as_lists = [[W, b] for W, b in params]  # the same leaves, another structure
+    with pytest.raises(ValueError, match=r"c\.npz: the checkpoint's structure .* does not match the expected"):
+        checkpoint.restore(path, params=as_lists, opt_state=state)
+
+
+def test_a_save_writes_its_temporary_file_beside_the_checkpoint_and_renames_it(tmp_path, monkeypatch):
+    # The rename is atomic only within one file system: the temporary file must sit in the checkpoint's folder,
+    # under the name a later save recognises (and removes) as a leftover of a killed one.
+    params = mlp.init(jax.random.key(0), [3, 2])
+    renames = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda src, dst: (renames.append((src, dst)), real_replace(src, dst)))
+    path = tmp_path / "run" / "c.npz"
+    checkpoint.save(path, params=params, opt_state=optax.sgd(0.1).init(params), epoch=1, key=jax.random.key(0))
+    (src, dst), = renames
+    assert os.path.dirname(src) == str(tmp_path / "run") and dst == str(path)
+    assert os.path.basename(src).startswith(".c.npz.tmp-") and src.endswith(".npz")

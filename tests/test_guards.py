@@ -157,7 +157,7 @@ def test_mesh_guards_that_need_two_devices():
 
 @pytest.mark.parametrize("kind", ["threefry", "rbg", "raw"])
 def test_a_checkpoint_gives_back_its_key_its_versions_and_a_template_of_another_structure_is_refused(tmp_path, kind):
-    key = jax.random.PRNGKey(3) if kind == "raw" else jax.random.key(3, impl=kind)  # made here: collecting starts no JAX
+    key = jax.random.PRNGKey(3) if kind == "raw" else jax.random.key(3, impl=kind)  # made here, not at collection
     params = mlp.init(jax.random.key(0), [3, 4, 2])
     state = optax.sgd(0.1).init(params)
     path = tmp_path / "c.npz"

@@ -155,7 +155,7 @@ def test_mesh_guards_that_need_two_devices():
 
 
 
-@pytest.mark.parametrize("kind", ["threefry", "rbg", "raw"])
+@pytest.mark.parametrize("kind", ["threefry2x32", "rbg", "raw"])
 def test_a_checkpoint_gives_back_its_key_its_versions_and_a_template_of_another_structure_is_refused(tmp_path, kind):
     key = jax.random.PRNGKey(3) if kind == "raw" else jax.random.key(3, impl=kind)  # made here, not at collection
     params = mlp.init(jax.random.key(0), [3, 4, 2])

@@ -1,0 +1,92 @@
+"""The mutation report per module, from mutmut's results in ``mutants/`` (``make mutants`` runs it last).
+
+Every mutant of a module is counted once: killed (a test failed, or it ran past its time: both mean the tests
+noticed), survived, listed as equivalent in ``tests/mutants/equivalent.txt`` (a survivor that cannot change any
+result, with one line of reason), or not yet checked. The score is killed / (checked − equivalent). Writes
+``tests/mutants/REPORT.md`` with the date and mutmut's version, prints it, lists the survivors that are not
+accounted for, and exits 1 if a module of jaxnet/ scores below 90% or any mutant was left unchecked.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import glob
+import importlib.metadata
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+GOAL = 0.90
+# mutmut's exit codes (mutmut.stats.status_by_exit_code): 1 and 3 failed tests, 36/±24/152/255 a timeout, 37 a type
+# error; 0 survived; None not checked; 33 and 5 no test called the function.
+KILLED, SURVIVED, NO_TESTS = {1, 3, 36, 24, -24, 152, 255, 37}, {0}, {5, 33}
+
+
+def equivalents(path: str) -> dict[str, str]:
+    """``{mutant: reason}`` from lines ``<mutant name>  # <reason>``."""
+    found = {}
+    with open(path) as f:
+        for line in f:
+            name, _, reason = line.partition("#")
+            if name.strip():
+                if not reason.strip():
+                    raise SystemExit(f"{path}: {name.strip()} has no reason")
+                found[name.strip()] = reason.strip()
+    return found
+
+
+def results(directory: str) -> dict[str, int | None]:
+    codes = {}
+    for meta in glob.glob(os.path.join(directory, "**", "*.py.meta"), recursive=True):
+        with open(meta) as f:
+            codes.update(json.load(f)["exit_code_by_key"])
+    return codes
+
+
+def main(mutants: str = os.path.join(ROOT, "mutants"), equivalent_file: str = os.path.join(HERE, "equivalent.txt"),
+         out: str = HERE) -> int:
+    codes, equivalent = results(mutants), equivalents(equivalent_file)
+    rows = collections.defaultdict(collections.Counter)
+    unaccounted = []
+    for name, code in sorted(codes.items()):
+        module = name.rsplit(".", 1)[0]
+        if code in KILLED:
+            rows[module]["killed"] += 1
+        elif code is None:
+            rows[module]["unchecked"] += 1
+        elif name in equivalent:
+            rows[module]["equivalent"] += 1
+        elif code in NO_TESTS:
+            rows[module]["no tests"] += 1
+            unaccounted.append(f"{name} (no test calls it)")
+        else:
+            rows[module]["survived"] += 1
+            unaccounted.append(f"{name} ({'survived' if code in SURVIVED else f'exit code {code}'})")
+    lines = ["| module | mutants | killed | equivalent | survived | no tests | not checked | score |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    failing = []
+    for module, c in sorted(rows.items()):
+        checked = sum(c.values()) - c["unchecked"] - c["equivalent"]
+        score = c["killed"] / checked if checked else float("nan")
+        lines.append(f"| {module} | {sum(c.values())} | {c['killed']} | {c['equivalent']} | {c['survived']} "
+                     f"| {c['no tests']} | {c['unchecked']} | {score:.1%} |")
+        if module.startswith("jaxnet.") and (c["unchecked"] or not score >= GOAL):
+            failing.append(module)
+    version = importlib.metadata.version("mutmut")
+    report = (f"# Mutation report\n\n`make mutants` (mutmut {version}), {datetime.date.today()}. Score: killed / "
+              f"(checked − equivalent); goal {GOAL:.0%} in every module of jaxnet/.\n\n" + "\n".join(lines) + "\n")
+    if unaccounted:
+        report += "\nSurvivors not (yet) accounted for:\n\n" + "".join(f"- `{u}`\n" for u in unaccounted)
+    with open(os.path.join(out, "REPORT.md"), "w") as f:
+        f.write(report)
+    print(report)
+    if failing:
+        print(f"below {GOAL:.0%}, or not fully checked: {', '.join(failing)}", file=sys.stderr)
+    return 1 if failing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

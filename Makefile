@@ -78,8 +78,8 @@ $(VENV)/.installed-docs: $(STAMP)
 	touch $@
 
 # Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/, then a report per
-# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: about 2,800 mutants take hours
-# on 2 cores. A second run re-checks only the functions whose code changed.
+# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: its first run here checked
+# 2,013 of 2,803 mutants in about 50 minutes on 2 cores. A second run re-checks only the functions whose code changed.
 mutants: install
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true

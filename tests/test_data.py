@@ -1,4 +1,6 @@
+import io
 import os
+import re
 import shutil
 import sys
 import time
@@ -199,3 +201,140 @@ def test_the_image_count_and_the_label_range_are_checked_and_labels_are_int32(tm
     with pytest.raises(data.DataError) as refused:
         data.load_mnist("test", data_dir=tmp_path, source="idx")
     assert str(refused.value).endswith("t10k-labels-idx1-ubyte.gz: labels must be 0-9, found 10")
+
+
+# The tfds path with stand-ins for tensorflow and tensorflow_datasets: what jaxnet asks of them and what it makes of
+# their answers, in the fast suite (the real tfds build above is slow).
+class FakeTf:
+    def __init__(self, initialised=False):
+        self.hidden, self.initialised = [], initialised
+        self.config = self
+
+    def set_visible_devices(self, devices, kind):
+        if self.initialised:
+            raise RuntimeError("Visible devices cannot be modified after being initialized")
+        self.hidden.append((devices, kind))
+
+
+class FakeTfds:
+    """Serves 3 images (N, 28, 28, 1) uint8 and int64 labels, as tfds.load(batch_size=-1, as_supervised=True) does."""
+
+    def __init__(self, prepared):
+        self.prepared, self.builders, self.loads = prepared, [], []
+
+    def builder(self, name, data_dir):
+        import pathlib
+
+        self.builders.append((name, data_dir))
+        path = pathlib.Path(self.prepared) if self.prepared else pathlib.Path("/nonexistent/tfds")
+        return type("Builder", (), {"data_path": path})()
+
+    def load(self, name, **kwargs):
+        self.loads.append((name, kwargs))
+        images = np.arange(3 * 28 * 28, dtype=np.uint8).reshape(3, 28, 28, 1)
+        return images, np.array([7, 2, 1], dtype=np.int64)
+
+    def as_numpy(self, tree):
+        return tree
+
+
+@pytest.fixture
+def fake_tfds(monkeypatch, tmp_path):
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "dataset_info.json").write_text("{}")
+    tf, tfds = FakeTf(), FakeTfds(prepared)
+    monkeypatch.setitem(sys.modules, "tensorflow", tf)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", tfds)
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    return tf, tfds
+
+
+@pytest.mark.parametrize("source", ["tfds", "auto"])  # auto: no IDX files in data_dir, so tfds
+def test_tfds_is_asked_for_the_split_and_its_images_become_rows_in_the_unit_interval(fake_tfds, tmp_path, source):
+    tf, tfds = fake_tfds
+    x, y = data.load_mnist("test", name="fashion_mnist", data_dir=tmp_path, source=source)
+    assert tf.hidden == [([], "GPU")]  # TensorFlow must leave the accelerators to JAX
+    assert tfds.builders == [("fashion_mnist", str(tmp_path))]
+    assert tfds.loads == [("fashion_mnist", dict(split="test", data_dir=str(tmp_path), batch_size=-1,
+                                                 as_supervised=True))]
+    expected = np.arange(3 * 784).reshape(3, 784).astype(np.uint8)
+    assert x.shape == (3, 784) and x.dtype == np.float32 and y.dtype == np.int32
+    np.testing.assert_array_equal(x * np.float32(255), expected.astype(np.float32))  # k/255, exactly invertible
+    np.testing.assert_array_equal(y, [7, 2, 1])
+    x, _ = data.load_mnist("train", data_dir=tmp_path, source=source, flatten=False, dtype="uint8")
+    np.testing.assert_array_equal(x, expected.reshape(3, 28, 28))
+    assert tfds.loads[-1] == ("mnist", dict(split="train", data_dir=str(tmp_path), batch_size=-1, as_supervised=True))
+
+
+def test_tfds_after_tensorflow_was_initialised_keeps_its_device_choice(fake_tfds, tmp_path):
+    tf, _ = fake_tfds
+    tf.initialised = True
+    x, _ = data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    assert x.shape == (3, 784) and tf.hidden == []
+
+
+def test_tfds_without_prepared_data_needs_the_manual_files_or_the_network(fake_tfds, tmp_path, monkeypatch):
+    _, tfds = fake_tfds
+    tfds.prepared = None
+    files = [f + ".gz" for split in data.SPLITS for f in data.idx_filenames(split)]
+    offline = lambda *args, **kwargs: (_ for _ in ()).throw(OSError("unreachable"))  # noqa: E731
+    monkeypatch.setattr(data.socket, "create_connection", offline)
+    message = (f"tensorflow-datasets has no prepared 'mnist' under {tmp_path} and no network to download it. Place "
+               f"the four original files ({', '.join(files)}) in {tmp_path}/downloads/manual/ and retry, or use "
+               f"source='idx' with $JAXNET_DATA_DIR pointing at them.")
+    with pytest.raises(data.DataError, match=f"^{re.escape(message)}$"):
+        data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    assert tfds.loads == []  # refused before tfds could start a download
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "env"))  # no data_dir: tfds's own default directory
+    with pytest.raises(data.DataError, match=re.escape(f"under {tmp_path / 'env'} and no network")):
+        data.load_mnist("test", source="tfds")
+    monkeypatch.delenv("TFDS_DATA_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(data.DataError, match=re.escape(f"under {tmp_path / 'home' / 'tensorflow_datasets'} and")):
+        data.load_mnist("test", source="tfds")
+    manual = tmp_path / "downloads" / "manual"
+    manual.mkdir(parents=True)
+    for f in files[:-1]:
+        (manual / f).write_bytes(b"")
+    with pytest.raises(data.DataError, match="no network"):  # three of four files are not enough
+        data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    (manual / files[-1]).write_bytes(b"")
+    assert data.load_mnist("test", data_dir=tmp_path, source="tfds")[0].shape == (3, 784)  # built from the files
+    calls = []
+    monkeypatch.setattr(data.socket, "create_connection",
+                        lambda address, timeout: calls.append((address, timeout)) or io.BytesIO())
+    assert data.load_mnist("test", data_dir=tmp_path / "elsewhere", source="tfds")[0].shape == (3, 784)  # online
+    assert calls == [(data._TFDS_HOST, 3)]
+
+
+def test_tfds_missing_is_named_with_the_install_command(monkeypatch, tmp_path):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", None)  # as if not installed: `import` raises
+    with pytest.raises(ImportError, match=re.escape("source='tfds' needs tensorflow-datasets and tensorflow: pip "
+                                                    "install 'jaxnet-lecture[data]' (")):
+        data.load_mnist("test", data_dir=tmp_path, source="tfds")
+    files = ", ".join(f + ".gz" for split in data.SPLITS for f in data.idx_filenames(split))
+    message = (f"no mnist data found: put the four IDX files ({files}) in a directory and pass data_dir= or set "
+               f"$JAXNET_DATA_DIR to it, or pip install 'jaxnet-lecture[data]' to use tensorflow-datasets")
+    with pytest.raises(data.DataError, match=f"^{re.escape(message)}$"):
+        data.load_mnist("test", data_dir=tmp_path)
+
+
+def test_the_idx_files_not_found_message_names_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    for name, data_dir, where in [("mnist", tmp_path, f"{tmp_path}"), ("mnist", None, "$JAXNET_DATA_DIR (unset)"),
+                                  ("fashion_mnist", tmp_path, f"{tmp_path} or its fashion_mnist/ subdirectory")]:
+        message = f"the four {name} IDX files were not found in {where}"
+        with pytest.raises(data.DataError, match=f"^{re.escape(message)}$"):
+            data.load_mnist("test", name=name, data_dir=data_dir, source="idx")
+
+
+def test_find_idx_dir_looks_for_mnist_in_the_environment_variable_by_default(tmp_path, monkeypatch):
+    fake_mnist(tmp_path / "mnist", n_train=1, n_test=1)
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path))
+    assert data.find_idx_dir() == str(tmp_path / "mnist")
+    assert data.find_idx_dir(data_dir=tmp_path / "mnist") == str(tmp_path / "mnist")
+    assert data.find_idx_dir(data_dir=tmp_path / "elsewhere") is None  # data_dir, when given, is where it looks
+    monkeypatch.delenv(data.ENV_VAR)
+    assert data.find_idx_dir() is None

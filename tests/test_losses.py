@@ -1,3 +1,5 @@
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -135,3 +137,54 @@ def test_one_hot_rows_are_in_the_dtype_asked_for(dtype):
     rows = losses.one_hot(np.array([2, 0]), 3, dtype=dtype)
     assert rows.dtype == dtype
     np.testing.assert_array_equal(np.asarray(rows, np.float32), [[0, 0, 1], [1, 0, 0]])
+
+
+@pytest.mark.parametrize("name", ["mse", "mae"])
+def test_regression_errors_name_the_loss_and_the_shapes(name):
+    for fn in (getattr(losses, name), getattr(losses, f"{name}_signal")):
+        with pytest.raises(ValueError, match=re.escape(f"{name}: yhat must be one example (d,) or a batch (N, d), got "
+                                                       f"shape (1, 2, 2)")):
+            fn(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)))
+        with pytest.raises(ValueError, match=re.escape(f"{name}: yhat has shape (2,) but y has shape (3,); they must "
+                                                       f"be equal")):
+            fn(np.zeros(2), np.zeros(3))
+
+
+def test_cross_entropy_errors_name_the_shapes():
+    for fn in (losses.cross_entropy, losses.cross_entropy_signal):
+        with pytest.raises(ValueError, match=re.escape("cross_entropy: logits must be one example (K,) or a batch "
+                                                       "(N, K), got shape (1, 2, 3)")):
+            fn(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)))
+        with pytest.raises(ValueError, match=re.escape("cross_entropy: integer labels must have shape (4,) for logits "
+                                                       "of shape (4, 3), got labels of shape (3,)")):
+            fn(np.zeros((4, 3)), np.zeros(3, np.int32))
+        with pytest.raises(ValueError, match=re.escape("cross_entropy: integer labels must have shape () for logits of "
+                                                       "shape (3,), got labels of shape (1,)")):
+            fn(np.zeros(3), np.zeros(1, np.int32))
+
+
+def test_the_label_equal_to_the_class_count_is_out_of_range():
+    # Labels run 0..K-1: label K is the first one out of range, and poisons the loss and its signal's row.
+    assert bool(jnp.isnan(losses.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))))
+    signal = losses.cross_entropy_signal(np.zeros((2, 3)), np.array([0, 3]))
+    assert np.isfinite(signal[0]).all() and np.isnan(signal[1]).all()
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+@pytest.mark.parametrize("name", list(losses.LOSSES))
+def test_losses_and_signals_keep_the_predictions_dtype(name, dtype):
+    # The cross-entropy's targets (integer labels, float32 rows) are cast to the logits' dtype; a regression loss
+    # follows JAX's promotion, so it gets targets of its own dtype here. Neither may come out in float32.
+    loss = losses.get(name)
+    yhat = jnp.asarray(YHAT, dtype)
+    targets = [np.array([1, 0, 1]), Y] if loss.integer_labels else [jnp.asarray(Y, dtype)]
+    for y in targets:
+        assert loss.fn(yhat, y).dtype == dtype, y
+        assert loss.signal(yhat, y).dtype == dtype, y
+
+
+def test_registering_a_loss_with_an_unknown_metric_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=re.escape("loss 'hinge': unknown metric 'f1'; valid metrics are "
+                                                   "[None, 'accuracy']")):
+        losses.register(losses.Loss("hinge", losses.mae, losses.mae_signal, metric="f1"))
+    assert "hinge" not in losses.LOSSES

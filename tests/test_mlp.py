@@ -193,3 +193,13 @@ def test_layer_activations_names_every_layer_hidden_then_output():
     assert mlp.layer_activations("relu", "sigmoid", 1) == ["sigmoid"]  # one layer: the output alone
     with pytest.raises(ValueError, match="activation lists 2 names but the network has 1 hidden layers"):
         mlp.layer_activations(["relu", "tanh"], "identity", 2)
+
+
+def test_integer_inputs_enter_in_the_parameters_dtype_in_both_forward_passes():
+    # u_0 takes W_1's dtype, not the default float32: a half-precision network stays in half precision.
+    params = mlp.init(jax.random.key(0), [3, 4, 2], dtype=jnp.float16)
+    x = np.array([[0, 1, 2], [3, 4, 5]], np.uint8)
+    vs, us = mlp.forward_one(params, x[0], mlp.Net("tanh"))
+    assert us[0].dtype == jnp.float16 and vs[-1].dtype == jnp.float16
+    _, vs, us = mlp.forward(params, x, mlp.Net("tanh"))
+    assert us[0].dtype == jnp.float16 and vs[-1].dtype == jnp.float16

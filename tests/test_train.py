@@ -413,8 +413,11 @@ def test_resume_policies(tmp_path):
         fit(small_params(), x, y, checkpoint_path=path, resume="yes")
     _, history = fit(small_params(), x, y, epochs=2, checkpoint_path=path, resume="auto", log_path=log)
     assert [r["epoch"] for r in history] == [1, 2]  # nothing to resume from: a fresh start
-    _, history = fit(small_params(), x, y, epochs=3, checkpoint_path=path, resume="auto", log_path=log)
+    straight, _ = fit(small_params(), x, y, epochs=3)
+    # Other starting parameters: a resumed run ignores them, a fresh one would start from them.
+    resumed, history = fit(small_params(seed=5), x, y, epochs=3, checkpoint_path=path, resume="auto", log_path=log)
     assert [r["epoch"] for r in history] == [1, 2, 3]  # resumed after epoch 2
+    chex.assert_trees_all_equal(resumed, straight)
     assert len(log.read_text().splitlines()) == 3  # the resumed run appends
     _, history = fit(small_params(), x, y, epochs=1, checkpoint_path=path, log_path=log)  # default: fresh
     assert [r["epoch"] for r in history] == [1] and checkpoint.read_header(path)["epoch"] == 1
@@ -442,8 +445,12 @@ def test_a_checkpoint_without_a_header_is_refused(tmp_path):
     path = tmp_path / "c.npz"
     np.savez(path, weights=np.zeros(3))
     message = re.escape(str(path)) + r" is not a jaxnet checkpoint \(no header\).*resume=False"
-    with pytest.raises(ValueError, match=message):
-        checkpoint.read_header(path)
+    params = small_params()
+    for call in (lambda: checkpoint.read_header(path),
+                 lambda: checkpoint.restore(path, params=params, opt_state=optax.sgd(0.1).init(params)),
+                 lambda: fit(params, *blobs(), checkpoint_path=path, resume=True)):
+        with pytest.raises(ValueError, match=message):
+            call()
 
 
 def test_the_next_save_removes_temporaries_of_a_killed_save(tmp_path):

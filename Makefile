@@ -83,6 +83,7 @@ $(VENV)/.installed-docs: $(STAMP)
 mutants: install
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true
+	$(PY) tests/mutants/elsewhere.py
 	$(PY) tests/mutants/report.py
 
 # The playground: the width sweep, back-propagation's tables and a digit you draw, served on 127.0.0.1 (nothing

@@ -1,0 +1,90 @@
+"""Runs the survivors that only slow or multi-process tests can reach against those tests (``make mutants`` runs it
+after mutmut).
+
+mutmut picks, for each mutant, the fast tests that called the mutated function in its own process. Code that runs
+only on several devices or in several processes (a mesh's placement, the multi-process gather) is called in a
+child process, which it cannot see, so its mutants "survive" the fast tests. ``tests/mutants/elsewhere.txt`` names,
+for such functions, the test that does reach them; this script runs each surviving mutant of those functions against
+its test, with the mutant switched on (``MUTANT_UNDER_TEST``, inherited by the child processes, which import
+``mutants/jaxnet`` through ``PYTHONPATH``), and writes the exit codes to ``mutants/elsewhere.json`` (``{mutant: {test: exit code}}``), which
+``tests/mutants/report.py`` reads: any exit code but 0 (a failed test, or a timeout) is a kill. A second run skips
+what the first one checked.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import report  # noqa: E402
+
+RERUN = {0, 5, 33}  # survived, or no fast test reached it
+
+
+def routes(path: str) -> list[tuple[str, str]]:
+    """``[(mutant name pattern, pytest node id)]`` from lines ``<pattern>  <node id>  # <why>``."""
+    found = []
+    with open(path) as f:
+        for line in f:
+            fields = line.partition("#")[0].split()
+            if fields:
+                if len(fields) != 2:
+                    raise SystemExit(f"{path}: expected '<mutant pattern>  <test node id>  # why', got {line!r}")
+                found.append((fields[0], fields[1]))
+    return found
+
+
+def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.path.join(HERE, "elsewhere.txt"),
+         timeout_s: int = 600) -> int:
+    codes = report.results(mutants)
+    out_path = os.path.join(mutants, "elsewhere.json")
+    done = {}
+    if os.path.exists(out_path):
+        with open(out_path) as f:
+            done = json.load(f)
+    env = {**os.environ, "PYTHONPATH": os.path.abspath(mutants), "JAX_PLATFORMS": "cpu"}
+
+    def run(test: str, mutant: str) -> int:
+        try:
+            return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p",
+                                   "no:cacheprovider", test], cwd=mutants, env={**env, "MUTANT_UNDER_TEST": mutant},
+                                  capture_output=True, timeout=timeout_s).returncode
+        except subprocess.TimeoutExpired:
+            return 36  # mutmut's code for a timeout: the test noticed
+
+    controlled = set()
+    plan: dict[str, list[str]] = {}  # each survivor's tests, in the file's order
+    for pattern, test in routes(routes_file):
+        for name in sorted(n for n, c in codes.items() if c in RERUN and fnmatch.fnmatchcase(n, pattern)):
+            plan.setdefault(name, []).append(test)
+    for name, tests in plan.items():
+        tried = done.setdefault(name, {})
+        for test in tests:
+            if test not in tried:
+                if test not in controlled:
+                    # The test must pass on the unmutated code and fail when every mutated function raises ("fail",
+                    # mutmut's own check): else its failures would say nothing about the mutants.
+                    clean, broken = run(test, ""), run(test, "fail")
+                    if clean != 0 or broken == 0:
+                        raise SystemExit(f"{test}: exit code {clean} on the unmutated code and {broken} with every "
+                                         f"function failing; it cannot judge mutants")
+                    controlled.add(test)
+                tic = time.monotonic()
+                tried[test] = run(test, name)
+                print(f"{name}: {test} -> exit code {tried[test]} ({time.monotonic() - tic:.0f} s)", flush=True)
+                with open(out_path, "w") as f:
+                    json.dump(done, f, indent=1, sort_keys=True)
+            if tried[test] != 0:
+                break  # killed
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

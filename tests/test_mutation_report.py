@@ -27,7 +27,7 @@ def test_scores_count_kills_and_timeouts_and_leave_out_the_equivalent(tmp_path):
     (tmp_path / "equivalent.txt").write_text("# header\njaxnet.a.x_f__mutmut_10  # the same contraction\n")
     assert run(tmp_path) == 0  # 9 killed of 10 non-equivalent: 90%
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 11 | 9 | 1 | 1 | 0 | 0 | 90.0% |" in text
+    assert "| jaxnet.a | 11 | 9 | 0 | 1 | 1 | 0 | 0 | 90.0% |" in text
     assert "`jaxnet.a.x_g__mutmut_1 (survived)`" in text
 
 
@@ -36,7 +36,21 @@ def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
                                          "jaxnet.a.x_f__mutmut_3": None})
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1
-    assert "| jaxnet.a | 3 | 1 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 3 | 1 | 0 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_survivors_a_slow_test_killed_count_as_killed_and_are_shown_apart(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 0,
+                                         "jaxnet.a.x_f__mutmut_3": 33, "jaxnet.a.x_f__mutmut_4": 0})
+    (tmp_path / "mutants" / "elsewhere.json").write_text(json.dumps({
+        "jaxnet.a.x_f__mutmut_2": {"tests/t.py::slow": 0, "tests/t.py::launcher": 1},  # the second test killed it
+        "jaxnet.a.x_f__mutmut_3": {"tests/t.py::slow": 36},  # a timeout is a kill
+        "jaxnet.a.x_f__mutmut_4": {"tests/t.py::slow": 0}}))  # survived that test too
+    (tmp_path / "equivalent.txt").write_text("")
+    assert run(tmp_path) == 1  # 3 of 4
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 4 | 3 | 2 | 0 | 1 | 0 | 0 | 75.0% |" in text
+    assert "`jaxnet.a.x_f__mutmut_4 (survived)`" in text and "mutmut_2 (" not in text
 
 
 def test_collecting_the_fast_tests_starts_no_jax_runtime():

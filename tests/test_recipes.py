@@ -12,9 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import mnist  # noqa: E402
-import universal_approx  # noqa: E402
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
+sys.path.insert(0, ROOT)
+# As modules of the experiments folder, so that make mutants (which names them experiments.mnist, ...) reaches them.
+from experiments import mnist, universal_approx  # noqa: E402
 
 
 def layers(seed=0):

@@ -4,11 +4,11 @@ after mutmut).
 mutmut picks, for each mutant, the fast tests that called the mutated function in its own process. Code that runs
 only on several devices or in several processes (a mesh's placement, the multi-process gather) is called in a
 child process, which it cannot see, so its mutants "survive" the fast tests. ``tests/mutants/elsewhere.txt`` names,
-for such functions, the test that does reach them; this script runs each surviving mutant of those functions against
-its test, with the mutant switched on (``MUTANT_UNDER_TEST``, inherited by the child processes, which import
-``mutants/jaxnet`` through ``PYTHONPATH``), and writes the exit codes to ``mutants/elsewhere.json`` (``{mutant: {test: exit code}}``), which
-``tests/mutants/report.py`` reads: any exit code but 0 (a failed test, or a timeout) is a kill. A second run skips
-what the first one checked.
+for such functions, the tests that do reach them; this script runs each surviving mutant of those functions against
+them, with the mutant switched on (``MUTANT_UNDER_TEST``, inherited by the child processes, which import
+``mutants/jaxnet`` through ``PYTHONPATH``), and writes the exit codes to ``mutants/elsewhere.json`` as
+``{mutant: {test: exit code}}``. ``tests/mutants/report.py`` reads it: any exit code but 0 (a failed test, or a
+timeout) is a kill. A second run skips what the first one checked.
 """
 
 from __future__ import annotations

@@ -65,10 +65,15 @@ def test_a_join_that_outlasts_its_timeout_ends_the_process_with_the_message(monk
     assert capsys.readouterr().err == distributed.join_timeout_message("10.0.0.1:1234", 2, 1, 1) + "\n"
 
 
-def test_a_join_in_time_cancels_the_watchdog(runtime, monkeypatch, no_cluster):
-    codes = []
+def test_a_join_in_time_cancels_the_watchdog(monkeypatch, no_cluster):
+    codes, watchdogs = [], []
     monkeypatch.setattr(os, "_exit", codes.append)
+    monkeypatch.setattr(jax.config, "update", lambda name, value: None)
+    # While the runtime waits, the watchdog runs as a daemon thread: it must not keep an interrupted process alive.
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *args, **kwargs: watchdogs.extend(
+        t.daemon for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()))
     distributed.initialize("10.0.0.1:1234", 2, 0, initialization_timeout_s=1)
+    assert watchdogs == [True]
     threading.Event().wait(1.5)  # past the timeout: a watchdog left running would have fired
     assert codes == []
     assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer) and t.is_alive()]

@@ -41,6 +41,8 @@ def test_says_when_it_does_not_converge():
     with pytest.warns(perceptron.ConvergenceWarning, match="did not converge.*after 50 epochs"):
         result = perceptron.train(x, y, epochs=50)
     assert not result.converged and result.epochs == 50
+    with pytest.warns(perceptron.ConvergenceWarning, match="after 1000 epochs"):
+        assert perceptron.train(x, y).epochs == 1000  # the default: 1,000 passes at most
 
 
 def test_single_update_rule():

@@ -262,3 +262,16 @@ def test_pad_rounds_the_chunk_to_the_shards_only_when_asked():
     x, y = np.zeros((7, 2)), np.zeros(7)
     assert evaluation.pad(x, y, 5)[2:] == (7, 5)  # one shard: the chunk as given
     assert evaluation.pad(x, y, 5, multiple_of=2)[2:] == (7, 6)
+
+
+@pytest.mark.skipif("MUTANT_UNDER_TEST" in __import__("os").environ,
+                    reason="make mutants calls jaxnet through a frame of its own, so warnings point elsewhere")
+def test_the_unscaled_input_warnings_point_at_the_caller_of_fit():
+    x, y = problem()
+    pixels = np.full((N, 3), 200, np.uint8)
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    with pytest.warns(train.UnscaledInputWarning) as caught:
+        fit(params, pixels, y, epochs=1)  # the training data, through this file's fit helper
+        train.fit(params, x, y, optimizer=optax.sgd(0.1), epochs=1, batch_size=4, key=jax.random.key(1), loss="mse",
+                  eval_data=(pixels, y), verbose=False)
+    assert [w.filename for w in caught] == [__file__, __file__]

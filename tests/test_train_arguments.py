@@ -102,7 +102,8 @@ def test_a_batch_of_one_is_plain_sgd_and_the_batch_limits_are_named():
 
 def test_mesh_and_devices_together_are_refused():
     x, y = problem()
-    with pytest.raises(ValueError, match=re.escape("give either mesh= or devices= (a data-only mesh), not both")):
+    message = "give either mesh= or devices= (a data-only mesh), not both"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fit(mlp.init(jax.random.key(0), [3, 4, 2]), x, y, mesh=train.make_mesh(), devices=jax.devices())
 
 
@@ -275,3 +276,15 @@ def test_the_unscaled_input_warnings_point_at_the_caller_of_fit():
         train.fit(params, x, y, optimizer=optax.sgd(0.1), epochs=1, batch_size=4, key=jax.random.key(1), loss="mse",
                   eval_data=(pixels, y), verbose=False)
     assert [w.filename for w in caught] == [__file__, __file__]
+
+
+def test_an_ensemble_trains_its_members_with_the_network_and_gradient_asked_for():
+    x, y = problem()
+    stacked = train.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
+    net = mlp.Net("tanh", output="sigmoid")
+    together, _ = fit(stacked, x, y, net=net, ensemble=True, grad="manual")
+    for k in range(2):
+        alone, _ = fit(jax.tree.map(lambda a, k=k: a[k], stacked), x, y, net=net)
+        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown grad 'numeric'"):
+        fit(stacked, x, y, ensemble=True, grad="numeric")

@@ -289,7 +289,20 @@ SHARDED = textwrap.dedent("""
     params = mlp.init(jax.random.key(0), [8, 32, 4])
     kwargs = dict(optimizer=optax.sgd(0.1), epochs=2, batch_size=64, key=jax.random.key(1),
                   loss="cross_entropy", eval_data=(x, y), verbose=False)
+    # Where fit puts what: each device holds its rows of the data sets and a whole copy of the parameters.
+    placed = []
+    place = train._place
+    train._place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
     many, history = train.fit(params, x, y, **kwargs)
+    train._place = place
+    rows = [a for a in placed if a.shape[0] == 512]  # x, y, and the evaluation set's x, y
+    state = [a for a in placed if a.shape[0] != 512]
+    assert len(rows) == 4 and len(state) == len(jax.tree.leaves(params)), [a.shape for a in placed]  # SGD: no state
+    for a in rows:
+        assert a.sharding.spec == jax.sharding.PartitionSpec("data"), a.sharding
+        assert [s.data.shape[0] for s in a.addressable_shards] == [512 // {n}] * {n}
+    for a in state:
+        assert a.sharding.is_fully_replicated, a.sharding
     one, _ = train.fit(params, x, y, devices=jax.devices()[:1], **kwargs)
     assert len(many[0][0].sharding.device_set) == {n}
     diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())

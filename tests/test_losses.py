@@ -188,3 +188,9 @@ def test_registering_a_loss_with_an_unknown_metric_lists_the_valid_ones():
                                                    "[None, 'accuracy']")):
         losses.register(losses.Loss("hinge", losses.mae, losses.mae_signal, metric="f1"))
     assert "hinge" not in losses.LOSSES
+
+
+def test_only_the_softmax_output_is_refused_before_the_cross_entropy_unless_its_signal_is_fused():
+    losses.check_output("cross_entropy", "sigmoid")  # allowed: the loss applies its own softmax to whatever comes
+    with pytest.raises(ValueError, match="output must be 'identity'"):
+        losses.check_output("cross_entropy", "sigmoid", fused_signal=True)

@@ -203,3 +203,43 @@ def test_integer_inputs_enter_in_the_parameters_dtype_in_both_forward_passes():
     assert us[0].dtype == jnp.float16 and vs[-1].dtype == jnp.float16
     _, vs, us = mlp.forward(params, x, mlp.Net("tanh"))
     assert us[0].dtype == jnp.float16 and vs[-1].dtype == jnp.float16
+
+
+@pytest.mark.parametrize("params, message", [
+    ([], "params must be a non-empty list of (W, b) tuples"),
+    ({}, "params must be a non-empty list of (W, b) tuples"),
+    ([(np.zeros((2, 3)), np.zeros(2), np.zeros(2))], "layer 1: expected a (W, b) tuple, got tuple"),
+    ([np.zeros((2, 3))], "layer 1: expected a (W, b) tuple, got ndarray"),
+    ([(np.zeros(3), np.zeros(3))], "layer 1: W must be a matrix (d_1, d_0), got shape (3,)"),
+    ([(np.zeros((4, 3)), np.zeros(4)), (np.zeros((2, 5)), np.zeros(2))],
+     "layer 2: W has shape (2, 5), which does not take the output of layer 1 (W of shape (4, 3)): expected 2 x 4"),
+], ids=["empty", "dict", "three-tuple", "bare-matrix", "vector-W", "chain"])
+def test_check_params_names_the_layer_and_the_shapes(params, message):
+    import re
+
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        mlp.check_params(params)
+
+
+@pytest.mark.parametrize("init", mlp.INITS)
+def test_init_draws_each_layer_from_its_own_key_in_the_dtype_asked_for(init):
+    key = jax.random.key(7)
+    params = mlp.init(key, [3, 5, 2], init=init, dtype=jnp.bfloat16)
+    keys = jax.random.split(key, 2)  # one per layer
+    for (W, b), layer_key, (fan_in, fan_out) in zip(params, keys, [(3, 5), (5, 2)]):
+        assert W.dtype == b.dtype == jnp.bfloat16
+        if init == "glorot":
+            limit = (6.0 / (fan_in + fan_out)) ** 0.5
+            expected = jax.random.uniform(layer_key, (fan_out, fan_in), jnp.bfloat16, -limit, limit)
+        else:
+            std = {"he": (2.0 / fan_in) ** 0.5, "lecun": (1.0 / fan_in) ** 0.5, "normal": 0.01}[init]  # Python floats
+            expected = std * jax.random.normal(layer_key, (fan_out, fan_in), jnp.bfloat16)
+        np.testing.assert_array_equal(np.asarray(W, np.float32), np.asarray(expected, np.float32))
+
+
+def test_the_input_is_shifted_and_scaled_by_any_values_and_they_are_floats():
+    x = jnp.array([3.0, 5.0])
+    np.testing.assert_array_equal(mlp.Net(input_shift=1.0).input(x, jnp.float32), [2.0, 4.0])
+    np.testing.assert_array_equal(mlp.Net(input_scale=2.0).input(x, jnp.float32), [1.5, 2.5])
+    net = mlp.Net(input_shift=np.float32(1), input_scale=2)
+    assert type(net.input_shift) is float and type(net.input_scale) is float

@@ -67,3 +67,34 @@ def test_make_epochs_takes_the_network_by_keywords():
     assert by_keywords is program.make_epochs(optimizer, mlp.Net("tanh", output="sigmoid"), **common)  # cached
     assert by_keywords is not program.make_epochs(optimizer, mlp.Net("tanh"), **common)
     assert by_keywords is not program.make_epochs(optimizer, mlp.Net("relu", output="sigmoid"), **common)
+
+
+def _with_defaults(value):
+    def f(x, a=value, *, b=value):
+        return x * a * b
+
+    return f
+
+
+def test_functions_count_their_defaults_and_arrays_their_values_and_dtype():
+    import jax
+    import numpy as np
+
+    assert fp(_with_defaults(1.0)) == fp(_with_defaults(1.0)) and fp(_with_defaults(1.0)) != fp(_with_defaults(2.0))
+    one = _with_defaults(1.0)
+    other = _with_defaults(1.0)
+    other.__defaults__ = (2.0,)  # only the positional default differs
+    assert fp(one) != fp(other)
+    other = _with_defaults(1.0)
+    other.__kwdefaults__ = {"b": 2.0}  # only the keyword default differs
+    assert fp(one) != fp(other)
+    a = np.array([1.0, 2.0], np.float32)
+    assert fp(a) == fp(a.copy()) and fp(a) != fp(np.array([1.0, 3.0], np.float32))
+    assert fp(np.zeros(2, np.float32)) != fp(np.zeros(2, np.int32))  # the same bytes, another dtype
+    key = jax.random.key(0)
+    assert fp(key) == fp(key) and fp(len) == fp(len)  # a key array and a builtin: kept as themselves
+
+
+def test_unhashable_objects_are_told_apart_by_identity():
+    a, b = {1, 2}, {1, 2}
+    assert hash(fp(a)) == hash(fp(a)) and fp(a) == fp(a) and fp(a) != fp(b)

@@ -288,3 +288,11 @@ def test_an_ensemble_trains_its_members_with_the_network_and_gradient_asked_for(
         chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="unknown grad 'numeric'"):
         fit(stacked, x, y, ensemble=True, grad="numeric")
+
+
+def test_the_label_equal_to_the_class_count_is_refused_where_data_enters():
+    x = np.zeros((4, 3), np.float32)
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    message = "training data: labels must lie in [0, 2), got min 0, max 2"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        fit(params, x, np.array([0, 1, 2, 0]), loss="cross_entropy")

@@ -77,9 +77,11 @@ $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS),docs]'
 	touch $@
 
-# Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/, then a report per
-# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: its first run here checked
-# 2,013 of 2,803 mutants in about 50 minutes on 2 cores. A second run re-checks only the functions whose code changed.
+# Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/ and the experiments' recipes, then a report per
+# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: a whole run of jaxnet/'s 2,803
+# mutants took 87 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions whose
+# code changed. Survivors of code that only several devices or processes reach are then run against the tests that
+# reach it (tests/mutants/elsewhere.py).
 mutants: install
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true

@@ -87,3 +87,19 @@ def test_the_sweep_moves_every_parameter():
     for name, before, after in zip(names, jax.tree.leaves(initial), jax.tree.leaves(trained)):
         moved = np.abs(np.asarray(after) - np.asarray(before)).reshape(config.seeds, -1).max(axis=1)
         assert np.all(moved > 1e-4), (name, moved)  # in every seed
+
+
+def test_mnist_cosine_schedule_warms_up_linearly_then_decays_to_zero():
+    # SGD on a unit gradient, no weight decay: each update is minus the step's rate, the schedule written out:
+    # linear from 0 over the warm-up's steps, then lr·½(1 + cos(π·(t − w)/(T − w))) down to 0 at the last step.
+    config = mnist.Config(optimizer="sgd", schedule="cosine", lr=0.1, weight_decay=0.0, epochs=3, warmup_epochs=1)
+    opt = mnist.make_optimizer(config, steps_per_epoch=10)
+    params = [(np.zeros((1, 1), np.float32), np.zeros(1, np.float32))]
+    state = opt.init(params)
+    rates = []
+    for _ in range(30):
+        updates, state = opt.update([(np.ones((1, 1), np.float32), np.ones(1, np.float32))], state, params)
+        rates.append(-float(updates[0][1][0]))
+    w, total = 10, 30
+    expected = [0.1 * t / w if t < w else 0.1 * 0.5 * (1 + np.cos(np.pi * (t - w) / (total - w))) for t in range(30)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-5, atol=1e-7)

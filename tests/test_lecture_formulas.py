@@ -18,8 +18,11 @@ import pytest
 
 from jaxnet import activations, losses, mlp, perceptron, train
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import universal_approx  # noqa: E402
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
+sys.path.insert(0, ROOT)
+# As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
+from experiments import universal_approx  # noqa: E402
 
 RNG = np.random.default_rng(0)
 

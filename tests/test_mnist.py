@@ -9,8 +9,11 @@ from jaxnet import data
 
 from idx_files import labelled_mnist
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import mnist  # noqa: E402
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
+sys.path.insert(0, ROOT)
+# As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
+from experiments import mnist  # noqa: E402
 
 REAL = os.environ.get(data.ENV_VAR)
 

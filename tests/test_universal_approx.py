@@ -5,8 +5,11 @@ import sys
 import numpy as np
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "experiments"))
-import universal_approx  # noqa: E402
+ROOT = os.path.join(os.path.dirname(__file__), "..")
+sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
+sys.path.insert(0, ROOT)
+# As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
+from experiments import universal_approx  # noqa: E402
 
 
 @pytest.mark.slow

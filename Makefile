@@ -21,7 +21,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground mutants
+.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground mutants planted
 
 install: $(STAMP)
 
@@ -87,6 +87,11 @@ mutants: install
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true
 	$(PY) tests/mutants/elsewhere.py
 	$(PY) tests/mutants/report.py
+
+# Eight known engine and recipe bugs (the same shuffle each epoch, a lost step, ...), each planted alone in a scratch
+# copy: the fast tests must fail for every one (tests/mutants/planted.py). About 6 minutes here; not in CI.
+planted: install
+	JAX_PLATFORMS=cpu $(PY) tests/mutants/planted.py
 
 # The playground: the width sweep, back-propagation's tables and a digit you draw, served on 127.0.0.1 (nothing
 # from outside). The digit tab uses make mnist's checkpoint, else trains a 3-epoch network on $$JAXNET_DATA_DIR's

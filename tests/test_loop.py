@@ -133,3 +133,23 @@ def test_restore_refuses_another_key_typed_or_raw(tmp_path, kind):
     with jax.legacy_prng_key("error"):  # a raw key is compared as it is, never passed to jax.random
         if kind == "raw":
             assert loop.restore(path, params=params, opt_state=opt_state, key=make(3))[2] == 2
+
+
+def test_fit_advances_the_bar_by_each_calls_epochs_and_gives_each_epoch_its_share_of_the_time(fake_tqdm,
+                                                                                              monkeypatch):
+    # Two compiled calls of 3 epochs: the bar moves 3 and 3; each epoch's "seconds" is its call's time over 3, so
+    # they come in equal threes and add up to no more than the whole fit.
+    import time
+
+    monkeypatch.setattr("sys.stderr", Terminal())
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 3)).astype(np.float32), rng.normal(size=(40, 2)).astype(np.float32)
+    tic = time.perf_counter()
+    _, history = train.fit(mlp.init(jax.random.key(0), [3, 4, 2]), x, y, optimizer=optax.sgd(0.1), epochs=6,
+                           batch_size=8, key=jax.random.key(1), loss="mse", epochs_per_call=3, verbose=True)
+    wall = time.perf_counter() - tic
+    (bar,) = fake_tqdm
+    assert bar.kwargs["total"] == 6 and bar.kwargs["initial"] == 0 and bar.updates == [3, 3] and bar.closed
+    seconds = [record["seconds"] for record in history]
+    assert seconds[0] == seconds[1] == seconds[2] > 0 and seconds[3] == seconds[4] == seconds[5] > 0
+    assert sum(seconds) <= wall

@@ -1,4 +1,5 @@
-"""tests/mutants/report.py, the mutation report per module, on results written by hand."""
+"""tests/mutants/report.py, the mutation report per module, on results written by hand; planted.py's bugs still
+apply to the code; the conftest's test order under make mutants."""
 
 import json
 import os
@@ -6,6 +7,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
+import planted  # noqa: E402
+
 import report  # noqa: E402
 
 
@@ -63,3 +66,36 @@ def test_collecting_the_fast_tests_starts_no_jax_runtime():
               "print('backends', sorted(xla_bridge._backends))")
     out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
     assert out.stdout.strip().splitlines()[-1] == "backends []", out.stdout[-2000:] + out.stderr[-2000:]
+
+
+def test_every_planted_bug_still_applies_to_the_code():
+    # make planted replaces each bug's correct text; a refactoring that moves it must update the list, not skip it.
+    assert len(planted.BUGS) == 8
+    for name, path, correct, bug in planted.BUGS:
+        text = planted.planted_text(path, correct, bug)
+        assert bug in text and correct != bug, name
+        assert all(os.path.exists(os.path.join(planted.ROOT, test)) for test in planted.TESTS)
+
+
+class Item:
+    def __init__(self, nodeid):
+        self.nodeid = nodeid
+
+
+def test_under_make_mutants_the_mutated_modules_tests_run_first_each_group_fastest_first(tmp_path, monkeypatch):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("suite_conftest", os.path.join(os.path.dirname(__file__),
+                                                                                  "conftest.py"))
+    conftest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(conftest)
+    durations = {"tests/test_mlp.py::a": 0.1, "tests/test_losses.py::slow": 2.0, "tests/test_losses.py::fast": 0.5,
+                 "tests/test_train.py::b": 0.05}
+    (tmp_path / "mutmut-stats.json").write_text(json.dumps({"duration_by_test": durations}))
+    monkeypatch.chdir(tmp_path)
+    items = [Item(nodeid) for nodeid in durations]
+    conftest.pytest_collection_modifyitems(None, items)  # not under make mutants: the order is kept
+    assert [item.nodeid for item in items] == list(durations)
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "jaxnet.losses.x_mse__mutmut_3")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.nodeid for item in items] == ["tests/test_losses.py::fast", "tests/test_losses.py::slow",
+                                               "tests/test_train.py::b", "tests/test_mlp.py::a"]

@@ -168,6 +168,11 @@ def test_spread_init_is_its_formula_on_any_domain_slope_and_dtype():
     c = -np.asarray(b1, np.float64) / np.asarray(W1[:, 0], np.float64)
     assert set(np.unique(np.asarray(W1, np.float32))) == {-slope, slope}
     assert a <= c.min() < a + 0.01 * (b - a) and b - 0.01 * (b - a) < c.max() <= b  # 4,000 draws: ~1e-17 to fail
+    # The defaults: the unit interval and the slope s = 30 of the target's fastest component, cos 30x.
+    (W1, b1), _ = universal_approx.init_spread(key, width)
+    c = -np.asarray(b1) / np.asarray(W1[:, 0])
+    assert set(np.unique(np.abs(np.asarray(W1)))) == {30.0} and W1.dtype == jnp.float32
+    assert 0 <= c.min() < 0.01 and 0.99 < c.max() <= 1
 
 
 @pytest.mark.parametrize("optimizer, steps", [("sgd", [1.0, 1.0]), ("momentum", [1.0, 1.9]),

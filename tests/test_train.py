@@ -245,7 +245,8 @@ def test_divergence_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path)
     x, y = blobs()
     path = tmp_path / "c.npz"
     fit(small_params(), x, y, epochs=2, checkpoint_path=path)
-    with pytest.raises(FloatingPointError, match=r"non-finite in epoch 3 .*last good checkpoint"):
+    message = f"training diverged: the loss became non-finite in epoch 3 (of 5); the last good checkpoint is {path}"
+    with pytest.raises(FloatingPointError, match=f"^{re.escape(message)}$"):
         fit(small_params(), x * 1e30, y, optimizer=optax.sgd(1e10), epochs=5, checkpoint_path=path, resume=True)
     assert checkpoint.read_header(path)["epoch"] == 2
 
@@ -302,19 +303,37 @@ SHARDED = textwrap.dedent("""
         assert a.sharding.spec == jax.sharding.PartitionSpec("data"), a.sharding
         assert [s.data.shape[0] for s in a.addressable_shards] == [512 // {n}] * {n}
     for a in state:
-        assert a.sharding.is_fully_replicated, a.sharding
+        assert a.sharding.is_fully_replicated and len(a.sharding.device_set) == {n}, a.sharding
     one, _ = train.fit(params, x, y, devices=jax.devices()[:1], **kwargs)
     assert len(many[0][0].sharding.device_set) == {n}
     diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
                for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
     print("max difference", diff)
     assert diff < 1e-5, diff
+    # An evaluation set and a chunk that do not divide over the shards (333 rows, chunks of 111): padded until they
+    # do, the same loss.
+    odd = dict(kwargs, eval_data=(x[:333], y[:333]), eval_chunk_size=111, epochs=1)
+    (_, odd_many), (_, odd_one) = (train.fit(params, x, y, devices=d, **odd) for d in (None, jax.devices()[:1]))
+    assert abs(odd_many[-1]["eval_loss"] - odd_one[-1]["eval_loss"]) < 1e-5, (odd_many[-1], odd_one[-1])
     # An ensemble sharded the same way: the members' batch axis is sharded, their own axis is not.
     stacked = train.init_ensemble(jax.random.key(2), 2, [8, 32, 4])
     many, _ = train.fit(stacked, x, y, ensemble=True, **kwargs)
     one, _ = train.fit(stacked, x, y, ensemble=True, devices=jax.devices()[:1], **kwargs)
     diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
                for a, b in zip(jax.tree.leaves(many), jax.tree.leaves(one)))
+    assert diff < 1e-5, diff
+    # The members spread over the devices: each device holds its own member's parameters, the rows whole.
+    placed.clear()
+    train._place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
+    spread, _ = train.fit(stacked, x, y, ensemble=True, mesh=train.make_mesh(members={n}), **kwargs)
+    train._place = place
+    state = [a for a in placed if a.shape[0] != 512]
+    assert len(state) == len(jax.tree.leaves(stacked)), [a.shape for a in placed]
+    for a in state:
+        assert a.sharding.spec[0] == "members", a.sharding
+        assert [s.data.shape[0] for s in a.addressable_shards] == [2 // {n}] * {n}
+    diff = max(float(np.abs(np.asarray(a) - np.asarray(b)).max())
+               for a, b in zip(jax.tree.leaves(spread), jax.tree.leaves(one)))
     assert diff < 1e-5, diff
 """)
 
@@ -511,3 +530,18 @@ def test_scaled_or_small_integer_inputs_train_without_a_warning():
         warnings.simplefilter("error")
         fit(small_params(), x8, y, net=mlp.Net("relu", input_scale=255.0), optimizer=optax.sgd(1e-4))
         fit(small_params(), (x > 0).astype(np.int32), y, optimizer=optax.sgd(1e-4))  # 0/1 features need no scale
+
+
+def test_the_checkpoint_header_describes_the_network_and_keeps_the_callers_meta(tmp_path):
+    # What a reader of the checkpoint alone (the playground's digits page) rebuilds the network from: the layer
+    # sizes, the activations, the input's shift and scale, the loss and the dtype; an ensemble's sizes without K.
+    net = mlp.Net(("tanh", "sigmoid"), input_shift=0.5, input_scale=2.0)
+    params = train.init_ensemble(jax.random.key(0), 2, [3, 5, 4, 2])
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    path = tmp_path / "c.npz"
+    train.fit(params, x, y, net, optimizer=optax.sgd(0.1), epochs=1, batch_size=4, key=jax.random.key(1),
+              loss="mse", ensemble=True, checkpoint_path=path, meta={"note": "mine"}, verbose=False)
+    meta = checkpoint.read_header(path)["meta"]
+    expected = {"sizes": [3, 5, 4, 2], "activation": ["tanh", "sigmoid"], "output": "identity", "input_shift": 0.5,
+                "input_scale": 2.0, "loss": "mse", "dtype": "float32", "note": "mine"}
+    assert {k: meta.get(k) for k in expected} == expected

@@ -8,7 +8,8 @@ for such functions, the tests that do reach them; this script runs each survivin
 them, with the mutant switched on (``MUTANT_UNDER_TEST``, inherited by the child processes, which import
 ``mutants/jaxnet`` through ``PYTHONPATH``), and writes the exit codes to ``mutants/elsewhere.json`` as
 ``{mutant: {test: exit code}}``. ``tests/mutants/report.py`` reads it: any exit code but 0 (a failed test, or a
-timeout) is a kill. A second run skips what the first one checked.
+timeout) is a kill. A second run skips what the first one checked; mutants listed in ``equivalent.txt`` are
+not tried.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ def routes(path: str) -> list[tuple[str, str]]:
 
 
 def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.path.join(HERE, "elsewhere.txt"),
-         timeout_s: int = 600) -> int:
+         equivalent_file: str = os.path.join(HERE, "equivalent.txt"), timeout_s: int = 600) -> int:
     codes = report.results(mutants)
+    equivalent = report.equivalents(equivalent_file)  # accounted for already: not worth a slow test
     out_path = os.path.join(mutants, "elsewhere.json")
     done = {}
     if os.path.exists(out_path):
@@ -62,7 +64,8 @@ def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.pat
     controlled = set()
     plan: dict[str, list[str]] = {}  # each survivor's tests, in the file's order
     for pattern, test in routes(routes_file):
-        for name in sorted(n for n, c in codes.items() if c in RERUN and fnmatch.fnmatchcase(n, pattern)):
+        for name in sorted(n for n, c in codes.items()
+                           if c in RERUN and n not in equivalent and fnmatch.fnmatchcase(n, pattern)):
             plan.setdefault(name, []).append(test)
     for name, tests in plan.items():
         tried = done.setdefault(name, {})

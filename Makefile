@@ -79,8 +79,8 @@ $(VENV)/.installed-docs: $(STAMP)
 
 # Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/ and the experiments' recipes, then a report per
 # module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: mutmut's whole run of the 3,138
-# mutants took 39 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions whose
-# code changed. Survivors of code that only several devices or processes reach are then run against the tests that
+# mutants took 39 to 48 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions
+# whose code changed. Survivors of code that only several devices or processes reach are then run against the tests that
 # reach it (tests/mutants/elsewhere.py; about 10 s a test).
 mutants: install
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxnet import data, distributed, mlp, train
+from jaxnet import callbacks, data, distributed, mlp, train
 
 import cli
 from cli import Range
@@ -259,12 +259,14 @@ def main(config: Config) -> dict:
     optimizer = make_optimizer(config, len(x_train) // config.batch_size)
     ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
     tic = time.perf_counter()
-    params, history = train.fit(
-        params, x_train, targets, optimizer=optimizer, epochs=config.epochs, batch_size=config.batch_size,
-        net=net, key=shuffle_key, loss="cross_entropy", grad=config.grad, eval_data=(x_test, y_test),
-        ensemble=True, checkpoint_path=ckpt, resume="auto" if config.resume else False, verbose=config.verbose,
-        log_path=log,
-        meta={"dataset": config.dataset, "config": dataclasses.asdict(config)})
+    trainer = train.Trainer(net, loss="cross_entropy", optimizer=optimizer, batch_size=config.batch_size,
+                            grad=config.grad, ensemble=True)
+    meta = {"dataset": config.dataset, "config": dataclasses.asdict(config)}
+    state, history = trainer.fit(
+        trainer.init(params), x_train, targets, epochs=config.epochs, key=shuffle_key, eval_data=(x_test, y_test),
+        callbacks=[callbacks.Checkpoint(ckpt, resume="auto" if config.resume else False, meta=meta),
+                   callbacks.JsonLog(log)], verbose=config.verbose)
+    params = state.params
     train_seconds = time.perf_counter() - tic
     target = TARGET if config.dataset == "mnist" else None  # the lecture's figure is for MNIST only
     reached = seconds_to_accuracy(history, target, member=0) if target else None

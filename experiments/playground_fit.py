@@ -108,6 +108,16 @@ def initial_params(settings: FitSettings) -> mlp.Params:
     return mlp.init(key, [1, settings.width, 1], init="lecun")
 
 
+@functools.lru_cache(maxsize=16)
+def trainer_for(settings: FitSettings) -> train.Trainer:
+    """The Trainer of runs with these settings (their seed and initialisation do not change the program), kept so
+    that the same run asked for again, by any user, reuses its compiled programs; one chunk is one compiled call."""
+    config = settings.experiment()
+    return train.Trainer(mlp.Net(settings.activation), loss="mse", batch_size=config.n,
+                         optimizer=universal_approx.make_optimizer(config, settings.width),
+                         epochs_per_call=math.ceil(settings.steps / UPDATES))
+
+
 def stream(settings: FitSettings) -> Iterator[Snapshot]:
     """Trains one network, yielding a :class:`Snapshot` before the first step and after every chunk.
 
@@ -119,10 +129,10 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
     x, y = universal_approx.sample(config.n, config.domain)
     x_test, y_test = universal_approx.sample(config.test_points, config.domain)
     net = mlp.Net(settings.activation)
-    optimizer = universal_approx.make_optimizer(config, settings.width)
+    trainer = trainer_for(dataclasses.replace(settings, seed=0, init="spread"))
     key = jax.random.key(config.seed)
-    params, opt_state, step, curve = initial_params(settings), None, 0, []
-    chunk = math.ceil(settings.steps / UPDATES)
+    state, step, curve = trainer.init(initial_params(settings)), 0, []
+    params = state.params
     while True:
         train_rmse, prediction, test_rmse = map(np.asarray, _measure(params, x, y, x_test, y_test, net=net))
         train_rmse, test_rmse = float(train_rmse), float(test_rmse)
@@ -131,7 +141,6 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
                        list(curve), time.perf_counter() - tic)
         if step == settings.steps:
             return
-        n = min(chunk, settings.steps - step)
-        params, history = train.fit(params, x, y, net, optimizer=optimizer, epochs=n, batch_size=len(x), key=key,
-                                    loss="mse", opt_state=opt_state, epochs_per_call=n, verbose=False)
-        opt_state, step = history.opt_state, step + n
+        step = min(step + trainer.epochs_per_call, settings.steps)
+        state, _ = trainer.fit(state, x, y, epochs=step, key=key, verbose=False)
+        params = state.params

@@ -4,7 +4,8 @@ Modules, in the order they import each other: :mod:`jaxnet.activations` and :mod
 their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.perceptron`, :mod:`jaxnet.backprop`
 (hand-written gradients), then the training engine: :mod:`jaxnet.program` (the compiled step and epochs),
 :mod:`jaxnet.evaluation`, :mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host side between compiled calls) and
-:mod:`jaxnet.train` (``make_step``, ``fit``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed`
+:mod:`jaxnet.callbacks` (what runs between compiled calls: checkpoints, early stopping, logs, TensorBoard) and
+:mod:`jaxnet.train` (``Trainer``, ``fit``, ``make_step``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed`
 (multi-process runs) and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
 """
 
@@ -18,6 +19,7 @@ except _metadata.PackageNotFoundError:  # imported from a source tree that was n
 from jaxnet import (
     activations,
     backprop,
+    callbacks,
     checkpoint,
     data,
     distributed,
@@ -31,5 +33,5 @@ from jaxnet import (
 )
 from jaxnet.mlp import Net
 
-__all__ = ["Net", "activations", "backprop", "checkpoint", "data", "distributed", "evaluation", "loop", "losses",
+__all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation", "loop", "losses",
            "mlp", "perceptron", "program", "train"]

@@ -4,20 +4,18 @@ Everything here is traced and compiled; nothing here touches the host (no printi
 a :class:`jaxnet.mlp.Net`, the loss a :class:`jaxnet.losses.Loss`, the gradient ``"autodiff"`` (``jax.grad``) or
 ``"manual"`` (:func:`jaxnet.backprop.value_and_manual_grad`).
 
-Compiled programs are cached on their arguments. An optax optimizer is a tuple of closures, so two calls of
-``optax.adam(1e-3)`` give unequal objects; the cache compares optimizers by :func:`optimizer_fingerprint` instead
-(the closures' code and the values they close over), so an equal optimizer built afresh reuses the program.
+Nothing here is cached: each ``make_*`` call returns a new jitted function, which compiles on its first call for
+each shape and dtype of its arguments and never again. Whoever holds it (:class:`jaxnet.train.Trainer`) decides
+how long the compiled program lives.
 """
 
 from __future__ import annotations
 
 import functools
-import types
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
@@ -52,65 +50,16 @@ def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: los
     training set can sit on the device once in its compact form.
     """
     value_and_grad_fn = value_and_grad(net, loss, grad)
+    extra_args = optax.with_extra_args_support(optimizer)
 
     def update(params, opt_state, x, y):
         value, grads = value_and_grad_fn(params, x, y)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        # value= lets transforms that watch the loss (optax.contrib.reduce_on_plateau) see it; every optax
+        # transform accepts it, and a hand-written one is wrapped to ignore it.
+        updates, opt_state = extra_args.update(grads, opt_state, params, value=value)
         return optax.apply_updates(params, updates), opt_state, value
 
     return update
-
-
-class _ByFingerprint:
-    """Wraps an optimizer so that equality and hashing use :func:`optimizer_fingerprint`."""
-
-    def __init__(self, optimizer):
-        self.optimizer = optimizer
-        self.key = optimizer_fingerprint(optimizer)
-
-    def __eq__(self, other):
-        return isinstance(other, _ByFingerprint) and self.key == other.key
-
-    def __hash__(self):
-        return hash(self.key)
-
-
-def optimizer_fingerprint(obj, _depth: int = 0):
-    """A hashable summary of an optax transformation such that equal hyperparameters give equal summaries.
-
-    Functions are summarised by their code and what they close over, partials by their parts, arrays by their
-    bytes, NamedTuples and containers element by element. Anything else is kept as itself (equal only to itself),
-    so an unknown object never makes two different optimizers look equal.
-    """
-    if _depth > 40:  # a closure that reaches itself: fall back to identity
-        return ("id", id(obj))
-    fp = functools.partial(optimizer_fingerprint, _depth=_depth + 1)
-    if obj is None or isinstance(obj, (bool, int, float, complex, str, bytes, type, types.CodeType)):
-        return (type(obj), obj)
-    if isinstance(obj, (tuple, list)):
-        return (type(obj), tuple(fp(o) for o in obj))
-    if isinstance(obj, dict):
-        return (dict, tuple((fp(k), fp(v)) for k, v in obj.items()))
-    if isinstance(obj, functools.partial):
-        return (functools.partial, fp(obj.func), fp(obj.args), fp(obj.keywords))
-    if isinstance(obj, types.FunctionType):
-        cells = []
-        for cell in obj.__closure__ or ():
-            try:
-                cells.append(fp(cell.cell_contents))
-            except ValueError:  # an empty cell
-                cells.append(("empty",))
-        return (types.FunctionType, obj.__code__, obj.__module__, tuple(cells), fp(obj.__defaults__),
-                fp(obj.__kwdefaults__))
-    if isinstance(obj, (np.ndarray, np.generic, jax.Array)) and not jax.dtypes.issubdtype(obj.dtype,
-                                                                                         jax.dtypes.prng_key):
-        host = np.asarray(obj)
-        return (np.ndarray, host.shape, str(host.dtype), host.tobytes())
-    try:
-        hash(obj)
-    except TypeError:
-        return ("id", id(obj))
-    return ("obj", obj)
 
 
 def members_one_by_one(mesh: Mesh | None) -> bool:
@@ -151,16 +100,11 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     same shape and the program compiles once. An ensemble is vmapped over its members; but see
     :func:`members_one_by_one`. With ``batch_size = N`` (full-batch gradient descent) nothing is shuffled: every
     step sees the whole set, in order. Returns ``(params, opt_state, losses)`` with the mean minibatch loss of
-    each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Cached: equal arguments (an equal optimizer
-    included, see :func:`optimizer_fingerprint`) return the same compiled program.
+    each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Each call returns a new program: hold it to reuse
+    what it compiled.
     """
-    return _make_epochs(_ByFingerprint(optimizer), net=mlp.as_net(net, activation, output), loss=losses.get(loss),
-                        grad=grad, batch_size=batch_size, ensemble=ensemble, mesh=mesh)
-
-
-@functools.lru_cache(maxsize=64)
-def _make_epochs(optimizer: _ByFingerprint, *, net, loss, grad, batch_size, ensemble, mesh) -> Callable:
-    update = make_update(optimizer.optimizer, net, loss, grad)
+    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
+    update = make_update(optimizer, net, loss, grad)
     if ensemble:
         update = jax.vmap(update, in_axes=(0, 0, None, None))
     # On a mesh, each minibatch is split over the "data" axis: (batches, batch, ...) sharded on its second axis.

@@ -3,12 +3,15 @@
 * :func:`make_step` builds a pure, jitted ``step(params, opt_state, x, y) -> (params, opt_state, loss)`` for any
   ``optax.GradientTransformation``, with gradients from ``jax.grad`` or from the hand-written
   :func:`jaxnet.backprop.manual_grad`.
-* :func:`fit` trains for some epochs. Each epoch is ONE compiled program (:mod:`jaxnet.program`): a ``lax.scan``
-  over the epoch's shuffled minibatches, so no Python runs between batches. Shuffling comes from the explicit key
-  (epoch e uses ``fold_in(key, e)``), so the same key gives bit-identical parameters, and a run resumed from a
-  checkpoint continues exactly where it stopped. Between compiled chunks of ``epochs_per_call`` epochs the host
-  (:mod:`jaxnet.loop`) evaluates (:mod:`jaxnet.evaluation`), shows progress, logs, checks for divergence and
-  checkpoints.
+* :class:`Trainer` holds one network's training: it checks the network, loss and optimizer once, builds its
+  compiled programs on first use and keeps them. ``trainer.init(params)`` gives a :class:`TrainState` and
+  ``trainer.fit(state, x, y, epochs=..., key=...)`` trains it up to the final epoch ``epochs``. Each epoch is ONE
+  compiled program (:mod:`jaxnet.program`): a ``lax.scan`` over the epoch's shuffled minibatches, so no Python runs
+  between batches. Epoch e shuffles with ``fold_in(key, e)``, so the same key gives bit-identical parameters, and
+  training continued from a state or resumed from a checkpoint equals one uninterrupted run. Between compiled
+  calls of ``epochs_per_call`` epochs the host evaluates (:mod:`jaxnet.evaluation`), checks for divergence and runs
+  the callbacks (:mod:`jaxnet.callbacks`: checkpoints, early stopping, logs, progress, TensorBoard).
+* :func:`fit` is the one-call form: a fresh ``Trainer`` trained from ``params`` for ``epochs`` epochs.
 * Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see :func:`init_ensemble`),
   with ``jax.vmap`` in one program on accelerators and one member after another on a CPU, where that is faster
   (:func:`jaxnet.program.members_one_by_one`); per-member hyperparameters go through ``optax.inject_hyperparams``.
@@ -29,7 +32,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,7 +40,8 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from jaxnet import checkpoint, distributed, evaluation, loop, losses, mlp, program
+from jaxnet import callbacks as cb
+from jaxnet import distributed, evaluation, loop, losses, mlp, program
 
 Array = jax.Array
 GRADS = program.GRADS
@@ -102,8 +106,8 @@ def make_mesh(*, members: int = 1, data: int | None = None, devices: Sequence | 
     return Mesh(np.array(devices, dtype=object).reshape(members, data), ("members", "data"))
 
 
-def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool, members: int | None):
-    """The mesh ``fit`` trains on (``None`` for one device), checked against the ensemble's size."""
+def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool):
+    """The mesh a :class:`Trainer` trains on (``None`` for one device); the members are checked against it later."""
     if mesh is not None and devices is not None:
         raise ValueError("give either mesh= or devices= (a data-only mesh), not both")
     if mesh is None:
@@ -115,8 +119,6 @@ def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool, m
     if m > 1 and not ensemble:
         raise ValueError(f"the mesh spreads members over {m} devices, but a single network has no members; use "
                          f"make_mesh(members=1)")
-    if ensemble and members % m:
-        raise ValueError(f"the ensemble's {members} members do not divide over the mesh's {m} member devices")
     return None if mesh.size == 1 else mesh
 
 
@@ -231,14 +233,321 @@ def _check_opt_state(opt_state, optimizer: optax.GradientTransformation, params,
 
 
 class History(list):
-    """What :func:`fit` returns beside the parameters: one dict per epoch, plus the state to continue from.
+    """What :meth:`Trainer.fit` and :func:`fit` return beside the state: one dict per epoch (see ``fit``).
 
     Attributes:
-      opt_state: the optimizer state after the last epoch; pass it as ``fit(..., opt_state=history.opt_state)`` to
-        continue training in a second call (its step count keeps the learning-rate schedule going).
+      opt_state: the optimizer state after the last epoch.
     """
 
     opt_state: Any = None
+
+
+class TrainState(NamedTuple):
+    """Everything training changes, as a pytree: the parameters, the optimizer state and the epochs done.
+
+    Attributes:
+      params: a list of ``(W, b)`` (every leaf with a leading member axis for an ensemble).
+      opt_state: the optimizer's state for ``params``.
+      epoch: how many epochs have been trained (the next one is ``epoch + 1``).
+    """
+
+    params: Any
+    opt_state: Any
+    epoch: int = 0
+
+
+class Trainer:
+    """Trains one network (or one stacked ensemble) with one optimizer, and holds its compiled programs.
+
+    Compilation, in one sentence: a Trainer compiles its epoch program on the first :meth:`fit` for each shape and
+    dtype of ``(params, x, y)`` and each number of epochs in a compiled call (the last call is shorter when
+    ``epochs_per_call`` does not divide the epochs), and its evaluation once per evaluation-set size; a second
+    ``fit`` with the same shapes compiles nothing, and a new Trainer always compiles afresh.
+
+    Everything that does not depend on the data is checked here, once: the network, the loss and the gradient
+    (``ValueError`` for a softmax output before a loss on logits, or a pair the hand-written gradient does not
+    cover), the batch size, the mesh.
+
+    Args:
+      net: the activations, a :class:`jaxnet.mlp.Net`.
+      loss: ``"mse"``, ``"mae"``, ``"cross_entropy"`` or any registered :class:`jaxnet.losses.Loss`.
+      optimizer: any ``optax.GradientTransformation``; the step passes ``value=`` (the minibatch loss) to its
+        ``update``, so transforms that watch the loss (``optax.contrib.reduce_on_plateau``) work.
+      batch_size: minibatch size; ``N // batch_size`` steps per epoch, the last partial batch dropped. Full-batch
+        gradient descent is ``batch_size=N``. On several devices it, and N, must be multiples of the data shards.
+      grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (:func:`jaxnet.backprop.manual_grad`).
+      ensemble: train K networks stacked along a leading axis (:func:`init_ensemble`): with ``jax.vmap`` in one
+        program on accelerators and meshes, one member after another on a CPU
+        (:func:`jaxnet.program.members_one_by_one`).
+      hyperparams: for ensembles, per-member optimizer hyperparameters ``{name: array (K,)}``, set by
+        :meth:`init`; the optimizer must be built with ``optax.inject_hyperparams``.
+      mesh: a mesh from :func:`make_mesh`: members sharded over ``"members"``, data and minibatches over ``"data"``
+        (each device holds only its rows; in a multi-process run each process supplies only its devices' rows).
+      devices: instead of ``mesh``, the devices to shard the batch over; default all of ``jax.devices()``.
+      epochs_per_call: epochs compiled into one call between host-side work (evaluation, callbacks, the divergence
+        check). Raise it for tiny epochs such as full-batch steps.
+      eval_chunk_size: ``eval_data`` is evaluated in compiled chunks of this many rows.
+
+    >>> import jax, optax
+    >>> from jaxnet import mlp
+    >>> trainer = Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    >>> x = jax.random.normal(jax.random.key(1), (8, 2)); y = x[:, :1] * x[:, 1:]
+    >>> state = trainer.init(mlp.init(jax.random.key(0), [2, 8, 1]))
+    >>> state, history = trainer.fit(state, x, y, epochs=3, key=jax.random.key(2), verbose=False)
+    >>> state.epoch, len(history)
+    (3, 3)
+    """
+
+    def __init__(self, net: mlp.Net, *, loss: str | losses.Loss, optimizer: optax.GradientTransformation,
+                 batch_size: int, grad: str = "autodiff", ensemble: bool = False,
+                 hyperparams: dict[str, Any] | None = None, mesh: Mesh | None = None, devices: Sequence | None = None,
+                 epochs_per_call: int = 1, eval_chunk_size: int = 1000):
+        if not isinstance(net, mlp.Net):
+            raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}")
+        self.net, self.loss, self.optimizer, self.grad = net, losses.get(loss), optimizer, grad
+        program.value_and_grad(net, self.loss, grad)  # checks the output, the loss and grad now, not at the first step
+        for name, value in (("batch_size", batch_size), ("epochs_per_call", epochs_per_call),
+                            ("eval_chunk_size", eval_chunk_size)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if hyperparams and not ensemble:
+            raise ValueError("hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams")
+        self.batch_size, self.epochs_per_call, self.eval_chunk_size = batch_size, epochs_per_call, eval_chunk_size
+        self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
+        self.mesh = _resolve_mesh(mesh, devices, ensemble)
+        self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
+        self._epochs: Any = None  # the compiled epochs, built at the first fit
+        self._evaluates: dict[int, Any] = {}  # compiled evaluations, by chunk size
+
+    def __repr__(self) -> str:
+        strategy = ("one by one" if self.one_by_one else "vmapped") if self.ensemble else "single network"
+        mesh = "one device" if self.mesh is None else dict(self.mesh.shape)
+        return (f"Trainer({self.net!r}, loss={self.loss.name!r}, batch_size={self.batch_size}, grad={self.grad!r}, "
+                f"ensemble={strategy!r}, mesh={mesh})")
+
+    @property
+    def _shards(self) -> int:
+        return 1 if self.mesh is None else self.mesh.shape["data"]
+
+    def _first(self, params):
+        """Member 0 of an ensemble (the network itself otherwise), after checking the parameters and the members."""
+        if self.ensemble:
+            mlp.check_params(jax.tree.map(lambda a: a[0], params))
+            members = jax.tree.leaves(params)[0].shape[0]
+            if self.mesh is not None and members % self.mesh.shape["members"]:
+                raise ValueError(f"the ensemble's {members} members do not divide over the mesh's "
+                                 f"{self.mesh.shape['members']} member devices")
+            params = jax.tree.map(lambda a: a[0], params)
+        mlp.check_params(params)
+        self.net.names(len(params))
+        return params
+
+    def init(self, params) -> TrainState:
+        """The state to train ``params`` from: a fresh optimizer state (with the per-member ``hyperparams``), epoch 0.
+
+        Raises:
+          ValueError: parameters that are not a list of ``(W, b)`` that chain, an ensemble that does not divide over
+            the mesh, or an unknown hyperparameter or one without a value per member.
+        """
+        return self._start(params, None)
+
+    def _start(self, params, opt_state) -> TrainState:
+        self._first(params)
+        if opt_state is None:
+            opt_state = jax.vmap(self.optimizer.init)(params) if self.ensemble else self.optimizer.init(params)
+        else:
+            _check_opt_state(opt_state, self.optimizer, params, self.ensemble)
+        if self.hyperparams:
+            members = jax.tree.leaves(params)[0].shape[0]
+            opt_state = _set_hyperparams(opt_state, self.hyperparams, self.ensemble, members)
+        return TrainState(params, opt_state, 0)
+
+    def _program(self):
+        if self._epochs is None:
+            common = dict(loss=self.loss, grad=self.grad, batch_size=self.batch_size, mesh=self.mesh)
+            if self.one_by_one:
+                self._epochs = functools.partial(program.run_members,
+                                                 program.make_epochs(self.optimizer, self.net, **common))
+            else:
+                self._epochs = program.make_epochs(self.optimizer, self.net, ensemble=self.ensemble, **common)
+        return self._epochs
+
+    def evaluate(self, params, x, y) -> dict[str, Any]:
+        """``{"loss": mean loss, "accuracy": ...}`` of ``params`` on ``(x, y)`` (the accuracy only for a loss with that
+        metric, such as the cross-entropy), evaluated in compiled chunks of ``eval_chunk_size`` rows; an ensemble's
+        values are arrays of K. Never drops units or changes ``params``.
+
+        Raises:
+          ValueError: bad shapes, NaN or inf, labels out of range.
+        """
+        first = self._first(params)
+        x, y = np.asarray(x), np.asarray(y)
+        check_data("evaluate", x, y, self.loss, first[0][0].shape[1], first[-1][0].shape[0])
+        xp, yp, n, chunk = evaluation.pad(x, y, self.eval_chunk_size)
+        value, metric = self._evaluate_program(chunk)(params, xp, yp, n)
+        result = {"loss": value}
+        if self.loss.metric is not None:
+            result[self.loss.metric] = metric
+        return result
+
+    def _evaluate_program(self, chunk: int):
+        if chunk not in self._evaluates:
+            self._evaluates[chunk] = make_evaluate(net=self.net, loss=self.loss, chunk_size=chunk,
+                                                   ensemble=self.ensemble)
+        return self._evaluates[chunk]
+
+    def fit(self, state: TrainState, x, y, *, epochs: int, key: Array, eval_data: tuple[Any, Any] | None = None,
+            callbacks: Sequence = (), verbose: bool = True) -> tuple[TrainState, History]:
+        """Trains from ``state.epoch`` until ``epochs`` epochs are done in all; returns ``(state, history)``.
+
+        ``epochs`` is the final epoch, as in Keras: the same command run again after a preemption (with a resuming
+        :class:`jaxnet.callbacks.Checkpoint`) ends where an uninterrupted run ends. Epoch e always shuffles with
+        ``fold_in(key, e)``, so ``fit(state, epochs=2)`` followed by ``fit(that, epochs=5)`` with the same key gives
+        the parameters of one ``fit(state, epochs=5)``, bit for bit. ``state`` itself is left as it is (the compiled
+        program works on a private copy).
+
+        Args:
+          state: from :meth:`init`, or an earlier ``fit``.
+          x: inputs ``(N, d_0)``; integer inputs (``uint8`` images) stay integer on the device and are converted to
+            the parameters' dtype inside the compiled step.
+          y: targets ``(N, d_L)``, or integer labels ``(N,)`` for a loss that takes them (the cross-entropy).
+          epochs: the final epoch (≥ ``state.epoch``).
+          key: PRNG key for the shuffling; the same key gives the same run.
+          eval_data: optional ``(x_eval, y_eval)``, evaluated after every compiled call (never dropping units).
+          callbacks: objects of the :mod:`jaxnet.callbacks` protocol, called in this order between compiled calls.
+          verbose: add a :class:`jaxnet.callbacks.Progress` bar (shown only when stderr is a terminal) unless one is
+            among ``callbacks``.
+
+        Returns:
+          ``(state, history)``. ``history`` (:class:`History`) has one dict per epoch trained by this call (plus a
+          resumed checkpoint's): ``epoch``, ``train_loss`` (mean minibatch loss; a list of K for ensembles),
+          ``seconds`` (its compiled call's wall time divided by its epochs; the first includes compilation) and,
+          on each call's last epoch with ``eval_data``, ``eval_loss`` and ``eval_accuracy``.
+
+        Warns:
+          UnscaledInputWarning: integer inputs above 1 (raw pixels) with the network's default input scaling.
+
+        Raises:
+          ValueError: ``state.epoch`` past ``epochs`` (naming both), bad shapes, non-finite data, labels out of
+            range, a batch size that does not suit the devices, an ``opt_state`` the optimizer did not make, a
+            callback's bad setting (before anything trains).
+          FloatingPointError: the training loss became NaN or inf; the message names the epoch and the last
+            checkpoint (if any), which is left in place.
+        """
+        return self._fit(state, x, y, epochs=epochs, key=key, eval_data=eval_data, callbacks=callbacks,
+                         verbose=verbose)
+
+    def _fit(self, state, x, y, *, epochs, key, eval_data, callbacks, verbose, stacklevel: int = 4):
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be an int >= 0 (the final epoch), got {epochs!r}")
+        if not isinstance(state, TrainState):
+            raise TypeError(f"state must be a train.TrainState (from Trainer.init), got {type(state).__name__}")
+        first = self._first(state.params)
+        d_in, d_out = first[0][0].shape[1], first[-1][0].shape[0]
+        x_host, y_host = np.asarray(x), np.asarray(y)
+        check_data("training data", x_host, y_host, self.loss, d_in, d_out)
+        check_input_scale("training data", x_host, self.net, stacklevel=stacklevel)
+        if not 1 <= self.batch_size <= x_host.shape[0]:
+            raise ValueError(f"batch_size must be between 1 and the {x_host.shape[0]} training examples, got "
+                             f"{self.batch_size}")
+        shards = self._shards
+        if self.batch_size % shards:
+            raise ValueError(f"batch_size {self.batch_size} must be a multiple of the {shards} devices it is sharded "
+                             f"over")
+        if x_host.shape[0] % shards:
+            raise ValueError(f"the {x_host.shape[0]} training examples must divide over the {shards} data shards")
+        _check_opt_state(state.opt_state, self.optimizer, state.params, self.ensemble)
+        rows = None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec("data"))
+        evaluate_fn = self._evaluator(eval_data, rows, d_in, d_out, stacklevel + 1)
+        recorded = ("epoch", "train_loss", "seconds") + (() if evaluate_fn is None else evaluate_fn.fields)
+        meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": self.net.activation,
+                "output": self.net.output, "input_shift": self.net.input_shift,
+                "input_scale": self.net.input_scale, "loss": self.loss.name, "dtype": str(first[0][0].dtype)}
+        history = History()
+        run = cb.Run(epochs=int(epochs), key=key, recorded=recorded, history=history, meta=meta,
+                     writer=distributed.is_writer())
+        callbacks = list(callbacks)
+        if verbose and not any(isinstance(c, cb.Progress) for c in callbacks):
+            callbacks.append(cb.Progress())
+        for c in callbacks:
+            started = c.on_fit_start(run, state)
+            state = state if started is None else started
+        if state.epoch > epochs:
+            raise ValueError(f"the state has already trained {state.epoch} epochs, past epochs={epochs} (the final "
+                             f"epoch, not a number more); pass epochs >= {state.epoch}")
+        kept = [c.path for c in callbacks if isinstance(c, cb.Checkpoint) and c.keep == "last"]
+        try:
+            state = self._loop(state, x_host, y_host, rows, key, int(epochs), evaluate_fn, run, callbacks, kept)
+            run.completed = True
+        finally:
+            for c in callbacks:
+                ended = c.on_fit_end(run, state)
+                state = state if ended is None else ended
+        history.opt_state = state.opt_state
+        return state, history
+
+    def _loop(self, state, x_host, y_host, rows, key, epochs, evaluate_fn, run, callbacks, kept):
+        """The loop over compiled calls; returns the last state (also when a callback stops it early)."""
+        # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own. On a
+        # mesh it goes through the host, to be placed shard by shard; on one device it stays there.
+        private = distributed.to_host if self.mesh is not None else (lambda tree: jax.tree.map(jnp.array, tree))
+        params, opt_state = private((state.params, state.opt_state))
+        if self.mesh is not None:
+            state_sharding = NamedSharding(self.mesh, PartitionSpec("members" if self.ensemble else None))
+            params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
+        state = TrainState(params, opt_state, int(state.epoch))
+        xs, ys = _place(x_host, rows), _place(y_host, rows)
+        run_epochs = self._program()
+        for first_epoch in range(state.epoch, epochs, self.epochs_per_call):
+            epoch_ids = np.arange(first_epoch, min(first_epoch + self.epochs_per_call, epochs))
+            tic = time.perf_counter()
+            params, opt_state, values = run_epochs(state.params, state.opt_state, xs, ys, key, jnp.asarray(epoch_ids))
+            values = distributed.to_host(values)  # waits for the compiled call to finish
+            seconds = (time.perf_counter() - tic) / len(epoch_ids)
+            loop.check_finite(values, first_epoch, epochs, kept[0] if kept else None)
+            state = TrainState(params, opt_state, int(epoch_ids[-1]) + 1)
+            # Plain Python numbers, converted in one go: a full-batch run has one record per step.
+            records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds}
+                       for e, v in zip(epoch_ids.tolist(), values.tolist())]
+            if evaluate_fn is not None:
+                records[-1].update(evaluate_fn(params))
+            run.history.extend(records)
+            stop = False
+            for c in callbacks:
+                stop = bool(c.on_epochs_end(run, state, records)) or stop
+            if stop:
+                break
+        return state
+
+    def _evaluator(self, eval_data, sharding, d_in, d_out, stacklevel):
+        """``params -> {"eval_loss": ..., "eval_accuracy": ...}`` on ``eval_data`` checked, padded and placed once
+        (sharded by rows over the data shards); its ``fields`` name what it records."""
+        if eval_data is None:
+            return None
+        x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
+        check_data("eval_data", x_eval, y_eval, self.loss, d_in, d_out)
+        check_input_scale("eval_data", x_eval, self.net, stacklevel=stacklevel)
+        x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, self.eval_chunk_size, multiple_of=self._shards)
+        x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
+        fn = self._evaluate_program(chunk)
+        metric = self.loss.metric
+
+        def evaluate_fn(params):
+            value, metric_value = distributed.to_host(fn(params, x_eval, y_eval, n_eval))
+            record = {"eval_loss": value.tolist()}
+            if metric is not None:
+                record[f"eval_{metric}"] = metric_value.tolist()
+            return record
+
+        evaluate_fn.fields = ("eval_loss",) + (() if metric is None else (f"eval_{metric}",))  # type: ignore[attr-defined]
+        return evaluate_fn
+
+
+#: fit's keywords that moved to callbacks, and what replaces each.
+MOVED = {"checkpoint_path": "callbacks=[callbacks.Checkpoint(path, resume=...)]",
+         "resume": "callbacks=[callbacks.Checkpoint(path, resume=...)]",
+         "log_path": "callbacks=[callbacks.JsonLog(path)]",
+         "meta": "callbacks=[callbacks.Checkpoint(path, meta=...)]"}
 
 
 def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTransformation, epochs: int,
@@ -246,163 +555,53 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         output: str | None = None, grad: str = "autodiff", opt_state=None,
         eval_data: tuple[Any, Any] | None = None, eval_chunk_size: int = 1000, epochs_per_call: int = 1,
         ensemble: bool = False, hyperparams: dict[str, Any] | None = None, devices: Sequence | None = None,
-        mesh: Mesh | None = None, checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False,
-        log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
+        mesh: Mesh | None = None, callbacks: Sequence = (), checkpoint_path: str | os.PathLike | None = None,
+        resume: bool | str = False, log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
         verbose: bool = True) -> tuple[Any, History]:
-    """Trains ``params`` on ``(x, y)`` by minibatch optimisation; returns ``(params, history)``.
+    """Trains ``params`` on ``(x, y)`` in one call; returns ``(params, history)``.
+
+    The one-call form of :class:`Trainer`: it builds one (so it compiles afresh each call; hold a ``Trainer`` to
+    reuse its programs), starts from ``params`` (and ``opt_state``, default a fresh one) at epoch 0, and trains
+    ``epochs`` epochs. The arguments are :class:`Trainer`'s and :meth:`Trainer.fit`'s, plus:
 
     Args:
-      params: a list of ``(W, b)``; for ``ensemble=True`` every leaf has a leading member axis K.
-      x: inputs ``(N, d_0)``; integer inputs (``uint8`` images) stay integer on the device and are converted to the
-        parameters' dtype inside the compiled step.
-      y: targets ``(N, d_L)``, or integer labels ``(N,)`` for a loss that takes them (the cross-entropy).
       net: the activations (:class:`jaxnet.mlp.Net`); or give ``activation`` / ``output`` names instead.
-      optimizer: any ``optax.GradientTransformation``.
-      epochs: the total number of epochs (a resumed run continues up to this number).
-      batch_size: minibatch size; ``N // batch_size`` steps per epoch, the last partial batch dropped. Full-batch
-        gradient descent is ``batch_size=N``. On several devices it, and N, must be multiples of the number of
-        data shards.
-      key: PRNG key for the shuffling; the same key gives the same run.
-      loss, grad: as for :func:`make_step`.
-      opt_state: the optimizer state to start from (``history.opt_state`` of an earlier call); default a fresh
-        ``optimizer.init(params)``.
-      eval_data: optional ``(x_eval, y_eval)``, evaluated after every compiled call in chunks of ``eval_chunk_size``.
-      epochs_per_call: epochs compiled into one program between host-side work (evaluation, progress, logs,
-        checkpoints, the divergence check). Raise it for tiny epochs such as full-batch steps.
-      ensemble: train K stacked networks: with ``jax.vmap`` in one program on accelerators and meshes, one member
-        after another on a CPU (:func:`jaxnet.program.members_one_by_one`).
-      hyperparams: for ensembles, per-member optimizer hyperparameters as ``{name: array (K,)}``; the optimizer must
-        be built with ``optax.inject_hyperparams``.
-      devices: the devices to shard the batch over (a data-only mesh); default all of ``jax.devices()``.
-      mesh: instead of ``devices``, a mesh from :func:`make_mesh`: the ensemble's members are sharded over its
-        ``"members"`` axis, the training and evaluation sets and every minibatch over its ``"data"`` axis. Each
-        device holds only its shard of the data; in a multi-process run each process supplies only its own
-        devices' shards, and only process 0 writes the log and the checkpoint.
-      checkpoint_path: if given, the state is saved there (atomically) after every compiled call.
-      resume: ``False`` (the default): start fresh, overwriting ``checkpoint_path`` and ``log_path``. ``True``:
-        resume from ``checkpoint_path``, and fail if it does not exist. ``"auto"``: resume if it exists (the setting
-        for a job that is restarted after preemption). A resumed run ends with exactly the parameters of an
-        uninterrupted one.
-      log_path: if given, one JSON line of metrics per epoch is written there.
-      meta: extra JSON facts for the checkpoint header.
-      verbose: show a progress bar (only when stderr is a terminal).
+      opt_state: the optimizer state to start from (``history.opt_state`` of an earlier call; its step count keeps
+        a learning-rate schedule going); default a fresh ``optimizer.init(params)``.
+      checkpoint_path, resume, meta: deprecated: pass ``callbacks=[callbacks.Checkpoint(path, resume=...,
+        meta=...)]``.
+      log_path: deprecated: pass ``callbacks=[callbacks.JsonLog(path)]``.
 
     Returns:
-      ``(params, history)``. ``history`` is a :class:`History`, a list with one dict per epoch: ``epoch``,
-      ``train_loss`` (mean minibatch loss; a list of K for ensembles), ``seconds`` (the wall time of its compiled
-      call divided by the epochs in it; the first call includes compilation) and, with ``eval_data``,
-      ``eval_loss`` and ``eval_accuracy`` (for a loss with the accuracy metric; measured at the end of each call).
-      ``history.opt_state`` is the final optimizer state.
+      ``(params, history)``; ``history.opt_state`` is the final optimizer state.
 
     Warns:
+      DeprecationWarning: for each keyword that moved to a callback, naming its replacement.
       UnscaledInputWarning: integer inputs above 1 (raw pixels) with the network's default input scaling.
 
     Raises:
-      ValueError: bad shapes, non-finite data, labels out of range, a batch size that does not suit the devices,
-        an ``opt_state`` the optimizer did not make, a hyperparameter without one value per member,
-        a softmax output before a loss on logits, a corrupt checkpoint.
-      FloatingPointError: the training loss became NaN or inf; the message names the epoch, and the last good
-        checkpoint (if any) is left in place.
+      ValueError: as :class:`Trainer` and :meth:`Trainer.fit`, and for an ``opt_state`` the optimizer did not make.
+      FloatingPointError: the training loss became NaN or inf.
     """
-    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
-    if not isinstance(epochs, int) or epochs < 0 or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
+    given = {"checkpoint_path": checkpoint_path is not None, "resume": resume is not False,
+             "log_path": log_path is not None, "meta": meta is not None}
+    for name in (n for n, g in given.items() if g):
+        warnings.warn(f"fit's {name}= is deprecated and will be removed in the next release; pass "
+                      f"{MOVED[name]} instead", DeprecationWarning, stacklevel=2)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0 or \
+            isinstance(epochs_per_call, bool) or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
         raise ValueError(f"epochs must be an int >= 0 and epochs_per_call >= 1, got {epochs} and {epochs_per_call}")
-    first = jax.tree.map(lambda a: a[0], params) if ensemble else params
-    mlp.check_params(first)
-    net.names(len(first))
-    d_in, d_out = first[0][0].shape[1], first[-1][0].shape[0]
-    x_host, y_host = np.asarray(x), np.asarray(y)
-    check_data("training data", x_host, y_host, loss, d_in, d_out)
-    check_input_scale("training data", x_host, net)
-    if not 1 <= batch_size <= x_host.shape[0]:
-        raise ValueError(f"batch_size must be between 1 and the {x_host.shape[0]} training examples, got {batch_size}")
-    members = jax.tree.leaves(params)[0].shape[0] if ensemble else None
-    mesh = _resolve_mesh(mesh, devices, ensemble, members)
-    shards = 1 if mesh is None else mesh.shape["data"]
-    if batch_size % shards:
-        raise ValueError(f"batch_size {batch_size} must be a multiple of the {shards} devices it is sharded over")
-    if x_host.shape[0] % shards:
-        raise ValueError(f"the {x_host.shape[0]} training examples must divide over the {shards} data shards")
-    rows = None if mesh is None else NamedSharding(mesh, PartitionSpec("data"))
-    state_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec("members" if ensemble else None))
-    if ensemble and program.members_one_by_one(mesh):
-        single = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, mesh=mesh)
-        run: Any = functools.partial(program.run_members, single)
-    else:  # building the program checks the network, the loss and grad before any data is placed
-        run = program.make_epochs(optimizer, net, loss=loss, grad=grad, batch_size=batch_size, ensemble=ensemble,
-                                  mesh=mesh)
-
-    # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own. On a
-    # mesh it goes through the host, to be placed shard by shard below; on one device it stays there.
-    private = distributed.to_host if mesh is not None else (lambda tree: jax.tree.map(jnp.array, tree))
-    params = private(params)
-    if opt_state is None:
-        opt_state = jax.vmap(optimizer.init)(params) if ensemble else optimizer.init(params)
+    trainer = Trainer(mlp.as_net(net, activation, output), loss=loss, optimizer=optimizer, batch_size=batch_size,
+                      grad=grad, ensemble=ensemble, hyperparams=hyperparams, mesh=mesh, devices=devices,
+                      epochs_per_call=epochs_per_call, eval_chunk_size=eval_chunk_size)
+    moved: list = []
+    if checkpoint_path is not None:
+        moved.append(cb.Checkpoint(checkpoint_path, resume=resume, meta=meta))
     else:
-        _check_opt_state(opt_state, optimizer, params, ensemble)
-        opt_state = private(opt_state)
-    if hyperparams:
-        opt_state = _set_hyperparams(opt_state, hyperparams, ensemble, members)
-    start, history = 0, History()
-    if loop.should_resume(checkpoint_path, resume):
-        params, opt_state, start, records = loop.restore(checkpoint_path, params=params, opt_state=opt_state, key=key)
-        history.extend(records)
-    writer = distributed.is_writer()  # one process writes files; all of them read
-    log_path = log_path if writer else None
-    loop.start_log(log_path, fresh=start == 0)
-    if state_sharding is not None:
-        params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
-    xs, ys = _place(x_host, rows), _place(y_host, rows)
-    evaluate_fn = _evaluator(eval_data, net, loss, eval_chunk_size, ensemble, rows, shards, d_in, d_out)
-    meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": net.activation,
-            "output": net.output, "input_shift": net.input_shift, "input_scale": net.input_scale,
-            "loss": loss.name, "dtype": str(first[0][0].dtype), **(meta or {})}
-
-    progress = loop.Progress(epochs, start, verbose)
-    try:
-        for first_epoch in range(start, epochs, epochs_per_call):
-            epoch_ids = np.arange(first_epoch, min(first_epoch + epochs_per_call, epochs))
-            tic = time.perf_counter()
-            params, opt_state, values = run(params, opt_state, xs, ys, key, jnp.asarray(epoch_ids))
-            values = distributed.to_host(values)  # waits for the compiled call to finish
-            seconds = (time.perf_counter() - tic) / len(epoch_ids)
-            loop.check_finite(values, first_epoch, epochs, checkpoint_path)
-            # Plain Python numbers, converted in one go: a full-batch run has one record per step.
-            records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds}
-                       for e, v in zip(epoch_ids.tolist(), values.tolist())]
-            if evaluate_fn is not None:
-                records[-1].update(evaluate_fn(params))
-            history.extend(records)
-            loop.append_log(log_path, records)
-            if checkpoint_path is not None:
-                state = distributed.to_host((params, opt_state))  # every process takes part; one writes
-                if writer:
-                    checkpoint.save(checkpoint_path, params=state[0], opt_state=state[1],
-                                    epoch=int(epoch_ids[-1]) + 1, key=key, meta={**meta, "history": list(history)})
-            progress.update(len(epoch_ids), records[-1])
-    finally:
-        progress.close()
-    history.opt_state = opt_state
-    return params, history
-
-
-def _evaluator(eval_data, net, loss, chunk_size, ensemble, sharding, shards, d_in, d_out):
-    """``params -> {"eval_loss": ..., "eval_accuracy": ...}`` on ``eval_data`` checked, padded and placed once
-    (sharded by rows over ``shards`` data shards)."""
-    if eval_data is None:
-        return None
-    x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
-    check_data("eval_data", x_eval, y_eval, loss, d_in, d_out)
-    check_input_scale("eval_data", x_eval, net, stacklevel=4)  # the caller of fit
-    x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, chunk_size, multiple_of=shards)
-    x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
-    fn = make_evaluate(net=net, loss=loss, chunk_size=chunk, ensemble=ensemble)
-
-    def evaluate_fn(params):
-        value, metric = distributed.to_host(fn(params, x_eval, y_eval, n_eval))
-        record = {"eval_loss": value.tolist()}
-        if loss.metric is not None:
-            record[f"eval_{loss.metric}"] = metric.tolist()
-        return record
-
-    return evaluate_fn
+        loop.should_resume(None, resume)  # refuses resume=True without a path, and unknown values
+    if log_path is not None:
+        moved.append(cb.JsonLog(log_path))
+    state = trainer._start(params, opt_state)
+    state, history = trainer._fit(state, x, y, epochs=epochs, key=key, eval_data=eval_data,
+                                  callbacks=moved + list(callbacks), verbose=verbose)
+    return state.params, history

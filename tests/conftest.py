@@ -20,6 +20,22 @@ def key():
     return jax.random.key(0)
 
 
+@pytest.fixture
+def traces(monkeypatch):
+    """Registers a loss "counted_cross_entropy" that counts how often JAX traces it (Python runs only when tracing)."""
+    from jaxnet import losses
+
+    count = {"n": 0}
+
+    def counted(logits, y):
+        count["n"] += 1
+        return losses.cross_entropy(logits, y)
+
+    monkeypatch.setitem(losses.LOSSES, "counted_cross_entropy",
+                        losses.get("cross_entropy")._replace(name="counted_cross_entropy", fn=counted))
+    return count
+
+
 def pytest_collection_modifyitems(config, items):
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if "__mutmut_" not in mutant:

@@ -16,7 +16,7 @@ import jax  # imported, not started: distributed.initialize() comes before any c
 import numpy as np
 import optax
 
-from jaxnet import distributed, mlp, train
+from jaxnet import callbacks, distributed, mlp, train
 
 
 def problem(n):
@@ -57,11 +57,13 @@ def run_train(process_id, out):
     x, y = problem(512)
     files = os.path.join(out, f"files-{process_id}")
     single, history = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3), eval_data=(x, y),
-                                mesh=train.make_mesh(), checkpoint_path=os.path.join(files, "single.npz"),
-                                log_path=os.path.join(files, "single.jsonl"))
+                                mesh=train.make_mesh(), callbacks=[
+                                    callbacks.Checkpoint(os.path.join(files, "single.npz")),
+                                    callbacks.JsonLog(os.path.join(files, "single.jsonl"))])
     members = train.make_mesh(members=jax.device_count(), data=1)
     ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True,
-                            eval_data=(x, y), mesh=members, checkpoint_path=os.path.join(files, "ensemble.npz"))
+                            eval_data=(x, y), mesh=members,
+                            callbacks=[callbacks.Checkpoint(os.path.join(files, "ensemble.npz"))])
     host = distributed.to_host((single, ensemble))
     np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(host),
              accuracy=np.asarray(history[-1]["eval_accuracy"]))
@@ -70,7 +72,7 @@ def run_train(process_id, out):
 def run_long(process_id, out, epochs):
     x, y = problem(2048)
     params, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(epochs), mesh=train.make_mesh(),
-                          checkpoint_path=os.path.join(out, "shared", "ckpt.npz"), resume="auto")
+                          callbacks=[callbacks.Checkpoint(os.path.join(out, "shared", "ckpt.npz"), resume="auto")])
     np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(distributed.to_host(params)))
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import mlp, train
+from jaxnet import callbacks, mlp, train
 
 N, D, K, BATCH, EPOCHS = 100, 3, 2, 32, 3  # 3 steps per epoch; the last 4 examples of each order are dropped
 # One compiled scan against a Python loop of jitted steps: the same arithmetic, fused differently (a few float32
@@ -113,13 +113,17 @@ def test_an_ensembles_evaluation_reports_each_member_by_itself():
 def test_resuming_with_another_key_is_refused(tmp_path):
     x, y = problem()
     path = tmp_path / "c.npz"
-    kwargs = dict(optimizer=optax.sgd(0.1), batch_size=BATCH, loss="mse", checkpoint_path=path, verbose=False)
-    params = mlp.init(jax.random.key(0), [D, 8, K])
-    train.fit(params, x, y, mlp.Net("tanh"), epochs=1, key=jax.random.key(1), **kwargs)
+    trainer = train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=BATCH)
+    state = trainer.init(mlp.init(jax.random.key(0), [D, 8, K]))
+
+    def fit(epochs, key, resume):
+        return trainer.fit(state, x, y, epochs=epochs, key=jax.random.key(key), verbose=False,
+                           callbacks=[callbacks.Checkpoint(path, resume=resume)])
+
+    fit(1, key=1, resume=False)
     with pytest.raises(ValueError, match="was written by a run with another key; pass the same key to resume"):
-        train.fit(params, x, y, mlp.Net("tanh"), epochs=2, key=jax.random.key(2), resume=True, **kwargs)
-    resumed, history = train.fit(params, x, y, mlp.Net("tanh"), epochs=2, key=jax.random.key(1), resume=True,
-                                 **kwargs)
+        fit(2, key=2, resume=True)
+    resumed, history = fit(2, key=1, resume=True)
     assert [r["epoch"] for r in history] == [1, 2]
 
 

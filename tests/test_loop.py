@@ -11,7 +11,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import checkpoint, loop, mlp, train
+from jaxnet import callbacks, checkpoint, loop, mlp, train
 
 
 class FakeTqdm:
@@ -118,8 +118,9 @@ def test_restore_returns_the_saved_state_and_history(tmp_path):
     path, params, opt_state = _saved(tmp_path, key, {})
     assert loop.restore(path, params=params, opt_state=opt_state, key=key)[3] == []
     x = np.zeros((8, 2), np.float32)
-    _, resumed = train.fit(params, x, np.zeros((8, 1), np.float32), optimizer=optax.sgd(0.1), epochs=3, batch_size=4,
-                           key=key, loss="mse", checkpoint_path=path, resume=True, verbose=False)
+    trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    _, resumed = trainer.fit(trainer.init(params), x, np.zeros((8, 1), np.float32), epochs=3, key=key,
+                             callbacks=[callbacks.Checkpoint(path, resume=True)], verbose=False)
     assert [r["epoch"] for r in resumed] == [3]
 
 

@@ -10,6 +10,7 @@ start-up on the real MNIST files ($JAXNET_DATA_DIR), or, where they are absent, 
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import math
 import os
 import socket
@@ -125,8 +126,6 @@ def test_bad_settings_are_refused_by_name(values, message):
 
 
 def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_programs():
-    from jaxnet import program
-
     settings = playground_fit.FitSettings(width=50, steps=60)
     snapshots = list(playground_fit.stream(settings))
     assert [s.step for s in snapshots] == list(range(0, 61, 3))  # the initial network, then 20 chunks of 3 steps
@@ -136,9 +135,10 @@ def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_pr
     reference = universal_approx.fit_width(config, settings.width, x, y, x_test, y_test)  # one call, one seed
     np.testing.assert_allclose(snapshots[-1].test_rmse, reference["test_rmse"][0], rtol=1e-5)
     np.testing.assert_allclose(snapshots[-1].prediction, reference["_test_pred"][0, :, 0], rtol=1e-4, atol=1e-6)
-    misses = program._make_epochs.cache_info().misses
+    misses = playground_fit.trainer_for.cache_info().misses
+    again = list(playground_fit.stream(dataclasses.replace(settings, seed=1)))  # another user's seed, same program
     again = list(playground_fit.stream(settings))
-    assert program._make_epochs.cache_info().misses == misses  # no program built afresh for the second run
+    assert playground_fit.trainer_for.cache_info().misses == misses  # no program built afresh for these runs
     assert again[-1].test_rmse == snapshots[-1].test_rmse
 
 

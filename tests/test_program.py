@@ -1,100 +1,74 @@
-"""jaxnet.program's optimizer fingerprint, unit by unit: two optimizers share a compiled program exactly when their
-fingerprints are equal, so every part an optimizer is made of must count, and a cycle must not recurse forever."""
+"""jaxnet.program: the compiled update and epochs, built afresh on every call, with the loss passed to the optimizer."""
 
-import functools
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
 
-from jaxnet import program
-
-fp = program.optimizer_fingerprint
-
-
-def test_scalars_of_another_type_or_value_differ():
-    assert fp(1) != fp(1.0) != fp(True) and fp(1) != fp(True)
-    assert fp(0.1) == fp(0.1) and fp(0.1) != fp(0.2) and fp(None) == fp(None)
+from jaxnet import mlp, program
 
 
-def test_containers_count_their_type_their_keys_and_their_values():
-    assert fp((1, 2)) != fp([1, 2]) and fp((1, 2)) == fp((1, 2)) and fp((1, 2)) != fp((2, 1))
-    assert fp({"a": 1}) == fp({"a": 1})
-    assert fp({"a": 1}) != fp({"b": 1}) and fp({"a": 1}) != fp({"a": 2})
+def _problem():
+    x = jax.random.normal(jax.random.key(1), (8, 3))
+    return mlp.init(jax.random.key(0), [3, 5, 2]), x, jnp.tanh(x[:, :2])
 
 
-def _scale(x, factor=1.0, *, power=1):
-    return x * factor ** power
-
-
-def _shift(x, factor=1.0, *, power=1):
-    return x + factor ** power
-
-
-def test_partials_count_their_function_arguments_and_keywords():
-    same = functools.partial(_scale, factor=2.0)
-    assert fp(same) == fp(functools.partial(_scale, factor=2.0))
-    assert fp(same) != fp(functools.partial(_shift, factor=2.0))
-    assert fp(functools.partial(_scale, 1.0)) != fp(functools.partial(_scale, 2.0))
-    assert fp(functools.partial(_scale, power=1)) != fp(functools.partial(_scale, power=2))
-
-
-def _closure(value):
-    def f(x):
-        return x * value
-
-    return f
-
-
-def _cycle():
-    def f(x):
-        return f(x)  # f's closure holds f itself
-
-    return f
-
-
-def test_closures_count_what_they_close_over_and_a_cycle_falls_back_to_identity():
-    assert fp(_closure(0.1)) == fp(_closure(0.1)) and fp(_closure(0.1)) != fp(_closure(0.2))
-    a, b = _cycle(), _cycle()
-    assert fp(a) == fp(a)  # no RecursionError: the depth limit ends the walk
-    assert fp(a) != fp(b)  # two different cycles: equal code, but told apart by identity where the walk stops
-
-
-def test_make_epochs_takes_the_network_by_keywords():
-    import optax
-
-    from jaxnet import mlp
-
+def test_make_epochs_takes_the_network_by_keywords_and_builds_a_new_program_each_call():
+    params, x, y = _problem()
     optimizer = optax.sgd(0.1)
     common = dict(loss="mse", batch_size=4)
+
+    def trained(run):
+        p, s, _ = run(jax.tree.map(jnp.array, params), optimizer.init(params), x, y, jax.random.key(2),
+                      jnp.arange(2))
+        return p
+
     by_keywords = program.make_epochs(optimizer, activation="tanh", output="sigmoid", **common)
-    assert by_keywords is program.make_epochs(optimizer, mlp.Net("tanh", output="sigmoid"), **common)  # cached
-    assert by_keywords is not program.make_epochs(optimizer, mlp.Net("tanh"), **common)
-    assert by_keywords is not program.make_epochs(optimizer, mlp.Net("relu", output="sigmoid"), **common)
+    by_net = program.make_epochs(optimizer, mlp.Net("tanh", output="sigmoid"), **common)
+    assert by_keywords is not by_net  # nothing is cached: the caller holds the program
+    for a, b in zip(jax.tree.leaves(trained(by_keywords)), jax.tree.leaves(trained(by_net))):
+        np.testing.assert_array_equal(a, b)
+    other = trained(program.make_epochs(optimizer, mlp.Net("tanh"), **common))
+    assert not np.array_equal(other[-1][0], trained(by_net)[-1][0])
 
 
-def _with_defaults(value):
-    def f(x, a=value, *, b=value):
-        return x * a * b
+def _recorder() -> optax.GradientTransformationExtraArgs:
+    """A transformation that changes nothing and keeps the ``value=`` it was given."""
 
-    return f
+    def update(updates, state, params=None, *, value=None, **extra):
+        return jax.tree.map(jnp.zeros_like, updates), value
 
-
-def test_functions_count_their_defaults_and_arrays_their_values_and_dtype():
-    import jax
-    import numpy as np
-
-    assert fp(_with_defaults(1.0)) == fp(_with_defaults(1.0)) and fp(_with_defaults(1.0)) != fp(_with_defaults(2.0))
-    one = _with_defaults(1.0)
-    other = _with_defaults(1.0)
-    other.__defaults__ = (2.0,)  # only the positional default differs
-    assert fp(one) != fp(other)
-    other = _with_defaults(1.0)
-    other.__kwdefaults__ = {"b": 2.0}  # only the keyword default differs
-    assert fp(one) != fp(other)
-    a = np.array([1.0, 2.0], np.float32)
-    assert fp(a) == fp(a.copy()) and fp(a) != fp(np.array([1.0, 3.0], np.float32))
-    assert fp(np.zeros(2, np.float32)) != fp(np.zeros(2, np.int32))  # the same bytes, another dtype
-    key = jax.random.key(0)
-    assert fp(key) == fp(key) and fp(len) == fp(len)  # a key array and a builtin: kept as themselves
+    return optax.GradientTransformationExtraArgs(lambda params: jnp.zeros(()), update)
 
 
-def test_unhashable_objects_are_told_apart_by_identity():
-    a, b = {1, 2}, {1, 2}
-    assert hash(fp(a)) == hash(fp(a)) and fp(a) == fp(a) and fp(a) != fp(b)
+def test_the_update_passes_the_minibatch_loss_to_the_optimizer_as_value():
+    params, x, y = _problem()
+    update = program.make_update(_recorder(), mlp.Net("tanh"), program.losses.get("mse"), "autodiff")
+    new_params, seen, value = jax.jit(update)(params, jnp.zeros(()), x, y)
+    # The loss written out: 1/(2N) Σ ‖ŷ − y‖² with ŷ = W2 tanh(W1 x + b1) + b2, in float64 NumPy.
+    (W1, b1), (W2, b2) = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    yhat = np.tanh(np.asarray(x, np.float64) @ W1.T + b1) @ W2.T + b2
+    expected = np.sum((yhat - np.asarray(y, np.float64)) ** 2) / (2 * x.shape[0])
+    np.testing.assert_allclose(seen, expected, rtol=1e-6)  # float32 against float64
+    assert seen == value
+    for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_transformation_without_extra_arguments_still_trains():
+    # optax.GradientTransformation's update takes no value=: the update wraps it so that it ignores the loss.
+    params, x, y = _problem()
+    plain = optax.GradientTransformation(lambda p: optax.EmptyState(),
+                                         lambda g, s, p=None: (jax.tree.map(lambda a: -0.1 * a, g), s))
+    update = program.make_update(plain, mlp.Net("tanh"), program.losses.get("mse"), "autodiff")
+    new_params, _, _ = update(params, plain.init(params), x, y)
+    reference, _, _ = program.make_update(optax.sgd(0.1), mlp.Net("tanh"), program.losses.get("mse"),
+                                          "autodiff")(params, optax.sgd(0.1).init(params), x, y)
+    for a, b in zip(jax.tree.leaves(new_params), jax.tree.leaves(reference)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_an_unknown_gradient_is_refused_when_built():
+    with pytest.raises(ValueError, match=r"unknown grad 'numeric'; valid values are \['autodiff', 'manual'\]"):
+        program.make_epochs(optax.sgd(0.1), mlp.Net("tanh"), loss="mse", batch_size=4, grad="numeric")

@@ -17,7 +17,7 @@ def test_the_ten_line_example_runs():
 
 @pytest.mark.slow
 @pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
-def test_the_training_example_reaches_the_accuracy_of_scaled_inputs(recwarn):
+def test_the_training_example_reaches_the_accuracy_of_scaled_inputs(recwarn, tmp_path, monkeypatch):
     # The second block, exactly as written, on what load_mnist returns: 784-200-10, 3 epochs of Adam 1e-3. Raw pixels
     # fed unscaled reach 93.9%, scaled ones 97.0% (benchmarks/first_call.py); the example must be the second kind,
     # and say nothing.
@@ -26,3 +26,9 @@ def test_the_training_example_reaches_the_accuracy_of_scaled_inputs(recwarn):
     print(f"test accuracy after 3 epochs: {namespace['accuracy']:.4f}")
     assert namespace["accuracy"] >= 0.965
     assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+    # The third block, the Trainer with callbacks, runs after it (its checkpoint goes to a scratch directory).
+    monkeypatch.chdir(tmp_path)
+    exec(compile(BLOCKS[2], "README.md", "exec"), namespace)
+    state, history = namespace["state"], namespace["history"]
+    assert 1 <= state.epoch <= 5 and [r["epoch"] for r in history] == list(range(1, state.epoch + 1))
+    assert (tmp_path / "runs" / "ckpt.npz").exists() and history[-1]["eval_accuracy"] >= 0.965

@@ -32,8 +32,8 @@ BUGS = [
      "if not np.array_equal(_key_data(saved_key), _key_data(key)):", "if False:"),
     ("an ensemble's evaluation reports member 0 for every member", "jaxnet/train.py",
      'record = {"eval_loss": value.tolist()}',
-     'value, metric = value[..., :1] + 0 * value, metric[..., :1] + 0 * metric\n'
-     '        record = {"eval_loss": value.tolist()}'),
+     'value, metric_value = value[..., :1] + 0 * value, metric_value[..., :1] + 0 * metric_value\n'
+     '            record = {"eval_loss": value.tolist()}'),
     ("MNIST's weight decay applied to the biases too", "experiments/mnist.py",
      "[(True, False) for _ in params]", "[(True, True) for _ in params]"),
     ("label smoothing adding eps instead of eps/10", "experiments/mnist.py",
@@ -45,8 +45,8 @@ BUGS = [
 ]
 
 # The fast tests of the engine and the recipes (a failure here is a failure of `make test`, which runs them all).
-TESTS = ["tests/test_engine_reference.py", "tests/test_recipes.py", "tests/test_train.py", "tests/test_loop.py",
-         "tests/test_train_arguments.py"]
+TESTS = ["tests/test_engine_reference.py", "tests/test_recipes.py", "tests/test_trainer.py", "tests/test_fit.py",
+         "tests/test_callbacks.py", "tests/test_loop.py"]
 SKIP = shutil.ignore_patterns(".venv", "mutants", ".git", "runs", "dist", "docs", "__pycache__", ".hypothesis",
                               ".mypy_cache", ".ruff_cache", ".pytest_cache")
 

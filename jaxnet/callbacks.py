@@ -1,0 +1,393 @@
+"""What runs between compiled calls of :meth:`jaxnet.train.Trainer.fit`: checkpoints, early stopping, logs, the
+progress bar and TensorBoard.
+
+The protocol. A callback is any object with some of these three methods (:class:`Callback` gives no-op defaults);
+``fit`` calls them in the order the callbacks are given, always on the host, never inside compiled code:
+
+* ``on_fit_start(run, state)`` once, before anything trains. It checks its settings against the run (a ``monitor``
+  the run does not record, an unwritable path) and raises ``ValueError`` there, so a bad setting costs no training.
+  It may return a :class:`jaxnet.train.TrainState` to start from instead (a resumed checkpoint), else ``None``.
+* ``on_epochs_end(run, state, records)`` after each compiled call of ``epochs_per_call`` epochs: ``state`` is the
+  state after them and ``records`` their entries of the history, one dict per epoch, equal to what ``fit`` returns
+  (``epoch``, ``train_loss``, ``seconds``, and on the call's last epoch ``eval_loss`` and ``eval_accuracy`` when
+  there is ``eval_data``). Returning ``True`` stops training after this call.
+* ``on_fit_end(run, state)`` once, when training ends for any reason (``run.completed`` is False after an error).
+  It may return a state for ``fit`` to return instead (``EarlyStopping``'s best parameters), else ``None``.
+
+``run`` (:class:`Run`) tells a callback about the run: the final epoch, the key, what each record holds, the
+history so far, the facts for a checkpoint's header, and whether this process writes files. In a run of several
+processes every process calls every hook (a state brought to the host is a collective); only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxnet import checkpoint, distributed, loop
+
+MODES = ("min", "max")
+
+
+@dataclasses.dataclass
+class Run:
+    """What a callback knows about the run it is part of.
+
+    Attributes:
+      epochs: the final epoch: training ends when ``state.epoch`` reaches it.
+      key: the run's PRNG key (epoch e shuffles with ``fold_in(key, e)``).
+      recorded: the fields every epoch's record holds (``epoch``, ``train_loss``, ``seconds``), then those of the
+        last record of each compiled call (``eval_loss``, ``eval_accuracy`` with ``eval_data``).
+      history: the records so far (those a resumed checkpoint brought included); ``fit`` returns it.
+      meta: facts about the network for a checkpoint's header: sizes, activations, input scaling, loss, dtype.
+      writer: whether this process writes files (process 0 of a multi-process run).
+      completed: set when the loop ended normally (all epochs, or a callback stopped it), not by an error.
+    """
+
+    epochs: int
+    key: Any
+    recorded: tuple[str, ...]
+    history: list
+    meta: dict
+    writer: bool = True
+    completed: bool = False
+
+
+class Callback:
+    """A callback that does nothing: subclass it and override the hooks you need (see the module's protocol)."""
+
+    def on_fit_start(self, run: Run, state) -> Any:
+        """Checks settings against ``run``; may return a state to start from. Default: nothing."""
+        return None
+
+    def on_epochs_end(self, run: Run, state, records: list[dict]) -> bool | None:
+        """After each compiled call; return ``True`` to stop training. Default: nothing."""
+        return None
+
+    def on_fit_end(self, run: Run, state) -> Any:
+        """When training ends; may return the state ``fit`` returns instead. Default: nothing."""
+        return None
+
+
+def _check_monitor(owner: str, monitor: str, run: Run) -> None:
+    if monitor not in run.recorded:
+        hint = " (eval_* values need fit(..., eval_data=...))" if monitor.startswith("eval_") else ""
+        raise ValueError(f"{owner}: monitor={monitor!r} is not recorded by this run{hint}; it records "
+                         f"{list(run.recorded)}")
+
+
+def _check_mode(owner: str, mode: str, allowed=MODES) -> None:
+    if mode not in allowed:
+        raise ValueError(f"{owner}: mode must be one of {list(allowed)}, got {mode!r}")
+
+
+def _writable_parent(owner: str, path: str) -> None:
+    """Creates ``path``'s directory, turning a failure into a ``ValueError`` that names the path."""
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"{owner}: cannot write {path}: its directory cannot be created ({e})") from e
+    if os.path.isdir(path):
+        raise ValueError(f"{owner}: {path} is a directory; give a file path")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"{owner}: cannot write {path}: its directory {directory} is not writable")
+
+
+def monitored(records: list[dict], monitor: str) -> float | None:
+    """The value of ``monitor`` in the last of ``records`` that has it (an ensemble's values averaged), else None."""
+    for record in reversed(records):
+        if monitor in record:
+            return float(np.mean(record[monitor]))
+    return None
+
+
+class _Best:
+    """Tracks the best monitored value: lowest for ``mode="min"``, highest for ``"max"``, by at least ``min_delta``."""
+
+    def __init__(self, mode: str, min_delta: float = 0.0):
+        self.mode, self.min_delta = mode, min_delta
+        self.value: float | None = None
+
+    def improves(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if self.value is None:
+            return True
+        return value < self.value - self.min_delta if self.mode == "min" else value > self.value + self.min_delta
+
+
+class Checkpoint(Callback):
+    """Saves the training state atomically (:func:`jaxnet.checkpoint.save`) after compiled calls, and resumes from it.
+
+    Args:
+      path: the ``.npz`` file; its directory is created.
+      resume: ``False`` (the default): start from the state given, overwriting ``path``. ``True``: start from the
+        checkpoint, and fail if there is none. ``"auto"``: from the checkpoint if it exists (the setting for a job
+        restarted after preemption). A resumed run ends with exactly the parameters of an uninterrupted one, and its
+        history holds the checkpoint's records too.
+      keep: ``"last"``: the state after every compiled call. ``"best"``: the state of the call whose ``monitor``
+        value was best so far (for inference; resuming needs ``"last"``: give two ``Checkpoint`` callbacks for both).
+      monitor: a recorded field (``"eval_loss"``, ``"eval_accuracy"``, ``"train_loss"``), needed for ``"best"``.
+      mode: ``"min"`` or ``"max"``: which way the monitored value is better.
+      meta: more JSON facts for the header (the network's sizes, activations, loss and the history are always there).
+
+    Raises:
+      ValueError: at construction, for an unknown ``resume``, ``keep`` or ``mode``, ``keep="best"`` without
+        ``monitor``, or ``resume`` with ``keep="best"``; at the start of ``fit``, for a ``monitor`` the run does not
+        record or a path that cannot be written, a checkpoint of another run's key, or one that does not match the
+        state (naming the leaf). FileNotFoundError: ``resume=True`` without a checkpoint.
+    """
+
+    def __init__(self, path: str | os.PathLike, *, resume: bool | str = False, keep: str = "last",
+                 monitor: str | None = None, mode: str = "min", meta: dict[str, Any] | None = None):
+        if not any(resume is r for r in loop.RESUME):
+            raise ValueError(f"Checkpoint: resume must be True, False or 'auto', got {resume!r}")
+        if keep not in ("last", "best"):
+            raise ValueError(f"Checkpoint: keep must be 'last' or 'best', got {keep!r}")
+        if keep == "best" and monitor is None:
+            raise ValueError("Checkpoint: keep='best' needs monitor=..., the recorded value that decides the best "
+                             "(such as 'eval_loss')")
+        if keep == "best" and resume is not False:
+            raise ValueError("Checkpoint: a keep='best' checkpoint holds an earlier epoch and cannot resume a run; "
+                             "add a second Checkpoint(path, resume=..., keep='last') for that")
+        _check_mode("Checkpoint", mode)
+        self.path, self.resume, self.keep, self.monitor, self.mode = os.fspath(path), resume, keep, monitor, mode
+        self.meta = dict(meta or {})
+
+    def __repr__(self) -> str:
+        return (f"Checkpoint({self.path!r}, resume={self.resume!r}, keep={self.keep!r}, monitor={self.monitor!r}, "
+                f"mode={self.mode!r})")
+
+    def on_fit_start(self, run: Run, state):
+        if self.monitor is not None:
+            _check_monitor("Checkpoint", self.monitor, run)
+        if run.writer:
+            _writable_parent("Checkpoint", self.path)
+        self._best = _Best(self.mode)
+        if not loop.should_resume(self.path, self.resume):
+            return None
+        params, opt_state, epoch, records = loop.restore(self.path, params=state.params, opt_state=state.opt_state,
+                                                         key=run.key)
+        run.history[:] = records
+        return state._replace(params=params, opt_state=opt_state, epoch=epoch)
+
+    def on_epochs_end(self, run: Run, state, records):
+        if self.keep == "best":
+            value = monitored(records, self.monitor) if self.monitor else None
+            if value is None or not self._best.improves(value):
+                return None
+            self._best.value = value
+        self.save(run, state)
+        return None
+
+    def save(self, run: Run, state) -> None:
+        """Writes ``state`` now (every process takes part in bringing it to the host; process 0 writes)."""
+        params, opt_state = distributed.to_host((state.params, state.opt_state))
+        if run.writer:
+            checkpoint.save(self.path, params=params, opt_state=opt_state, epoch=int(state.epoch), key=run.key,
+                            meta={**run.meta, **self.meta, "history": list(run.history)})
+
+
+class EarlyStopping(Callback):
+    """Stops training when the monitored value has not improved for ``patience`` evaluations.
+
+    A value is looked at after every compiled call (the ``eval_*`` values exist only there); it improves when it
+    beats the best so far by more than ``min_delta``.
+
+    Args:
+      monitor: a recorded field; default ``"eval_loss"`` (so ``fit`` needs ``eval_data``).
+      patience: how many calls without improvement end the run (≥ 1).
+      min_delta: the smallest change that counts as an improvement (≥ 0).
+      mode: ``"min"``, ``"max"``, or ``"auto"``: ``"max"`` for accuracies, else ``"min"``.
+      restore_best: ``fit`` returns the parameters of the best call (the optimizer state and epoch stay those of the
+        last), as Keras's ``restore_best_weights``.
+
+    Attributes:
+      best: the best value seen; ``best_epoch`` its epoch; ``stopped_epoch`` the epoch training stopped after
+        (``None`` if it ran to the end).
+
+    Raises:
+      ValueError: ``patience < 1``, ``min_delta < 0`` or an unknown mode at construction; a ``monitor`` the run does
+        not record at the start of ``fit``.
+    """
+
+    def __init__(self, monitor: str = "eval_loss", *, patience: int, min_delta: float = 0.0, mode: str = "auto",
+                 restore_best: bool = True):
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+            raise ValueError(f"EarlyStopping: patience must be an int >= 1, got {patience!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
+            raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
+        _check_mode("EarlyStopping", mode, ("auto",) + MODES)
+        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, float(min_delta), restore_best
+        self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+
+    def __repr__(self) -> str:
+        return (f"EarlyStopping({self.monitor!r}, patience={self.patience}, min_delta={self.min_delta}, "
+                f"mode={self.mode!r}, restore_best={self.restore_best})")
+
+    def on_fit_start(self, run: Run, state):
+        _check_monitor("EarlyStopping", self.monitor, run)
+        self._tracker, self._waited, self._best_params = _Best(self.mode, self.min_delta), 0, None
+        self.best = self.best_epoch = self.stopped_epoch = None
+        return None
+
+    def on_epochs_end(self, run: Run, state, records):
+        value = monitored(records, self.monitor)
+        if value is None:
+            return None
+        if self._tracker.improves(value):
+            self._tracker.value = self.best = value
+            self.best_epoch, self._waited = int(state.epoch), 0
+            if self.restore_best:  # a copy on the device: the next call donates (reuses) the live buffers
+                self._best_params = jax.tree.map(jnp.copy, state.params)
+            return None
+        self._waited += 1
+        if self._waited >= self.patience:
+            self.stopped_epoch = int(state.epoch)
+            return True
+        return None
+
+    def on_fit_end(self, run: Run, state):
+        if self.restore_best and run.completed and self._best_params is not None:
+            return state._replace(params=self._best_params)
+        return None
+
+
+class JsonLog(Callback):
+    """One JSON line per epoch record, appended to ``path`` (process 0 only).
+
+    A run that starts at epoch 1 empties the file first; a resumed or continued run appends to it, so the file
+    holds the whole run once.
+
+    Raises:
+      ValueError: at the start of ``fit``, when the path cannot be written.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = os.fspath(path)
+
+    def __repr__(self) -> str:
+        return f"JsonLog({self.path!r})"
+
+    def on_fit_start(self, run: Run, state):
+        if run.writer:
+            _writable_parent("JsonLog", self.path)
+        self._first = True
+        return None
+
+    def on_epochs_end(self, run: Run, state, records):
+        if not run.writer:
+            return None
+        if self._first:
+            loop.start_log(self.path, fresh=records[0]["epoch"] == 1)
+            self._first = False
+        loop.append_log(self.path, records)
+        return None
+
+
+class Progress(Callback):
+    """A tqdm bar over the epochs with the latest losses and accuracy; shown only when stderr is a terminal.
+
+    ``fit(..., verbose=True)`` adds one when none is given.
+    """
+
+    def on_fit_start(self, run: Run, state):
+        self._bar = None
+        return None
+
+    def on_epochs_end(self, run: Run, state, records):
+        if self._bar is None:
+            self._bar = loop.Progress(run.epochs, records[0]["epoch"] - 1, True)
+        self._bar.update(len(records), records[-1])
+        return None
+
+    def on_fit_end(self, run: Run, state):
+        if self._bar is not None:
+            self._bar.close()
+        return None
+
+
+def injected_hyperparams(opt_state) -> dict[str, Any]:
+    """The hyperparameters an optimizer built with ``optax.inject_hyperparams`` keeps in its state (the first such
+    state found, depth first), as ``{name: value}``; empty when there are none."""
+    found: dict[str, Any] = {}
+
+    def visit(node) -> bool:
+        hyperparams = getattr(node, "hyperparams", None)
+        if isinstance(hyperparams, dict):
+            found.update(hyperparams)
+            return True
+        children = node if isinstance(node, (tuple, list)) else node.values() if isinstance(node, dict) else ()
+        return any(visit(child) for child in children)
+
+    visit(opt_state)
+    return found
+
+
+class TensorBoard(Callback):
+    """Scalars per epoch for TensorBoard in ``logdir`` (process 0 only), written with tensorboardX.
+
+    Every numeric field of each record is a scalar at its epoch: ``train_loss``, ``seconds``, ``eval_loss``,
+    ``eval_accuracy`` (an ensemble's as ``train_loss/member_k``). Hyperparameters the optimizer injects
+    (``optax.inject_hyperparams``: the learning rate, say) are written at the end of each compiled call as
+    ``hyperparams/<name>``.
+
+    Raises:
+      ImportError: at the start of ``fit``, without tensorboardX (``pip install 'jaxnet-lecture[tensorboard]'``).
+      ValueError: at the start of ``fit``, when ``logdir`` cannot be created or written.
+    """
+
+    def __init__(self, logdir: str | os.PathLike):
+        self.logdir = os.fspath(logdir)
+        self._writer: Any = None
+
+    def __repr__(self) -> str:
+        return f"TensorBoard({self.logdir!r})"
+
+    def on_fit_start(self, run: Run, state):
+        self._writer = None
+        if not run.writer:
+            return None
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as e:
+            raise ImportError("TensorBoard needs tensorboardX: pip install 'jaxnet-lecture[tensorboard]'") from e
+        _writable_parent("TensorBoard", os.path.join(self.logdir, "events"))
+        self._writer = SummaryWriter(self.logdir)
+        return None
+
+    def on_epochs_end(self, run: Run, state, records):
+        hyperparams = distributed.to_host(injected_hyperparams(state.opt_state))  # every process takes part
+        if self._writer is None:
+            return None
+        for record in records:
+            for name, value in record.items():
+                if name != "epoch":
+                    self._scalars(name, value, record["epoch"])
+        for name, value in hyperparams.items():
+            self._scalars(f"hyperparams/{name}", value.tolist(), int(state.epoch))
+        self._writer.flush()
+        return None
+
+    def _scalars(self, name: str, value, step: int) -> None:
+        if isinstance(value, list):  # one per ensemble member
+            for k, v in enumerate(value):
+                self._writer.add_scalar(f"{name}/member_{k}", float(v), step)
+        else:
+            self._writer.add_scalar(name, float(value), step)
+
+    def on_fit_end(self, run: Run, state):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return None

@@ -1,0 +1,304 @@
+"""jaxnet.callbacks: checkpoints that resume exactly, the best checkpoint, early stopping, the JSON log, TensorBoard,
+and settings refused before anything trains."""
+
+import json
+import re
+
+import chex
+import jax
+import numpy as np
+import optax
+import pytest
+from problems import blobs, small_params
+
+from jaxnet import callbacks, checkpoint, distributed, mlp, train
+
+
+def trained(params, x, y, *, epochs=3, callbacks=(), optimizer=None, eval_data=None, key=None, **trainer_kwargs):
+    """``(state, history)`` of a 4-16-3 ReLU network trained by a fresh Trainer with ``callbacks``."""
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optimizer or optax.sgd(0.1),
+                            batch_size=32, **trainer_kwargs)
+    return trainer.fit(trainer.init(params), x, y, epochs=epochs, key=key or jax.random.key(1), eval_data=eval_data,
+                       callbacks=callbacks, verbose=False)
+
+
+class Spy(callbacks.Callback):
+    """Keeps every record it is shown, and the epochs of the states it sees."""
+
+    def __init__(self, stop_at=None):
+        self.records, self.epochs, self.stop_at, self.ends = [], [], stop_at, []
+
+    def on_epochs_end(self, run, state, records):
+        self.records.extend(records)
+        self.epochs.append(state.epoch)
+        return state.epoch == self.stop_at
+
+    def on_fit_end(self, run, state):
+        self.ends.append(run.completed)
+
+
+def shuffled_labels(y, seed=3):
+    """Labels no network can learn: an evaluation set whose loss rises as training fits the real ones."""
+    return np.random.RandomState(seed).permutation(y)
+
+
+def test_checkpoint_resume_equals_uninterrupted_run(tmp_path):
+    x, y = blobs()
+    optimizer = optax.adam(1e-2)  # a stateful optimizer: its moments must survive the restart
+    full, full_history = trained(small_params(), x, y, optimizer=optimizer, epochs=6)
+    path = tmp_path / "ckpt.npz"
+    trained(small_params(), x, y, optimizer=optimizer, epochs=4, callbacks=[callbacks.Checkpoint(path)])
+    assert checkpoint.read_header(path)["epoch"] == 4
+    resumed, history = trained(small_params(seed=7), x, y, optimizer=optimizer, epochs=6,
+                               callbacks=[callbacks.Checkpoint(path, resume=True)])
+    chex.assert_trees_all_equal(resumed.params, full.params)
+    chex.assert_trees_all_equal(resumed.opt_state, full.opt_state)
+    assert resumed.epoch == 6 and [r["epoch"] for r in history] == list(range(1, 7))
+    assert history[-1]["train_loss"] == full_history[-1]["train_loss"]
+
+
+def test_divergence_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+    x, y = blobs()
+    path = tmp_path / "c.npz"
+    trained(small_params(), x, y, epochs=2, callbacks=[callbacks.Checkpoint(path)])
+    message = f"training diverged: the loss became non-finite in epoch 3 (of 5); the last good checkpoint is {path}"
+    spy = Spy()
+    with pytest.raises(FloatingPointError, match=f"^{re.escape(message)}$"):
+        trained(small_params(), x * 1e30, y, optimizer=optax.sgd(1e10), epochs=5,
+                callbacks=[callbacks.Checkpoint(path, resume=True), spy])
+    assert checkpoint.read_header(path)["epoch"] == 2
+    assert spy.ends == [False]  # told that the run did not complete
+
+
+def test_the_log_holds_each_epochs_record_once_across_a_continued_run(tmp_path):
+    x, y = blobs()
+    log = tmp_path / "logs" / "log.jsonl"
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32,
+                            epochs_per_call=2)
+    common = dict(key=jax.random.key(1), eval_data=(x, y), verbose=False, callbacks=[callbacks.JsonLog(log)])
+    state, first = trainer.fit(trainer.init(small_params()), x, y, epochs=3, **common)
+    state, second = trainer.fit(state, x, y, epochs=5, **common)  # continues: appends epochs 4 and 5
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines == list(first) + list(second)
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5]
+    assert ["eval_accuracy" in r for r in lines] == [False, True, True, False, True]  # each call's last epoch
+    trainer.fit(trainer.init(small_params()), x, y, epochs=1, **common)  # a fresh run empties it
+    assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1]
+
+
+def test_every_callback_sees_the_history_and_may_stop_the_run():
+    x, y = blobs()
+    spy, second = Spy(stop_at=4), Spy()
+    state, history = trained(small_params(), x, y, epochs=10, eval_data=(x, y), callbacks=[spy, second],
+                             epochs_per_call=2)
+    assert spy.records == list(history) == second.records  # the same dicts fit returns, in order
+    assert spy.epochs == [2, 4] and state.epoch == 4 and spy.ends == [True]  # stopped after the call ending at 4
+    straight, _ = trained(small_params(), x, y, epochs=4, epochs_per_call=2)
+    chex.assert_trees_all_equal(state.params, straight.params)
+
+
+def test_resume_policies(tmp_path):
+    x, y = blobs()
+    path = tmp_path / "c.npz"
+    with pytest.raises(FileNotFoundError, match="resume=True but there is no checkpoint at .*c.npz"):
+        trained(small_params(), x, y, callbacks=[callbacks.Checkpoint(path, resume=True)])
+    with pytest.raises(ValueError, match="^Checkpoint: resume must be True, False or 'auto', got 'yes'$"):
+        callbacks.Checkpoint(path, resume="yes")
+    _, history = trained(small_params(), x, y, epochs=2, callbacks=[callbacks.Checkpoint(path, resume="auto")])
+    assert [r["epoch"] for r in history] == [1, 2]  # nothing to resume from: a fresh start
+    straight, _ = trained(small_params(), x, y, epochs=3)
+    # Other starting parameters: a resumed run ignores them, a fresh one starts from them.
+    resumed, history = trained(small_params(seed=5), x, y, epochs=3,
+                               callbacks=[callbacks.Checkpoint(path, resume="auto")])
+    assert [r["epoch"] for r in history] == [1, 2, 3]  # resumed after epoch 2
+    chex.assert_trees_all_equal(resumed.params, straight.params)
+    _, history = trained(small_params(), x, y, epochs=1, callbacks=[callbacks.Checkpoint(path)])  # default: fresh
+    assert [r["epoch"] for r in history] == [1] and checkpoint.read_header(path)["epoch"] == 1
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"epoch,loss\n1,0.5\n", "truncated"],
+                         ids=["empty", "broken-zip", "foreign", "truncated"])
+def test_an_unreadable_checkpoint_names_the_file_and_the_way_out(tmp_path, content):
+    x, y = blobs()
+    path = tmp_path / "c.npz"
+    if content == "truncated":
+        trained(small_params(), x, y, epochs=1, callbacks=[callbacks.Checkpoint(path)])
+        content = path.read_bytes()[: path.stat().st_size // 2]
+    path.write_bytes(content)
+    message = re.escape(str(path)) + r" is not a readable jaxnet checkpoint.*resume=False"  # a path is not a regex
+    for call in (lambda: trained(small_params(), x, y, callbacks=[callbacks.Checkpoint(path, resume=True)]),
+                 lambda: checkpoint.read_header(path)):
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert path.read_bytes() == content  # nothing is deleted on the way
+
+
+def test_a_checkpoint_without_a_header_is_refused_when_resuming(tmp_path):
+    path = tmp_path / "c.npz"
+    np.savez(path, weights=np.zeros(3))
+    message = re.escape(str(path)) + r" is not a jaxnet checkpoint \(no header\).*resume=False"
+    with pytest.raises(ValueError, match=message):
+        trained(small_params(), *blobs(), callbacks=[callbacks.Checkpoint(path, resume=True)])
+
+
+def test_the_checkpoint_header_describes_the_network_and_keeps_the_callers_meta(tmp_path):
+    # What a reader of the checkpoint alone (the playground's digits page) rebuilds the network from: the layer
+    # sizes, the activations, the input's shift and scale, the loss and the dtype; an ensemble's sizes without K.
+    net = mlp.Net(("tanh", "sigmoid"), input_shift=0.5, input_scale=2.0)
+    params = train.init_ensemble(jax.random.key(0), 2, [3, 5, 4, 2])
+    x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
+    path = tmp_path / "c.npz"
+    trainer = train.Trainer(net, loss="mse", optimizer=optax.sgd(0.1), batch_size=4, ensemble=True)
+    _, history = trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1), verbose=False,
+                             callbacks=[callbacks.Checkpoint(path, meta={"note": "mine"})])
+    meta = checkpoint.read_header(path)["meta"]
+    expected = {"sizes": [3, 5, 4, 2], "activation": ["tanh", "sigmoid"], "output": "identity", "input_shift": 0.5,
+                "input_scale": 2.0, "loss": "mse", "dtype": "float32", "note": "mine", "history": list(history)}
+    assert {k: meta.get(k) for k in expected} == expected
+
+
+def test_keep_best_holds_the_epoch_with_the_best_monitored_value(tmp_path):
+    x, y = blobs()
+    eval_data = (x, shuffled_labels(y))
+    path = tmp_path / "best.npz"
+    kwargs = dict(optimizer=optax.adam(1e-2), eval_data=eval_data)
+    _, history = trained(small_params(), x, y, epochs=8,
+                         callbacks=[callbacks.Checkpoint(path, keep="best", monitor="eval_loss")], **kwargs)
+    losses = [r["eval_loss"] for r in history]
+    best = int(np.argmin(losses)) + 1
+    assert best < 8  # the evaluation loss rises as the network fits other labels: the best is not the last
+    header = checkpoint.read_header(path)
+    assert header["epoch"] == best
+    reference, _ = trained(small_params(), x, y, epochs=best, **kwargs)  # the same run, stopped there
+    template = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.adam(1e-2),
+                             batch_size=32).init(small_params())
+    params, opt_state, epoch, _, _ = checkpoint.restore(path, params=template.params, opt_state=template.opt_state)
+    chex.assert_trees_all_equal(params, reference.params)
+    # mode="max" on the accuracy picks by the largest value instead.
+    path = tmp_path / "best_accuracy.npz"
+    _, history = trained(small_params(), x, y, epochs=8, callbacks=[
+        callbacks.Checkpoint(path, keep="best", monitor="eval_accuracy", mode="max")], **kwargs)
+    accuracies = [r["eval_accuracy"] for r in history]
+    assert checkpoint.read_header(path)["epoch"] == int(np.argmax(accuracies)) + 1
+
+
+def test_early_stopping_stops_after_patience_calls_and_restores_the_best(tmp_path):
+    x, y = blobs()
+    kwargs = dict(optimizer=optax.adam(1e-2), eval_data=(x, shuffled_labels(y)))
+    _, full = trained(small_params(), x, y, epochs=30, **kwargs)
+    losses = [r["eval_loss"] for r in full]
+    # The rule written out: stop at the first epoch that is `patience` evaluations past the best so far.
+    patience, best, waited, stop = 2, np.inf, 0, None
+    for epoch, value in enumerate(losses, start=1):
+        if value < best:
+            best, best_epoch, waited = value, epoch, 0
+        else:
+            waited += 1
+            if waited == patience:
+                stop = epoch
+                break
+    assert stop is not None and stop < 30
+    stopper = callbacks.EarlyStopping("eval_loss", patience=patience)
+    state, history = trained(small_params(), x, y, epochs=30, callbacks=[stopper], **kwargs)
+    assert (stopper.stopped_epoch, stopper.best_epoch, stopper.best) == (stop, best_epoch, best)
+    assert state.epoch == stop and len(history) == stop
+    reference, _ = trained(small_params(), x, y, epochs=best_epoch, **kwargs)
+    chex.assert_trees_all_equal(state.params, reference.params)  # the best epoch's parameters
+    kept, _ = trained(small_params(), x, y, epochs=30, **kwargs,
+                      callbacks=[callbacks.EarlyStopping(patience=patience, restore_best=False)])
+    last, _ = trained(small_params(), x, y, epochs=stop, **kwargs)
+    chex.assert_trees_all_equal(kept.params, last.params)  # restore_best=False: the last epoch's
+
+
+def test_early_stopping_on_the_accuracy_watches_for_a_rise():
+    x, y = blobs()
+    stopper = callbacks.EarlyStopping("eval_accuracy", patience=1, min_delta=0.5)
+    assert stopper.mode == "max"
+    # No accuracy rises by more than 0.5 after the first evaluation: the run stops at the second.
+    state, _ = trained(small_params(), x, y, epochs=10, eval_data=(x, y), callbacks=[stopper])
+    assert state.epoch == 2 and stopper.best_epoch == 1
+
+
+def test_bad_settings_are_refused_before_anything_trains(tmp_path):
+    x, y = blobs()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    cases = [
+        ([callbacks.EarlyStopping(patience=3)],
+         r"EarlyStopping: monitor='eval_loss' is not recorded by this run \(eval_\* values need "
+         r"fit\(\.\.\., eval_data=\.\.\.\)\); it records \['epoch', 'train_loss', 'seconds'\]"),
+        ([callbacks.Checkpoint(tmp_path / "c.npz", keep="best", monitor="eval_accuracy")],
+         "Checkpoint: monitor='eval_accuracy' is not recorded"),
+        ([callbacks.JsonLog(blocker / "log.jsonl")], f"JsonLog: cannot write {re.escape(str(blocker))}"),
+        ([callbacks.Checkpoint(blocker / "c.npz")], "Checkpoint: cannot write"),
+        ([callbacks.JsonLog(tmp_path)], "is a directory; give a file path"),
+    ]
+    for given, message in cases:
+        spy = Spy()
+        with pytest.raises(ValueError, match=message):
+            trained(small_params(), x, y, callbacks=[spy] + given)
+        assert spy.records == []
+    for make, message in [
+            (lambda: callbacks.EarlyStopping(patience=0), "patience must be an int >= 1, got 0"),
+            (lambda: callbacks.EarlyStopping(patience=1, min_delta=-1), "min_delta must be a finite number >= 0"),
+            (lambda: callbacks.EarlyStopping(patience=1, mode="up"), r"mode must be one of \['auto', 'min'"),
+            (lambda: callbacks.Checkpoint("c.npz", keep="best"), "keep='best' needs monitor="),
+            (lambda: callbacks.Checkpoint("c.npz", keep="all"), "keep must be 'last' or 'best', got 'all'"),
+            (lambda: callbacks.Checkpoint("c.npz", keep="best", monitor="eval_loss", resume="auto"),
+             "cannot resume a run; add a second Checkpoint"),
+            (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), r"mode must be one of \['min', 'max'\]")]:
+        with pytest.raises(ValueError, match=message):
+            make()
+
+
+def test_only_process_zero_writes(tmp_path, monkeypatch):
+    pytest.importorskip("tensorboardX")
+    x, y = blobs()
+    monkeypatch.setattr(distributed, "is_writer", lambda: False)
+    trained(small_params(), x, y, epochs=2, eval_data=(x, y), callbacks=[
+        callbacks.Checkpoint(tmp_path / "c.npz"), callbacks.JsonLog(tmp_path / "log.jsonl"),
+        callbacks.TensorBoard(tmp_path / "tb")])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_injected_hyperparams_are_found_inside_a_chain():
+    params = small_params()
+    optimizer = optax.chain(optax.clip(1.0), optax.inject_hyperparams(optax.sgd)(learning_rate=0.25))
+    found = callbacks.injected_hyperparams(optimizer.init(params))
+    assert list(found) == ["learning_rate"] and float(found["learning_rate"]) == 0.25
+    assert callbacks.injected_hyperparams(optax.adam(1e-3).init(params)) == {}
+
+
+def test_tensorboard_writes_each_records_scalars_and_the_learning_rate(tmp_path):
+    pytest.importorskip("tensorboardX")
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    x, y = blobs()
+    schedule = optax.linear_schedule(0.1, 0.0, 18)  # 6 steps an epoch: the rate falls by 1/3 an epoch
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
+    _, history = trained(small_params(), x, y, epochs=3, optimizer=optimizer, eval_data=(x, y),
+                         callbacks=[callbacks.TensorBoard(tmp_path / "tb")])
+    events = event_accumulator.EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+
+    def scalars(tag):
+        return [(e.step, e.value) for e in events.Scalars(tag)]
+
+    for tag in ("train_loss", "eval_loss", "eval_accuracy"):
+        expected = [(r["epoch"], r[tag]) for r in history]
+        assert [step for step, _ in scalars(tag)] == [step for step, _ in expected]
+        np.testing.assert_allclose([v for _, v in scalars(tag)], [v for _, v in expected], rtol=1e-6)  # float32
+    # inject_hyperparams keeps the rate of the step it took last: steps 6, 12 and 18 (counted from 1) of the 18.
+    np.testing.assert_allclose([v for _, v in scalars("hyperparams/learning_rate")],
+                               [0.1 * (1 - s / 18) for s in (5, 11, 17)], rtol=1e-6)
+    assert [step for step, _ in scalars("hyperparams/learning_rate")] == [1, 2, 3]
+
+
+def test_a_value_equal_to_the_best_is_no_improvement():
+    # A rate of 0 and the full batch: every epoch's loss is the first one's, exactly.
+    x, y = blobs()
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.0), batch_size=len(x))
+    stopper = callbacks.EarlyStopping("train_loss", patience=2)
+    state, history = trainer.fit(trainer.init(small_params()), x, y, epochs=10, key=jax.random.key(1),
+                                 callbacks=[stopper], verbose=False)
+    assert len({r["train_loss"] for r in history}) == 1
+    assert (state.epoch, stopper.best_epoch, stopper.stopped_epoch) == (3, 1, 3)

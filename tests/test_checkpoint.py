@@ -1,0 +1,71 @@
+"""jaxnet.checkpoint: atomic saves, exact round trips, and refusals that name the file and the offending leaf."""
+
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from problems import small_params
+
+from jaxnet import checkpoint
+
+
+def test_checkpoint_round_trip_and_header(tmp_path):
+    params = small_params()
+    optimizer = optax.adam(1e-3)
+    opt_state = optimizer.init(params)
+    path = tmp_path / "sub" / "c.npz"
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=7, key=jax.random.key(3),
+                    meta={"sizes": [4, 16, 3]})
+    p, s, epoch, key, header = checkpoint.restore(path, params=params, opt_state=opt_state)
+    chex.assert_trees_all_equal((p, s), (params, opt_state))
+    assert epoch == 7 and header["meta"]["sizes"] == [4, 16, 3] and "jax" in header["versions"]
+    np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(jax.random.key(3)))
+    assert os.listdir(path.parent) == ["c.npz"]  # no temporary file left behind
+
+
+def test_checkpoint_refuses_mismatches(tmp_path):
+    params = small_params()
+    optimizer = optax.sgd(0.1)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=optimizer.init(params), epoch=1, key=jax.random.key(0))
+    wider = small_params(sizes=(4, 17, 3))
+    with pytest.raises(ValueError, match=r"leaf .*\[0\]\[0\].*shape \[16, 4\].*expected shape \[17, 4\]"):
+        checkpoint.restore(path, params=wider, opt_state=optimizer.init(wider))
+    doubles = jax.tree.map(lambda a: a.astype(jnp.float16), params)
+    with pytest.raises(ValueError, match="dtype float32.*dtype float16"):
+        checkpoint.restore(path, params=doubles, opt_state=optimizer.init(doubles))
+    deeper = small_params(sizes=(4, 16, 16, 3))
+    with pytest.raises(ValueError, match="structure"):
+        checkpoint.restore(path, params=deeper, opt_state=optimizer.init(deeper))
+
+
+def test_interrupted_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    params = small_params()
+    opt_state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, params=params, opt_state=opt_state, epoch=2, key=jax.random.key(0))
+    assert checkpoint.read_header(path)["epoch"] == 1
+    assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def test_the_next_save_removes_temporaries_of_a_killed_save(tmp_path):
+    params = small_params()
+    opt_state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    stale = tmp_path / ".c.npz.tmp-abc123.npz"
+    stale.write_bytes(b"half a checkpoint")  # what a save killed before its rename leaves
+    other = tmp_path / ".other.npz.tmp-xyz.npz"
+    other.write_bytes(b"another checkpoint's save in progress")
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
+    assert sorted(os.listdir(tmp_path)) == [".other.npz.tmp-xyz.npz", "c.npz"]

@@ -1,0 +1,161 @@
+"""train.Trainer: the state it starts from, continuation that equals one run, compilation predicted by one sentence,
+the loss handed to the optimizer, and refusals made once, at construction."""
+
+import re
+
+import chex
+import jax
+import numpy as np
+import optax
+import pytest
+from problems import blobs, small_params
+
+from jaxnet import mlp, train
+
+COMPILES = {"n": 0}
+
+
+def _count(event, duration, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+        COMPILES["n"] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+def make(optimizer=None, **kwargs):
+    kwargs = {"loss": "cross_entropy", "optimizer": optimizer or optax.sgd(0.1), "batch_size": 32, **kwargs}
+    return train.Trainer(mlp.Net("relu"), **kwargs)
+
+
+def test_init_gives_the_parameters_a_fresh_optimizer_state_at_epoch_zero():
+    params = small_params()
+    state = make(optax.adam(1e-3)).init(params)
+    assert isinstance(state, train.TrainState) and state.epoch == 0 and state.params is params
+    chex.assert_trees_all_equal(state.opt_state, optax.adam(1e-3).init(params))
+    # A pytree: jitted functions take it, and tree maps reach every array.
+    leaves = jax.tree.leaves(state)
+    assert len(leaves) == len(jax.tree.leaves(params)) + len(jax.tree.leaves(state.opt_state)) + 1
+
+
+@pytest.mark.parametrize("epochs_per_call", [1, 2])
+def test_continuing_equals_one_run_bit_for_bit(epochs_per_call):
+    x, y = blobs()
+    trainer = make(optax.adam(1e-2), epochs_per_call=epochs_per_call)  # Adam: its moments and count carry over
+    start = trainer.init(small_params())
+    common = dict(key=jax.random.key(4), verbose=False)
+    once, history = trainer.fit(start, x, y, epochs=5, **common)
+    part, first = trainer.fit(start, x, y, epochs=2, **common)
+    whole, second = trainer.fit(part, x, y, epochs=5, **common)
+    chex.assert_trees_all_equal(whole.params, once.params)
+    chex.assert_trees_all_equal(whole.opt_state, once.opt_state)
+    assert (part.epoch, whole.epoch) == (2, 5)
+    assert [r["train_loss"] for r in list(first) + list(second)] == [r["train_loss"] for r in history]
+    assert [r["epoch"] for r in second] == [3, 4, 5]
+    # The state given is left alone (the compiled program donates a private copy).
+    chex.assert_trees_all_equal(start.params, small_params())
+    other, _ = trainer.fit(start, x, y, epochs=5, key=jax.random.key(5), verbose=False)
+    assert not np.array_equal(other.params[0][0], once.params[0][0])
+
+
+def test_a_state_past_the_final_epoch_is_refused_and_one_at_it_is_returned_as_it_is():
+    x, y = blobs()
+    trainer = make()
+    state, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=3, key=jax.random.key(1), verbose=False)
+    message = "the state has already trained 3 epochs, past epochs=2 (the final epoch, not a number more); pass " \
+              "epochs >= 3"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        trainer.fit(state, x, y, epochs=2, key=jax.random.key(1), verbose=False)
+    same, history = trainer.fit(state, x, y, epochs=3, key=jax.random.key(1), verbose=False)
+    assert same.epoch == 3 and list(history) == []
+    chex.assert_trees_all_equal(same.params, state.params)
+    for bad in (-1, 2.5, True):
+        with pytest.raises(ValueError, match="epochs must be an int >= 0"):
+            trainer.fit(state, x, y, epochs=bad, key=jax.random.key(1), verbose=False)
+
+
+def test_a_second_fit_with_the_same_shapes_compiles_and_traces_nothing(traces):
+    x, y = blobs()
+    x2, y2 = blobs(seed=1)  # other values, the same shapes
+    trainer = make(loss="counted_cross_entropy", epochs_per_call=2)
+    state = trainer.init(small_params())
+    trainer.fit(state, x, y, epochs=4, key=jax.random.key(1), eval_data=(x, y), verbose=False)
+    compiles, traced = COMPILES["n"], traces["n"]
+    assert traced > 0
+    trainer.fit(state, x2, y2, epochs=4, key=jax.random.key(2), eval_data=(x2, y2), verbose=False)
+    trainer.evaluate(state.params, x2, y2)  # the evaluation of the same size: the program fit compiled
+    assert (COMPILES["n"], traces["n"]) == (compiles, traced)
+    # A new Trainer builds its programs afresh: nothing is shared through a hidden cache.
+    make(loss="counted_cross_entropy", epochs_per_call=2).fit(state, x, y, epochs=2, key=jax.random.key(1),
+                                                              verbose=False)
+    assert traces["n"] > traced
+
+
+def test_reduce_on_plateau_lowers_its_scale_inside_the_compiled_epoch():
+    # With a rate of 0 the loss never improves: every step after the first counts towards the plateau, and each
+    # `patience` steps without improvement halve the scale. One epoch of 6 minibatches is one compiled call.
+    x, y = blobs()
+    plateau = optax.contrib.reduce_on_plateau(factor=0.5, patience=2, cooldown=0, accumulation_size=1)
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.chain(optax.sgd(0.0), plateau),
+                            batch_size=203)  # full batch: the same loss at every step
+    state, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=7, key=jax.random.key(1), verbose=False)
+    # Steps 2..7 see no improvement; the scale halves after steps 3, 5 and 7 (each time 2 steps have waited).
+    assert float(state.opt_state[1].scale) == 0.5 ** 3
+
+
+def test_repr_shows_the_network_loss_batch_strategy_and_mesh():
+    single = make()
+    assert repr(single) == ("Trainer(Net(activation='relu', output='identity', input_shift=0.0, input_scale=1.0), "
+                            "loss='cross_entropy', batch_size=32, grad='autodiff', ensemble='single network', "
+                            "mesh=one device)")
+    ensemble = make(ensemble=True)
+    strategy = "one by one" if jax.default_backend() == "cpu" else "vmapped"
+    assert f"ensemble={strategy!r}" in repr(ensemble)
+    vmapped = make(ensemble=True, mesh=train.make_mesh(devices=jax.devices()[:1]))
+    assert "ensemble='vmapped'" in repr(vmapped) or len(jax.devices()) == 1
+
+
+def test_evaluate_gives_the_loss_and_accuracy_written_out():
+    x, y = blobs()
+    params = small_params()
+    result = make(eval_chunk_size=50).evaluate(params, x, y)
+    assert sorted(result) == ["accuracy", "loss"]
+    (W1, b1), (W2, b2) = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    z = np.maximum(x @ W1.T + b1, 0) @ W2.T + b2
+    log_softmax = z - z.max(1, keepdims=True) - np.log(np.exp(z - z.max(1, keepdims=True)).sum(1, keepdims=True))
+    np.testing.assert_allclose(result["loss"], -np.mean(log_softmax[np.arange(len(y)), y]), rtol=1e-5)
+    assert float(result["accuracy"]) == np.float32(np.sum(z.argmax(1) == y)) / np.float32(len(y))  # float32 division
+    mse = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    assert sorted(mse.evaluate(params, x, np.zeros((len(x), 3), np.float32))) == ["loss"]  # no metric for L2
+
+
+def test_settings_that_do_not_depend_on_the_data_are_refused_at_construction():
+    for kwargs, error, message in [
+            (dict(net=mlp.Net("relu", output="softmax")), ValueError, "softmax"),
+            (dict(grad="numeric"), ValueError, r"unknown grad 'numeric'"),
+            (dict(batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
+            (dict(epochs_per_call=0), ValueError, "epochs_per_call must be an int >= 1, got 0"),
+            (dict(eval_chunk_size=0), ValueError, "eval_chunk_size must be an int >= 1, got 0"),
+            (dict(hyperparams={"learning_rate": [0.1]}), ValueError, "hyperparams needs ensemble=True"),
+            (dict(mesh=train.make_mesh(), devices=jax.devices()), ValueError, "give either mesh= or devices="),
+            (dict(net="relu"), TypeError, "net must be a jaxnet.mlp.Net, got str 'relu'")]:
+        net = kwargs.pop("net", mlp.Net("relu"))
+        with pytest.raises(error, match=message):
+            train.Trainer(net, **{"loss": "cross_entropy", "optimizer": optax.sgd(0.1), "batch_size": 32, **kwargs})
+
+
+def test_an_ensemble_trains_and_evaluates_each_member_as_alone():
+    x, y = blobs()
+    key = jax.random.key(3)
+    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    trainer = make(optax.adam(1e-2), ensemble=True)
+    state, history = trainer.fit(trainer.init(stacked), x, y, epochs=2, key=key, eval_data=(x, y), verbose=False)
+    single = make(optax.adam(1e-2))
+    for k in range(2):
+        member = jax.tree.map(lambda a, k=k: a[k], stacked)
+        alone, alone_history = single.fit(single.init(member), x, y, epochs=2, key=key, eval_data=(x, y),
+                                          verbose=False)
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, k=k: a[k], state.params), alone.params)
+        assert history[-1]["eval_loss"][k] == alone_history[-1]["eval_loss"]
+        evaluated = trainer.evaluate(state.params, x, y)
+        assert float(evaluated["accuracy"][k]) == alone_history[-1]["eval_accuracy"]

@@ -33,5 +33,5 @@ from jaxnet import (
 )
 from jaxnet.mlp import Net
 
-__all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation", "loop", "losses",
-           "mlp", "perceptron", "program", "train"]
+__all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation", "loop",
+           "losses", "mlp", "perceptron", "program", "train"]

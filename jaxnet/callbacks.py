@@ -225,7 +225,8 @@ class EarlyStopping(Callback):
         if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta) and min_delta >= 0):
             raise ValueError(f"EarlyStopping: min_delta must be a finite number >= 0, got {min_delta!r}")
         _check_mode("EarlyStopping", mode, ("auto",) + MODES)
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, float(min_delta), restore_best
+        self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
+        self.min_delta = float(min_delta)
         self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
         self.best: float | None = None
         self.best_epoch: int | None = None
@@ -302,7 +303,7 @@ class Progress(Callback):
     """
 
     def on_fit_start(self, run: Run, state):
-        self._bar = None
+        self._bar: loop.Progress | None = None
         return None
 
     def on_epochs_end(self, run: Run, state, records):

@@ -539,7 +539,7 @@ class Trainer:
                 record[f"eval_{metric}"] = metric_value.tolist()
             return record
 
-        evaluate_fn.fields = ("eval_loss",) + (() if metric is None else (f"eval_{metric}",))  # type: ignore[attr-defined]
+        evaluate_fn.fields = ("eval_loss",) + (() if metric is None else (f"eval_{metric}",))
         return evaluate_fn
 
 

@@ -1,8 +1,9 @@
 """Every guard of ``make_mesh``, ``fit`` (with its data checks) and the checkpoint reader not reached elsewhere:
 each bad call is refused before anything trains, with its own message, and nothing is written.
 
-(The others are in tests/test_fit.py and tests/test_callbacks.py: shapes, labels, NaN in x, batch sizes, resume policies, unreadable,
-headerless and mismatched checkpoints, optimizer states and per-member hyperparameters.)
+(The others are in tests/test_fit.py, tests/test_trainer.py and tests/test_callbacks.py: shapes, labels, NaN in x,
+batch sizes, resume policies, unreadable, headerless and mismatched checkpoints, optimizer states and per-member
+hyperparameters.)
 """
 
 import json

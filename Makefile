@@ -48,20 +48,20 @@ lint: install
 	$(PY) -m mypy
 
 demo: install
-	$(PY) experiments/universal_approx.py
+	$(PY) -m experiments.universal_approx
 
 mnist: install
-	$(PY) experiments/mnist.py
+	$(PY) -m experiments.mnist
 
 # The lecture's notebook, executed into runs/lecture.ipynb with its outputs (the stored one has none).
 notebook: install
 	mkdir -p runs
-	cd experiments && ../$(PY) -c "import nbformat, nbclient; nb = nbformat.read('lecture.ipynb', 4); \
+	cd experiments && PYTHONPATH=.. ../$(PY) -c "import nbformat, nbclient; nb = nbformat.read('lecture.ipynb', 4); \
 	nbclient.NotebookClient(nb, timeout=600, resources={'metadata': {'path': '.'}}).execute(); \
 	nbformat.write(nb, '../runs/lecture.ipynb')"
 
 bench: install
-	$(PY) benchmarks/run.py
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) runs
@@ -99,7 +99,7 @@ planted: install
 PORT ?= 7860
 PLAYGROUND_STAMP := $(if $(findstring playground,$(EXTRAS)),$(STAMP),$(VENV)/.installed-playground)
 playground: $(PLAYGROUND_STAMP)
-	$(PY) experiments/playground.py --port $(PORT)
+	$(PY) -m experiments.playground --port $(PORT)
 
 $(VENV)/.installed-playground: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS),playground]'

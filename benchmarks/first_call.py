@@ -8,7 +8,7 @@ after each epoch:
 * ``float32 [0, 1]``: ``load_mnist``'s default, exactly as the README writes the example;
 * ``uint8, input_scale=255``: the compact form, scaled inside the compiled step.
 
-``python benchmarks/first_call.py`` (needs the MNIST files in ``$JAXNET_DATA_DIR``) prints a Markdown table.
+``python -m benchmarks.first_call`` (needs the MNIST files in ``$JAXNET_DATA_DIR``) prints a Markdown table.
 """
 
 from __future__ import annotations

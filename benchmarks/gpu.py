@@ -8,7 +8,7 @@
 3. A larger network, 784-4096-4096-10 with batch 4096, on the same data: samples per second and the achieved
    matmul rate (6 FLOPs per weight per sample for forward and backward) as a fraction of the measured rate.
 
-``bash benchmarks/gpu.sh`` runs it; ``--tiny`` is a seconds-long check on any backend.
+``bash benchmarks/gpu.sh`` (or ``python -m benchmarks.gpu``) runs it; ``--tiny`` is a seconds-long check on any backend.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "experiments"))
+if __name__ == "__main__" and not __package__:  # run as a file: import the packages from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from experiments import mnist  # noqa: E402  (the experiment's data preparation and optimizer recipe)
 from jaxnet import mlp, train  # noqa: E402
-
-import mnist  # noqa: E402  (the experiment's data preparation and optimizer recipe)
 
 
 def matmul_rate(n: int, dtype) -> float:

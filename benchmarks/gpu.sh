@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 export JAXNET_DATA_DIR="${JAXNET_DATA_DIR:-$PWD/device/mnist}"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || true
-exec "${PYTHON:-python3}" benchmarks/gpu.py "$@"
+exec "${PYTHON:-python3}" -m benchmarks.gpu "$@"

@@ -1,10 +1,10 @@
 """The playground's responsiveness, as a student meets it: from pressing Train to the first plotted update, and
 updates per second while it trains, at widths 10, 1,000 and 10,000.
 
-Starts ``experiments/playground.py`` on a free port of 127.0.0.1 (its digit tab as it finds the MNIST files) and
+Starts ``python -m experiments.playground`` on a free port of 127.0.0.1 (its digit tab as it finds the MNIST files) and
 drives its Train button through Gradio's own client, which receives every update the page would. Each width runs
 twice: the first run compiles the width's programs, the second reuses them (as a student's next press does).
-``python benchmarks/playground.py`` (needs the ``playground`` extra) prints a Markdown table and writes it into
+``python -m benchmarks.playground`` (needs the ``playground`` extra) prints a Markdown table and writes it into
 ``benchmarks/RESULTS.md`` as its own section (``make bench`` keeps it).
 """
 
@@ -30,7 +30,7 @@ def start_server() -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "experiments/playground.py", "--port", str(port)], cwd=ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "experiments.playground", "--port", str(port)], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/"
     for _ in range(600):
@@ -85,7 +85,7 @@ def write_section(table: str) -> None:
     section = f"""<!-- playground-start -->
 ## The playground: from pressing Train to the plot
 
-`python benchmarks/playground.py`, {datetime.date.today()}: Python {platform.python_version()}, jax {jax.__version__},
+`python -m benchmarks.playground`, {datetime.date.today()}: Python {platform.python_version()}, jax {jax.__version__},
 gradio {gradio.__version__}, {os.cpu_count()} cores, cpu backend. The universal-approximation tab's defaults (2,000
 full-batch Adam steps, tanh, spread units) at three widths, pressed through Gradio's client, which receives every
 update the page does: 21 updates per run (the initial network, then one after each of 20 compiled chunks), each a

@@ -1,6 +1,6 @@
 """Per-device memory of MNIST's training images under fit's placement, on 1 and 2 data shards.
 
-``JAX_NUM_CPU_DEVICES=2 python benchmarks/shard_memory.py`` (needs the MNIST files in ``$JAXNET_DATA_DIR``) prints
+``JAX_NUM_CPU_DEVICES=2 python -m benchmarks.shard_memory`` (needs the MNIST files in ``$JAXNET_DATA_DIR``) prints
 the bytes each device holds when the ``uint8`` training set is placed by rows over the mesh's ``"data"`` axis,
 as ``train.fit`` places it.
 """

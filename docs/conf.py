@@ -14,10 +14,10 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path[:0] = [ROOT, os.path.join(ROOT, "experiments"), os.path.join(HERE, "_ext")]
-# The notebook's kernel is a separate process: it finds the experiments' modules through PYTHONPATH.
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [os.path.join(ROOT, "experiments"), ROOT] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+sys.path[:0] = [ROOT, os.path.join(HERE, "_ext")]
+# The notebook's kernel is a separate process: it finds the experiments' package through PYTHONPATH.
+os.environ["PYTHONPATH"] = os.pathsep.join([ROOT] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH")
+                                                     else []))
 
 import generate  # noqa: E402  (docs/_ext: the generated pages)
 

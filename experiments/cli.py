@@ -83,7 +83,7 @@ def _unwrap(tp):
     if typing.get_origin(tp) is tuple:  # tuple[Annotated[int, Range(1)], ...]
         elements = typing.get_args(tp)
         valid = valid or next((r for r in map(_range, elements) if r is not None), None)
-        tp = tuple[tuple(typing.get_args(e)[0] if _range(e) else e for e in elements)]  # type: ignore[misc]
+        tp = tuple[tuple(typing.get_args(e)[0] if _range(e) else e for e in elements)]
     return tp, optional, valid
 
 
@@ -133,7 +133,7 @@ def parser(cls, description: str | None = None) -> argparse.ArgumentParser:
         tp, _, valid = _unwrap(hints[field.name])
         name = flag(field.name)
         text = comments.get(field.name, "") + (f"; valid: {valid}" if valid else "")
-        kwargs = {"default": field.default, "help": text.replace("%", "%%")}
+        kwargs: dict[str, typing.Any] = {"default": field.default, "help": text.replace("%", "%%")}
         if tp is bool:
             p.add_argument(name, action=argparse.BooleanOptionalAction, **kwargs)
             continue

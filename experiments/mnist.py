@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import Annotated, Literal
 
@@ -30,8 +31,10 @@ import optax
 
 from jaxnet import callbacks, data, distributed, mlp, train
 
-import cli
-from cli import Range
+if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from experiments import cli  # noqa: E402
+from experiments.cli import Range  # noqa: E402
 
 TRAIN_IMAGES = 60_000  # in MNIST's and Fashion-MNIST's training sets
 

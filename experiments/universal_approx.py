@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import sys
 import time
 from typing import Annotated, Literal
 
@@ -41,8 +42,10 @@ import optax
 
 from jaxnet import distributed, mlp, train
 
-import cli
-from cli import Range
+if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from experiments import cli  # noqa: E402
+from experiments.cli import Range  # noqa: E402
 
 
 # pragma: no mutate start (make mutants mutates this experiment's recipe: target to fit_width)
@@ -87,7 +90,7 @@ def target(x):
 
 def sample(n: int, domain=(0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
     """``n`` evenly spaced points x_i of the domain, end points included, and y_i = f(x_i): float32 ``(n, 1)`` each."""
-    x = np.linspace(*domain, n, dtype=np.float32)[:, None]
+    x = np.linspace(domain[0], domain[1], n, dtype=np.float32)[:, None]
     return x, target(x)
 
 

@@ -166,6 +166,7 @@ class Checkpoint(Callback):
                 f"mode={self.mode!r})")
 
     def on_fit_start(self, run: Run, state):
+        """Checks the monitor and the path; resumes from the checkpoint when ``resume`` says so."""
         if self.monitor is not None:
             _check_monitor("Checkpoint", self.monitor, run)
         if run.writer:
@@ -179,6 +180,7 @@ class Checkpoint(Callback):
         return state._replace(params=params, opt_state=opt_state, epoch=epoch)
 
     def on_epochs_end(self, run: Run, state, records):
+        """Saves the state (``keep="last"``), or when the monitored value is the best so far (``"best"``)."""
         if self.keep == "best":
             value = monitored(records, self.monitor) if self.monitor else None
             if value is None or not self._best.improves(value):
@@ -237,12 +239,14 @@ class EarlyStopping(Callback):
                 f"mode={self.mode!r}, restore_best={self.restore_best})")
 
     def on_fit_start(self, run: Run, state):
+        """Checks that the run records the monitored value; starts counting afresh."""
         _check_monitor("EarlyStopping", self.monitor, run)
         self._tracker, self._waited, self._best_params = _Best(self.mode, self.min_delta), 0, None
         self.best = self.best_epoch = self.stopped_epoch = None
         return None
 
     def on_epochs_end(self, run: Run, state, records):
+        """Keeps the best value (and parameters); returns ``True`` after ``patience`` calls without one."""
         value = monitored(records, self.monitor)
         if value is None:
             return None
@@ -259,6 +263,7 @@ class EarlyStopping(Callback):
         return None
 
     def on_fit_end(self, run: Run, state):
+        """The state with the best call's parameters, with ``restore_best``."""
         if self.restore_best and run.completed and self._best_params is not None:
             return state._replace(params=self._best_params)
         return None
@@ -281,12 +286,14 @@ class JsonLog(Callback):
         return f"JsonLog({self.path!r})"
 
     def on_fit_start(self, run: Run, state):
+        """Checks that the path can be written."""
         if run.writer:
             _writable_parent("JsonLog", self.path)
         self._first = True
         return None
 
     def on_epochs_end(self, run: Run, state, records):
+        """Appends the records (emptying the file first when the run starts at epoch 1)."""
         if not run.writer:
             return None
         if self._first:
@@ -303,16 +310,19 @@ class Progress(Callback):
     """
 
     def on_fit_start(self, run: Run, state):
+        """Nothing yet: the bar starts at the first call's first epoch."""
         self._bar: loop.Progress | None = None
         return None
 
     def on_epochs_end(self, run: Run, state, records):
+        """Advances the bar by the call's epochs and shows its last losses and accuracy."""
         if self._bar is None:
             self._bar = loop.Progress(run.epochs, records[0]["epoch"] - 1, True)
         self._bar.update(len(records), records[-1])
         return None
 
     def on_fit_end(self, run: Run, state):
+        """Closes the bar."""
         if self._bar is not None:
             self._bar.close()
         return None
@@ -356,6 +366,7 @@ class TensorBoard(Callback):
         return f"TensorBoard({self.logdir!r})"
 
     def on_fit_start(self, run: Run, state):
+        """Opens the event writer (process 0), after checking tensorboardX and the directory."""
         self._writer = None
         if not run.writer:
             return None
@@ -368,6 +379,7 @@ class TensorBoard(Callback):
         return None
 
     def on_epochs_end(self, run: Run, state, records):
+        """Writes each record's scalars and the injected hyperparameters, then flushes."""
         hyperparams = distributed.to_host(injected_hyperparams(state.opt_state))  # every process takes part
         if self._writer is None:
             return None
@@ -388,6 +400,7 @@ class TensorBoard(Callback):
             self._writer.add_scalar(name, float(value), step)
 
     def on_fit_end(self, run: Run, state):
+        """Closes the event writer."""
         if self._writer is not None:
             self._writer.close()
             self._writer = None

@@ -1,18 +1,13 @@
 """The benchmarks run once on tiny sizes, so they keep working; their numbers are not checked here."""
 
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
 from jaxnet import data  # noqa: E402
 
 pytestmark = pytest.mark.slow  # each runs a whole benchmark script
 
-import first_call  # noqa: E402
-import gpu  # noqa: E402
-import run  # noqa: E402
+from benchmarks import first_call, gpu, run  # noqa: E402
 
 
 # Its devices sweep starts a two-process run: it goes with the multi-process tests, in `make launchers`.

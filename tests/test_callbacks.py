@@ -9,9 +9,10 @@ import jax
 import numpy as np
 import optax
 import pytest
-from problems import blobs, small_params
 
 from jaxnet import callbacks, checkpoint, distributed, mlp, train
+
+from problems import blobs, small_params
 
 
 def trained(params, x, y, *, epochs=3, callbacks=(), optimizer=None, eval_data=None, key=None, **trainer_kwargs):

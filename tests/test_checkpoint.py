@@ -8,9 +8,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import small_params
 
 from jaxnet import checkpoint
+
+from problems import small_params
 
 
 def test_checkpoint_round_trip_and_header(tmp_path):

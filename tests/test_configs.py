@@ -10,7 +10,6 @@ before anything loads; every other line must train a few steps on a small data s
 import math
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -20,12 +19,9 @@ from hypothesis import strategies as st
 from idx_files import labelled_mnist
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
-sys.path.insert(0, ROOT)
 # As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
-from experiments import mnist, universal_approx  # noqa: E402
 
-import cli  # noqa: E402
+from experiments import cli, mnist, universal_approx  # noqa: E402
 
 NAN, INF = math.nan, math.inf
 # Examples are drawn in a fixed order (derandomize): the same lines in every run, no example database. Each line

@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from problems import blobs, small_params
-from problems import regression as problem
 
 from jaxnet import backprop, callbacks, checkpoint, losses, mlp, program, train
+
+from problems import blobs, small_params
+from problems import regression as problem
 
 # Float32 round-off after one epoch of a few dozen SGD steps: each step moves parameters by ~1e-7 relative; a few
 # dozen steps of compounding keep the difference far below 1e-5.

@@ -31,9 +31,8 @@ from idx_files import labelled_mnist
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-sys.path.insert(0, HERE)
-import mnist  # noqa: E402
+from experiments import mnist  # noqa: E402
+
 from distributed_worker import one_process_train  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.launchers]

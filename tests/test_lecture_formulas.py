@@ -8,7 +8,6 @@ p − lr·∇L, and the two statements of section 1 about functions (remark 1, t
 
 import math
 import os
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -19,8 +18,6 @@ import pytest
 from jaxnet import activations, losses, mlp, perceptron, train
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
-sys.path.insert(0, ROOT)
 # As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
 from experiments import universal_approx  # noqa: E402
 

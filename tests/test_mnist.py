@@ -1,6 +1,5 @@
 import json
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -10,8 +9,6 @@ from jaxnet import data
 from idx_files import labelled_mnist
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
-sys.path.insert(0, ROOT)
 # As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
 from experiments import mnist  # noqa: E402
 

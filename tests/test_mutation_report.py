@@ -10,7 +10,6 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
 import planted  # noqa: E402
-
 import report  # noqa: E402
 
 

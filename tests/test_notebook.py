@@ -36,15 +36,21 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     if text is None:
         text = execute(tmp_path, monkeypatch)
     assert "converged after" in text and "∇W₂ = g₂ u₁ᵀ matches: True" in text
-    assert "test accuracy" in text or "MNIST files not found" in text
+    from jaxnet import data
+
+    # The MNIST part runs where the files are (as in CI) and says why not elsewhere; never neither, never both.
+    if data.find_idx_dir("mnist") is not None:
+        assert "test accuracy" in text and "MNIST files not found" not in text
+    else:
+        assert "MNIST files not found" in text and "test accuracy" not in text
 
 
 def execute(tmp_path, monkeypatch) -> str:
     """Runs the notebook here; returns the text of its outputs."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    # Run in a scratch folder (its files go there), importing the experiments from their own folder.
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([EXPERIMENTS, os.environ.get("PYTHONPATH", "")]))
+    # Run in a scratch folder (its files go there), importing the experiments' package from the repository root.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.path.dirname(EXPERIMENTS), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=180, kernel_name="python3",

@@ -1,4 +1,4 @@
-"""The playground (``experiments/playground.py``): its parts against independent computations, then the page as its
+"""The playground (``experiments/playground/``): its parts against independent computations, then the page as its
 users use it: through Gradio's own client against a server this module starts on 127.0.0.1, and in Debian's
 headless chromium with every outside host unreachable.
 
@@ -32,11 +32,9 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "experiments"))
-import playground_backprop  # noqa: E402
-import playground_digits  # noqa: E402
-import playground_fit  # noqa: E402
-import universal_approx  # noqa: E402
+from experiments import universal_approx  # noqa: E402
+from experiments.playground import backprop as tables  # noqa: E402
+from experiments.playground import digits, fit  # noqa: E402
 
 SHOTS = os.path.join(ROOT, "runs", "playground")
 CANVAS = 280  # the pad's canvas, pixels a side
@@ -57,7 +55,7 @@ def test_a_drawing_is_boxed_into_20_pixels_keeping_its_aspect_and_centred_by_its
     canvas[10:130, 200:260, 3] = 255
     canvas[10:130, 200:215, 3] = 255  # the left quarter ...
     canvas[10:130, 215:260, 3] = 100  # ... is darker than the rest
-    digit = playground_digits.preprocess(canvas)
+    digit = digits.preprocess(canvas)
     assert digit.shape == (28, 28) and digit.dtype == np.float32 and digit.max() == pytest.approx(255)
     rows, cols = np.nonzero(digit > 0.05 * 255)
     assert rows.max() - rows.min() + 1 == 20 and cols.max() - cols.min() + 1 in (10, 11)  # bilinear edge: ±1
@@ -75,17 +73,17 @@ def test_ink_is_read_the_same_from_rgba_rgb_and_grey_canvases():
     rgba[..., 3] = 255 - grey  # black strokes on a transparent layer, as the pad's
     expected = (255 - grey) / 255.0
     for canvas in (grey, rgb, rgba):
-        np.testing.assert_allclose(playground_digits.ink(canvas), expected, atol=1e-12)
+        np.testing.assert_allclose(digits.ink(canvas), expected, atol=1e-12)
 
 
 def test_an_empty_or_white_drawing_is_refused_by_name():
     for canvas in (np.zeros((CANVAS, CANVAS, 4), np.uint8), np.full((CANVAS, CANVAS, 3), 255, np.uint8)):
-        with pytest.raises(playground_digits.EmptyDrawing, match="the drawing is empty: draw a digit"):
-            playground_digits.preprocess(canvas)
+        with pytest.raises(digits.EmptyDrawing, match="the drawing is empty: draw a digit"):
+            digits.preprocess(canvas)
 
 
 def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_derivative_one():
-    result = playground_backprop.compute(playground_backprop.TableSettings())  # 3-4-4-2, relu, mse, v_1[0] = 0
+    result = tables.compute(tables.TableSettings())  # 3-4-4-2, relu, mse, v_1[0] = 0
     layers = result["layers"]
     W = [np.array(layer["W"]) for layer in layers]
     b = [np.array(layer["b"]) for layer in layers]
@@ -122,12 +120,12 @@ def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_deri
 def test_bad_settings_are_refused_by_name(values, message):
     form = {"width": 1000, "activation": "tanh", "init": "spread", "lr": 0.01, "steps": 2000, "seed": 0, **values}
     with pytest.raises(ValueError, match=message):
-        playground_fit.FitSettings.from_form(**form)
+        fit.FitSettings.from_form(**form)
 
 
 def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_programs():
-    settings = playground_fit.FitSettings(width=50, steps=60)
-    snapshots = list(playground_fit.stream(settings))
+    settings = fit.FitSettings(width=50, steps=60)
+    snapshots = list(fit.stream(settings))
     assert [s.step for s in snapshots] == list(range(0, 61, 3))  # the initial network, then 20 chunks of 3 steps
     config = settings.experiment()
     x, y = universal_approx.sample(config.n)
@@ -135,10 +133,10 @@ def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_pr
     reference = universal_approx.fit_width(config, settings.width, x, y, x_test, y_test)  # one call, one seed
     np.testing.assert_allclose(snapshots[-1].test_rmse, reference["test_rmse"][0], rtol=1e-5)
     np.testing.assert_allclose(snapshots[-1].prediction, reference["_test_pred"][0, :, 0], rtol=1e-4, atol=1e-6)
-    misses = playground_fit.trainer_for.cache_info().misses
-    again = list(playground_fit.stream(dataclasses.replace(settings, seed=1)))  # another user's seed, same program
-    again = list(playground_fit.stream(settings))
-    assert playground_fit.trainer_for.cache_info().misses == misses  # no program built afresh for these runs
+    misses = fit.trainer_for.cache_info().misses
+    again = list(fit.stream(dataclasses.replace(settings, seed=1)))  # another user's seed, same program
+    again = list(fit.stream(settings))
+    assert fit.trainer_for.cache_info().misses == misses  # no program built afresh for these runs
     assert again[-1].test_rmse == snapshots[-1].test_rmse
 
 
@@ -158,13 +156,13 @@ def mnist_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(mnist_dir, tmp_path_factory):
-    """``experiments/playground.py`` on a free port of 127.0.0.1, as ``make playground`` starts it, with no
+    """``python -m experiments.playground`` on a free port of 127.0.0.1, as ``make playground`` starts it, with no
     checkpoint (so its start-up network is trained); stopped after the module's tests."""
     port = free_port()
     log = tmp_path_factory.mktemp("playground") / "server.log"
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [sys.executable, "experiments/playground.py", "--port", str(port), "--data-dir", mnist_dir,
+            [sys.executable, "-m", "experiments.playground", "--port", str(port), "--data-dir", mnist_dir,
              "--checkpoint", str(log.parent / "no-checkpoint.npz")],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "JAX_PLATFORMS": "cpu"})
     url = f"http://127.0.0.1:{port}/"
@@ -209,7 +207,7 @@ def test_two_people_training_at_once_each_see_their_own_run(server):
     # Two clients (two sessions) start at once; each run's final error is the one its settings give alone, and
     # the two overlap in time (neither waits in a queue behind the other).
     runs = [(10, 100), (50, 100)]
-    expected = [list(playground_fit.stream(playground_fit.FitSettings(width=w, steps=s)))[-1].test_rmse
+    expected = [list(fit.stream(fit.FitSettings(width=w, steps=s)))[-1].test_rmse
                 for w, s in runs]
 
     def run(width_steps):

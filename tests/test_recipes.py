@@ -7,7 +7,6 @@ every one of W₁, b₁, w₂, b₂.
 
 import math
 import os
-import sys
 import time
 
 import jax
@@ -15,8 +14,6 @@ import numpy as np
 import pytest
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
-sys.path.insert(0, os.path.join(ROOT, "experiments"))  # the experiments import their neighbour, cli
-sys.path.insert(0, ROOT)
 # As modules of the experiments folder, so that make mutants (which names them experiments.mnist, ...) reaches them.
 from experiments import mnist, universal_approx  # noqa: E402
 

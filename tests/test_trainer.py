@@ -8,9 +8,10 @@ import jax
 import numpy as np
 import optax
 import pytest
-from problems import blobs, small_params
 
 from jaxnet import mlp, train
+
+from problems import blobs, small_params
 
 COMPILES = {"n": 0}
 

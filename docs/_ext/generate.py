@@ -17,7 +17,7 @@ import pkgutil
 import re
 import shutil
 
-EXPERIMENTS = ("universal_approx", "mnist")  # the experiments' modules, imported from experiments/
+EXPERIMENTS = ("experiments.universal_approx", "experiments.mnist")  # the experiments' modules
 JAXNET_REF = re.compile(r"`(jaxnet\.[\w.]+)`")
 EXPERIMENT_REF = re.compile(r"`experiments/(\w+)\.py::(\w+)`")
 TEST_REF = re.compile(r"`tests/(test_\w+)\.py::(test_\w+)`")
@@ -38,7 +38,7 @@ def lecture_page(text: str) -> tuple[str, dict[str, list[str]]]:
         return f"{{ref}}`{test} <{label(test_file, test)}>`"
 
     text = JAXNET_REF.sub(lambda m: f"{{py:obj}}`{m.group(1)}`", text)
-    text = EXPERIMENT_REF.sub(lambda m: f"{{py:obj}}`{m.group(1)}.{m.group(2)}`", text)
+    text = EXPERIMENT_REF.sub(lambda m: f"{{py:obj}}`experiments.{m.group(1)}.{m.group(2)}`", text)
     text = TEST_REF.sub(test_link, text)
     # The map's own pointers to the notebook: here it is a page of the site.
     text = text.replace("the notebook `experiments/lecture.ipynb`", "the [notebook](notebook.ipynb)")
@@ -60,7 +60,7 @@ def api_pages(root: str) -> dict[str, str]:
     modules = [f"jaxnet.{m.name}" for m in pkgutil.iter_modules([os.path.join(root, "jaxnet")])]
     pages = {}
     for module in modules + list(EXPERIMENTS):
-        title = module if module.startswith("jaxnet.") else f"experiments/{module}.py"
+        title = module if module.startswith("jaxnet.") else f"experiments/{module.split('.')[-1]}.py"
         pages[f"{module}.md"] = f"# `{title}`\n\n```{{eval-rst}}\n.. automodule:: {module}\n```\n"
     return pages
 
@@ -68,8 +68,12 @@ def api_pages(root: str) -> dict[str, str]:
 def write_all(root: str, out: str) -> None:
     """Writes every generated page: under ``out`` (a git-ignored folder of the documentation's source), and the
     API pages beside ``docs/api/index.md`` (git-ignored too)."""
-    for name, page in api_pages(root).items():
-        _write(os.path.join(root, "docs", "api", name), page)
+    pages = api_pages(root)
+    api = os.path.join(root, "docs", "api")
+    for name, page in pages.items():
+        _write(os.path.join(api, name), page)
+    for stale in set(os.listdir(api)) - set(pages) - {"index.md"}:  # a module renamed or removed since
+        os.remove(os.path.join(api, stale))
     with open(os.path.join(root, "LECTURE.md"), encoding="utf-8") as f:
         page, cited = lecture_page(f.read())
     os.makedirs(os.path.join(out, "tests"), exist_ok=True)

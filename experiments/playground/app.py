@@ -1,14 +1,17 @@
 """The lecture, live: a local web page with the width sweep, back-propagation's tables and a digit you draw.
 
-``make playground`` (or ``python experiments/playground.py``) serves it on http://127.0.0.1:7860 (``--port`` to
-change), built with Gradio (the ``playground`` extra). Everything it shows is computed by jaxnet on this machine and
-the page loads nothing from outside it (no fonts, scripts or analytics), so it works with no network at all.
+``make playground`` (or ``python -m experiments.playground``, or ``python experiments/playground/app.py``) serves it
+on http://127.0.0.1:7860 (``--port`` to change), built with Gradio (the ``playground`` extra). Everything it shows is
+computed by jaxnet on this machine and the page loads nothing from outside it (no fonts, scripts or analytics), so
+it works with no network at all.
 
-* Universal approximation: one network of ``experiments/universal_approx.py``, trained by ``jaxnet.train.fit`` in
-  compiled chunks (:mod:`playground_fit`), its fit and errors plotted as it trains.
+* Universal approximation: one network of ``experiments/universal_approx.py``, trained by a held
+  ``jaxnet.train.Trainer`` in compiled chunks (:mod:`experiments.playground.fit`), its fit and errors plotted as it
+  trains.
 * Back-propagation: the lecture's tables for a small network and one example, beside ``jax.grad``
-  (:mod:`playground_backprop`).
-* A digit you draw: preprocessed as MNIST's digits were and read by the 784-200-10 network (:mod:`playground_digits`).
+  (:mod:`experiments.playground.backprop`).
+* A digit you draw: preprocessed as MNIST's digits were and read by the 784-200-10 network
+  (:mod:`experiments.playground.digits`).
 
 Each event runs in its own thread, so two people training at once each see their own run.
 """
@@ -18,7 +21,11 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+import sys
 from typing import Annotated
+
+if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
+    sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported: it reads this once
 
@@ -28,11 +35,9 @@ import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-import cli  # noqa: E402
-import playground_backprop  # noqa: E402
-import playground_digits  # noqa: E402
-import playground_fit  # noqa: E402
-from cli import Range  # noqa: E402
+from experiments import cli  # noqa: E402
+from experiments.cli import Range  # noqa: E402
+from experiments.playground import backprop, digits, fit  # noqa: E402
 
 HOST = "127.0.0.1"  # this machine only: the page runs code on request
 
@@ -59,16 +64,16 @@ class FitFigure:
     still resolve the narrowest wiggle, ~0.1 wide, by 200 points).
     """
 
-    def __init__(self, settings: playground_fit.FitSettings):
+    def __init__(self, settings: fit.FitSettings):
         config = settings.experiment()
-        x, y = playground_fit.universal_approx.sample(config.n, config.domain)
-        x_test, _ = playground_fit.universal_approx.sample(config.test_points, config.domain)
+        x, y = fit.universal_approx.sample(config.n, config.domain)
+        x_test, _ = fit.universal_approx.sample(config.test_points, config.domain)
         self.settings, self.every = settings, 5
         self.figure = Figure(figsize=(10, 3.6), dpi=100)
         self.figure.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.91, wspace=0.18)
         self.fit_ax, self.curve_ax = self.figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         grid = x_test[:: self.every, 0]
-        self.fit_ax.plot(grid, playground_fit.universal_approx.target(grid), color="0.6", lw=3, label="f(x)")
+        self.fit_ax.plot(grid, fit.universal_approx.target(grid), color="0.6", lw=3, label="f(x)")
         self.fit_ax.plot(x[:, 0], y[:, 0], ".", color="k", ms=2.5, label=f"{config.n} training points")
         (self.network,) = self.fit_ax.plot(grid, np.zeros_like(grid), color="C0", lw=1.5, label="network")
         self.fit_ax.set(xlabel="x", ylim=(-1.3, 1.3), xticks=np.linspace(*config.domain, 6), yticks=[-1, 0, 1])
@@ -85,7 +90,7 @@ class FitFigure:
         self.fit_title = self.fit_ax.set_title("", y=1.01)
         self.curve_title = self.curve_ax.set_title("", y=1.01)
 
-    def update(self, snapshot: playground_fit.Snapshot) -> Figure:
+    def update(self, snapshot: fit.Snapshot) -> Figure:
         s = self.settings
         self.network.set_ydata(snapshot.prediction[:: self.every])
         steps, train_rmse, test_rmse = np.array(snapshot.curve).T
@@ -102,12 +107,12 @@ class FitFigure:
 def train(width, activation, init, lr, steps, seed):
     """Streams ``(figure, status, test RMSE, step)`` while one network trains (a generator: Gradio sends each)."""
     try:
-        settings = playground_fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr,
+        settings = fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr,
                                                         steps=steps, seed=seed)
     except ValueError as e:
         raise gr.Error(str(e)) from None
     figure = FitFigure(settings)
-    for snapshot in playground_fit.stream(settings):
+    for snapshot in fit.stream(settings):
         status = (f"step {snapshot.step:,} of {snapshot.steps:,} · train RMSE {snapshot.train_rmse:.4f} · "
                   f"test RMSE {snapshot.test_rmse:.4f} · {snapshot.seconds:.1f} s")
         yield figure.update(snapshot), status, snapshot.test_rmse, snapshot.step
@@ -155,9 +160,9 @@ def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit):
     try:
         if isinstance(seed, float) and seed.is_integer():
             seed = int(seed)
-        settings = playground_backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
+        settings = backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
                                                      x=x, y=y, seed=seed, zero_unit=zero_unit)
-        result = playground_backprop.compute(settings)
+        result = backprop.compute(settings)
     except ValueError as e:
         raise gr.Error(str(e)) from None
     return tables_html(result), result["max_difference"], result
@@ -170,7 +175,7 @@ def probability_table(p: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"digit": [str(k) for k in range(10)], "probability": p})
 
 
-def read_digit(model: playground_digits.Model | None, drawing):
+def read_digit(model: digits.Model | None, drawing):
     """``(the 28 × 28 input, the probabilities' bar chart, the top three)`` for a drawing from the pad."""
     if model is None:
         raise gr.Error("there is no network to read digits with: see the note at the top of this tab")
@@ -178,10 +183,10 @@ def read_digit(model: playground_digits.Model | None, drawing):
     if canvas is None:
         raise gr.Error("the drawing is empty: draw a digit on the pad first")
     try:
-        digit = playground_digits.preprocess(canvas)
+        digit = digits.preprocess(canvas)
     except ValueError as e:
         raise gr.Error(str(e)) from None
-    p = playground_digits.probabilities(model, digit)
+    p = digits.probabilities(model, digit)
     pixels = np.kron(digit, np.ones((8, 8))).astype(np.uint8)  # each of the 28 × 28 pixels shown 8 × 8
     return pixels, probability_table(p), {str(k): float(v) for k, v in enumerate(p)}
 
@@ -194,9 +199,9 @@ table.bp td, table.bp th { border: 1px solid #ccc; padding: 2px 8px; text-align:
 """
 
 
-def build(model: playground_digits.Model | None, model_text: str) -> gr.Blocks:
+def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
     """The page: three tabs, each event's handler named for the client (``/train``, ``/tables``, ``/read``)."""
-    fit_defaults, bp = playground_fit.FitSettings(), playground_backprop.TableSettings()
+    fit_defaults, bp = fit.FitSettings(), backprop.TableSettings()
     with gr.Blocks(title="jaxnet playground", analytics_enabled=False) as page:
         gr.Markdown("# jaxnet playground\nThe lecture on feed-forward networks, computed live by jaxnet on this "
                     "machine.")
@@ -225,7 +230,7 @@ def build(model: playground_digits.Model | None, model_text: str) -> gr.Blocks:
             run = start.click(train, [width, activation, init, lr, steps, seed],
                               [fit_plot, fit_status, test_rmse, step], api_name="train", concurrency_limit=None,
                               show_progress="minimal")
-            stop.click(None, None, None, cancels=[run], api_name=False)
+            stop.click(None, None, None, cancels=[run], api_name=False)  # type: ignore[arg-type]  # False: no API
         with gr.Tab("Back-propagation", id="backprop"):
             gr.Markdown("The lecture's back-propagation for one example: v<sub>i</sub> = W<sub>i</sub> "
                         "u<sub>i−1</sub> + b<sub>i</sub>, u<sub>i</sub> = φ<sub>i</sub>(v<sub>i</sub>), then "
@@ -273,7 +278,7 @@ def build(model: playground_digits.Model | None, model_text: str) -> gr.Blocks:
 
 
 def main(config: Config) -> None:
-    model, model_text = playground_digits.load_model(config.checkpoint, config.data_dir, config.startup_epochs)
+    model, model_text = digits.load_model(config.checkpoint, config.data_dir, config.startup_epochs)
     page = build(model, model_text)
     page.queue(default_concurrency_limit=8)
     print(f"jaxnet playground: http://{HOST}:{config.port}/", flush=True)
@@ -281,5 +286,10 @@ def main(config: Config) -> None:
                 footer_links=["api"], quiet=True)
 
 
+def run(argv=None) -> None:
+    """The command line: serve the page."""
+    main(cli.parse(Config, argv, description=__doc__.split("\n\n")[0]))
+
+
 if __name__ == "__main__":
-    main(cli.parse(Config, description=__doc__.split("\n\n")[0]))
+    run()

@@ -21,11 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import cli, universal_approx
+from experiments.cli import Range
 from jaxnet import mlp, train
-
-import cli
-import universal_approx
-from cli import Range
 
 UPDATES = 20  # reports per run, after the initial network's
 
@@ -134,8 +132,8 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
     state, step, curve = trainer.init(initial_params(settings)), 0, []
     params = state.params
     while True:
-        train_rmse, prediction, test_rmse = map(np.asarray, _measure(params, x, y, x_test, y_test, net=net))
-        train_rmse, test_rmse = float(train_rmse), float(test_rmse)
+        measured = _measure(params, x, y, x_test, y_test, net=net)
+        train_rmse, prediction, test_rmse = float(measured[0]), np.asarray(measured[1]), float(measured[2])
         curve.append((step, train_rmse, test_rmse))
         yield Snapshot(step, settings.steps, x_test[:, 0], prediction[:, 0], train_rmse, test_rmse,
                        list(curve), time.perf_counter() - tic)

@@ -15,11 +15,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from experiments import cli
+from experiments.cli import Range
+from experiments.playground.fit import label
 from jaxnet import backprop, losses, mlp
-
-import cli
-from cli import Range
-from playground_fit import label
 
 MAX_WIDTH, MAX_LAYERS = 12, 6  # what a page of tables can show
 
@@ -83,8 +82,9 @@ def compute(settings: TableSettings) -> dict:
     if settings.zero_unit:
         W, b = params[0]
         params[0] = (W.at[0].set(0.0), b.at[0].set(0.0))
-    t = backprop.tables(params, x, y, net, loss=loss)
-    auto = jax.grad(lambda p: loss.fn(mlp.apply(p, x, net), y))(params)
+    xs, ys = jnp.asarray(x), jnp.asarray(y)
+    t = backprop.tables(params, xs, ys, net, loss=loss)
+    auto = jax.grad(lambda p: loss.fn(mlp.apply(p, xs, net), ys))(params)
     phis = net.layers(len(params))
     host = lambda a: np.asarray(a, np.float64).tolist()
     layers = []

@@ -21,9 +21,8 @@ import jax
 import numpy as np
 from PIL import Image
 
+from experiments import mnist
 from jaxnet import activations, checkpoint, data, mlp, train
-
-import mnist
 
 BOX, SIDE, CENTRE = 20, 28, 14.0  # MNIST's box, image side and centre of mass (see the module docstring)
 INK_FLOOR = 0.05  # ink below this (of full black) is anti-aliasing dust, not part of the digit's bounding box
@@ -62,10 +61,11 @@ def preprocess(canvas: np.ndarray) -> np.ndarray:
       EmptyDrawing: if nothing was drawn.
     """
     amount = ink(canvas)
-    rows, cols = np.nonzero(amount > INK_FLOOR)
-    if rows.size == 0:
+    lit = np.argwhere(amount > INK_FLOOR)  # (row, column) of every inked pixel
+    if lit.size == 0:
         raise EmptyDrawing("the drawing is empty: draw a digit on the pad first")
-    crop = amount[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1]
+    (top, left), (bottom, right) = lit.min(axis=0), lit.max(axis=0)
+    crop = amount[top: bottom + 1, left: right + 1]
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL's (width, height)

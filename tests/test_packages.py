@@ -1,0 +1,67 @@
+"""experiments/ and benchmarks/ are packages: every module has one name, and every entry runs both as
+``python -m <package>.<module>`` and as ``python <package>/<module>.py``."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+ENTRIES = [("experiments.universal_approx", "experiments/universal_approx.py"),
+           ("experiments.mnist", "experiments/mnist.py"),
+           ("experiments.playground", "experiments/playground/app.py"),
+           ("benchmarks.run", "benchmarks/run.py"),
+           ("benchmarks.gpu", "benchmarks/gpu.py")]
+
+
+def run(args, cwd=ROOT):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # as a user's shell has it
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_the_playground_the_benchmarks_and_the_tests_share_one_experiment_module():
+    pytest.importorskip("gradio", reason="the playground extra is not installed")
+    code = ("import sys\n"
+            "from experiments import mnist\n"
+            "from experiments.playground import digits\n"
+            "from benchmarks import gpu\n"
+            "assert digits.mnist is mnist and gpu.mnist is mnist and digits.mnist.Config is gpu.mnist.Config\n"
+            "print(sorted(m for m in sys.modules if m in ('mnist', 'cli', 'universal_approx', 'run', 'fit')))\n")
+    result = run(["-c", code])
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"  # no module also imported under a bare name
+    from experiments import mnist
+    from experiments.playground import digits
+
+    assert digits.mnist.Config is mnist.Config  # in this process too
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module, path", ENTRIES, ids=[m for m, _ in ENTRIES])
+def test_each_entry_runs_as_a_module_and_as_a_file(module, path, tmp_path):
+    if module == "experiments.playground":
+        pytest.importorskip("gradio", reason="the playground extra is not installed")
+    as_module = run(["-m", module, "--help"])
+    as_file = run([os.path.join(ROOT, path), "--help"], cwd=tmp_path)  # from anywhere, as users run the sweep
+    for result in (as_module, as_file):
+        assert result.returncode == 0, result.stderr[-2000:]
+    # The same command line: only the program's name in the usage line differs (and so the usage's wrapping).
+    strip = lambda text: " ".join(re.sub(r"^usage: \S+", "usage:", text).split())
+    assert strip(as_module.stdout) == strip(as_file.stdout) and "--help" in as_module.stdout
+
+
+def test_at_most_one_path_line_per_entry_script():
+    for package in ("experiments", "benchmarks"):
+        for folder, _, files in os.walk(os.path.join(ROOT, package)):
+            for name in files:
+                if not name.endswith((".py", ".ipynb")):
+                    continue
+                with open(os.path.join(folder, name)) as f:
+                    text = f.read()
+                lines = [line for line in text.splitlines() if "sys.path" in line]
+                where = os.path.relpath(os.path.join(folder, name), ROOT)
+                assert len(lines) <= 1, f"{where}: {lines}"
+                if lines and name.endswith(".py"):  # only an entry script may need one, to run as a file
+                    assert 'if __name__ == "__main__" and not __package__:' in text, where

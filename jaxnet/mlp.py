@@ -183,10 +183,10 @@ def _names(activation: ActivationSpec) -> str | tuple[str, ...]:
 
 
 def check_params(params: Params, x: Array | None = None) -> None:
-    """Checks that ``params`` chain into a network (and that ``x`` fits its first layer).
+    """Checks that ``params`` chain into a network of one dtype (and that ``x`` fits its first layer).
 
     Raises:
-      ValueError: naming the first offending layer (1-based, as in the lecture) and the shapes involved.
+      ValueError: naming the first offending layer (1-based, as in the lecture) and the shapes or dtypes involved.
     """
     if not isinstance(params, (list, tuple)) or len(params) == 0:
         raise ValueError("params must be a non-empty list of (W, b) tuples")
@@ -199,6 +199,13 @@ def check_params(params: Params, x: Array | None = None) -> None:
         if jnp.shape(b) != (jnp.shape(W)[0],):
             raise ValueError(f"layer {i}: W has shape {jnp.shape(W)} so b must have shape "
                              f"({jnp.shape(W)[0]},), got {jnp.shape(b)}")
+        dtypes = (jnp.result_type(W), jnp.result_type(b))
+        if dtypes != (jnp.result_type(params[0][0]),) * 2:
+            # One dtype for the whole network: a float16 bias on a float32 weight would silently promote (or, under
+            # strict promotion, fail) inside the compiled step, and the checkpoint header records one dtype.
+            raise ValueError(f"layer {i}: W is {dtypes[0]} and b is {dtypes[1]}, but a network has one dtype "
+                             f"(layer 1's W is {jnp.result_type(params[0][0])}); convert them, e.g. with "
+                             f"jax.tree.map(lambda a: a.astype(jnp.float32), params)")
         if i > 1:
             previous = jnp.shape(params[i - 2][0])
             if jnp.shape(W)[1] != previous[0]:

@@ -25,7 +25,8 @@ def problem(n):
 
 
 def common(epochs):
-    return dict(optimizer=optax.sgd(0.05, momentum=0.9), epochs=epochs, batch_size=64, key=jax.random.key(1),
+    # Adam: a state with a scalar step count beside the moments, placed and gathered across the processes too.
+    return dict(optimizer=optax.adam(1e-3), epochs=epochs, batch_size=64, key=jax.random.key(1),
                 loss="cross_entropy", verbose=False)
 
 

@@ -59,7 +59,10 @@ def test_relu_derivative_is_one_at_zero_under_autodiff_too():
     # The lecture: ReLU'(x) = 1 for x >= 0. jax.nn.relu has 0 there and jnp.maximum 0.5; ours must say 1.
     assert float(jax.grad(activations.relu)(0.0)) == 1.0
     assert float(activations.relu_derivative(jnp.array(0.0))) == 1.0
-    assert float(activations.relu(jnp.array(-0.0))) == 0.0
+    # "v for v >= 0": -0.0 >= 0, so ReLU(-0.0) is v itself, -0.0; below zero it is +0.0. (== cannot see the sign.)
+    out = np.asarray(activations.relu(jnp.array([-0.0, 0.0, -1.0, 2.0])))
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.0, 2.0])
+    assert np.signbit(out).tolist() == [True, False, False, False]
 
 
 @pytest.mark.parametrize("v", [-1000.0, 1000.0])

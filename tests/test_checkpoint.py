@@ -70,3 +70,22 @@ def test_the_next_save_removes_temporaries_of_a_killed_save(tmp_path):
     other.write_bytes(b"another checkpoint's save in progress")
     checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
     assert sorted(os.listdir(tmp_path)) == [".other.npz.tmp-xyz.npz", "c.npz"]
+
+
+def test_a_stale_file_that_vanishes_during_cleanup_is_no_error(tmp_path, monkeypatch):
+    # Another process's save (or its own cleanup) may remove a leftover between the listing and the removal.
+    params = small_params()
+    opt_state = optax.sgd(0.1).init(params)
+    path = tmp_path / "c.npz"
+    stale = tmp_path / ".c.npz.tmp-gone.npz"
+    stale.write_bytes(b"half a checkpoint")
+    remove = os.remove
+
+    def raced(target):
+        if os.fspath(target) == os.fspath(stale):
+            remove(target)  # someone else got there first
+        remove(target)
+
+    monkeypatch.setattr(os, "remove", raced)
+    checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
+    assert os.listdir(tmp_path) == ["c.npz"] and checkpoint.read_header(path)["epoch"] == 1

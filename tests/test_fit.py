@@ -204,17 +204,20 @@ SHARDED = textwrap.dedent("""
     rng = np.random.RandomState(0)
     x = rng.randn(512, 8).astype(np.float32); y = rng.randint(0, 4, 512)
     params = mlp.init(jax.random.key(0), [8, 32, 4])
-    kwargs = dict(optimizer=optax.sgd(0.1), epochs=2, batch_size=64, key=jax.random.key(1),
+    # Adam: its state holds a scalar step count beside the moments, and each must be placed as the parameters are.
+    kwargs = dict(optimizer=optax.adam(1e-3), epochs=2, batch_size=64, key=jax.random.key(1),
                   loss="cross_entropy", eval_data=(x, y), verbose=False)
+    state_leaves = len(jax.tree.leaves(optax.adam(1e-3).init(params)))
     # Where fit puts what: each device holds its rows of the data sets and a whole copy of the parameters.
     placed = []
     place = train._place
     train._place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
     many, history = train.fit(params, x, y, **kwargs)
     train._place = place
-    rows = [a for a in placed if a.shape[0] == 512]  # x, y, and the evaluation set's x, y
-    state = [a for a in placed if a.shape[0] != 512]
-    assert len(rows) == 4 and len(state) == len(jax.tree.leaves(params)), [a.shape for a in placed]  # SGD: no state
+    rows = [a for a in placed if a.shape[:1] == (512,)]  # x, y, and the evaluation set's x, y
+    state = [a for a in placed if a.shape[:1] != (512,)]
+    assert len(rows) == 4 and len(state) == len(jax.tree.leaves(params)) + state_leaves, [a.shape for a in placed]
+    assert any(a.shape == () for a in state)  # the step count
     for a in rows:
         assert a.sharding.spec == jax.sharding.PartitionSpec("data"), a.sharding
         assert [s.data.shape[0] for s in a.addressable_shards] == [512 // {n}] * {n}
@@ -243,8 +246,8 @@ SHARDED = textwrap.dedent("""
     train._place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
     spread, _ = train.fit(stacked, x, y, ensemble=True, mesh=train.make_mesh(members={n}), **kwargs)
     train._place = place
-    state = [a for a in placed if a.shape[0] != 512]
-    assert len(state) == len(jax.tree.leaves(stacked)), [a.shape for a in placed]
+    state = [a for a in placed if a.shape[:1] != (512,)]
+    assert len(state) == len(jax.tree.leaves(stacked)) + state_leaves, [a.shape for a in placed]
     for a in state:
         # (fit has donated them to its program: the sharding says where each member went)
         assert a.sharding.spec[0] == "members" and len(a.sharding.device_set) == {n}, a.sharding
@@ -652,3 +655,65 @@ def test_the_keywords_that_moved_to_callbacks_still_work_with_a_warning_naming_t
     chex.assert_trees_all_equal(resumed, longer)  # the old resume= still continues exactly
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="resume=True needs a checkpoint_path"):
         fit(small_params(), x, y, resume=True)
+
+
+def test_a_one_layer_network_fits_as_its_gradient_descent_written_out():
+    # ŷ = W x + b, L = 1/(2N) Σ‖ŷ − y‖², full batch: ∇W = (ŷ − y)ᵀ x / N, ∇b = Σ(ŷ − y) / N, in float64 NumPy.
+    x, y = problem(d_in=3, d_out=2)
+    params = mlp.init(jax.random.key(0), [3, 2])
+    trained, history = fit_small(params, x, y, net=mlp.Net(output="identity"), batch_size=N, epochs=3)
+    W, b = (np.asarray(a, np.float64) for a in params[0])
+    for _ in range(3):
+        error = x @ W.T + b - y
+        W, b = W - 0.1 * error.T @ x / N, b - 0.1 * error.sum(0) / N
+    np.testing.assert_allclose(trained[0][0], W, rtol=1e-5, atol=1e-6)  # float32 against float64
+    np.testing.assert_allclose(trained[0][1], b, rtol=1e-5, atol=1e-6)
+    assert len(history) == 3
+
+
+def test_a_one_member_ensemble_given_as_numpy_arrays_trains_and_evaluates_as_its_member():
+    x, y = problem()
+    stacked = jax.tree.map(np.asarray, train.init_ensemble(jax.random.key(0), 1, [3, 4, 2]))
+    trained, history = fit_small(stacked, x, y, ensemble=True, eval_data=(x, y))
+    alone, alone_history = fit_small(jax.tree.map(lambda a: a[0], stacked), x, y, eval_data=(x, y))
+    assert all(isinstance(a, jax.Array) and a.shape[0] == 1 for a in jax.tree.leaves(trained))
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[0], trained), alone)
+    assert history[-1]["eval_loss"] == [alone_history[-1]["eval_loss"]]
+    loss, _ = train.evaluate(jax.tree.map(np.asarray, trained), x, y, loss="mse", ensemble=True)
+    assert loss.shape == (1,) and float(loss[0]) == alone_history[-1]["eval_loss"]
+
+
+def test_an_ensemble_on_one_cpu_device_trains_member_by_member_and_returns_device_arrays(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("the member-by-member program is the CPU's")
+    x, y = problem()
+    calls = []
+    run_members = program.run_members
+    monkeypatch.setattr(program, "run_members", lambda *a: calls.append(1) or run_members(*a))
+    for mesh in (None, train.make_mesh(devices=jax.devices()[:1])):  # a one-device mesh is no mesh
+        trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4, ensemble=True,
+                                mesh=mesh)
+        assert trainer.one_by_one and "ensemble='one by one'" in repr(trainer)
+        state, _ = trainer.fit(trainer.init(train.init_ensemble(jax.random.key(0), 2, [3, 4, 2])), x, y, epochs=2,
+                               key=jax.random.key(1), verbose=False)
+        assert all(type(a) is type(jnp.zeros(1)) for a in jax.tree.leaves((state.params, state.opt_state)))
+    assert len(calls) == 4  # two calls of one epoch each, for each Trainer
+
+
+def test_the_unscaled_input_warning_points_two_frames_up_on_a_direct_call():
+    # check_input_scale warns at stacklevel 3 by default: the caller of the function that called it, which is the
+    # caller of fit when fit calls it. (make mutants' trampoline adds one frame of its own.)
+    x8 = np.full((4, 3), 200, np.uint8)
+    extra = int(any(name.startswith("x_check_input_scale__mutmut") for name in vars(train)))
+
+    def checks():
+        train.check_input_scale("data", x8, mlp.Net("relu"))  # the line the trampoline's extra frame points to
+
+    with pytest.warns(train.UnscaledInputWarning) as caught:
+        checks()  # the line two frames up
+    here = test_the_unscaled_input_warning_points_two_frames_up_on_a_direct_call.__code__.co_firstlineno
+    with open(__file__) as f:
+        lines = f.read().splitlines()
+    call = next(i for i in range(here, len(lines)) if lines[i].strip().startswith("checks()  #")) + 1
+    inner = next(i for i in range(here, len(lines)) if "train.check_input_scale(" in lines[i]) + 1
+    assert (caught[0].filename, caught[0].lineno) == (__file__, inner if extra else call)

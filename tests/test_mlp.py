@@ -243,3 +243,15 @@ def test_the_input_is_shifted_and_scaled_by_any_values_and_they_are_floats():
     np.testing.assert_array_equal(mlp.Net(input_scale=2.0).input(x, jnp.float32), [1.5, 2.5])
     net = mlp.Net(input_shift=np.float32(1), input_scale=2)
     assert type(net.input_shift) is float and type(net.input_scale) is float
+
+
+def test_a_network_has_one_dtype_and_mixed_ones_are_refused():
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    (W1, b1), (W2, b2) = params
+    for bad, message in [([(W1, b1.astype(jnp.float16)), (W2, b2)], "layer 1: W is float32 and b is float16"),
+                         ([(W1, b1), (W2.astype(jnp.float16), b2.astype(jnp.float16))],
+                          r"layer 2: W is float16 and b is float16, but a network has one dtype \(layer 1's W is "
+                          r"float32\)")]:
+        with pytest.raises(ValueError, match=message):
+            mlp.check_params(bad)
+    mlp.check_params(jax.tree.map(lambda a: a.astype(jnp.bfloat16), params))  # one dtype, any dtype

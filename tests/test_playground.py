@@ -329,7 +329,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input shown
         time.sleep(1.0)  # the bar chart draws itself after the values arrive
         driver.save_screenshot(os.path.join(SHOTS, "digit.png"))
-        print(f"the drawn 7 was read as {reading(driver)[0]}")
+        assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
     finally:

@@ -55,6 +55,19 @@ def test_mnist_soft_targets_are_one_minus_eps_plus_eps_over_ten_and_eps_over_ten
     np.testing.assert_array_equal(mnist.soft_targets(np.array([4]), 0.0)[0], np.eye(10)[4])  # ε = 0: one-hot
 
 
+def test_mnist_soft_targets_are_float32_arithmetic_bit_for_bit_as_the_recipe_calls_them():
+    # As main() calls it: int32 labels and the Config's ε = 0.1. Each value is the float32 sum the formula writes:
+    # (1 − ε) rounded to float32, plus ε/10 rounded to float32 (0.90999997), not 0.91 rounded once (0.91): the
+    # targets the training run saw, and its checkpoints' numbers, depend on which.
+    labels = np.array([3, 0, 9, 3], np.int32)
+    targets = mnist.soft_targets(labels, mnist.Config().label_smoothing)
+    eps = np.float32(0.1 / 10)
+    expected = np.full((4, 10), eps, np.float32)
+    expected[np.arange(4), labels] = np.float32(1 - 0.1) + eps
+    assert targets.dtype == np.float32 and expected[0, 3] == np.float32(0.90999997)
+    np.testing.assert_array_equal(targets, expected)
+
+
 def sweep_params(width):
     return [(np.ones((width, 1), np.float32), np.ones(width, np.float32)),
             (np.ones((1, width), np.float32), np.ones(1, np.float32))]
@@ -253,3 +266,15 @@ def test_fit_width_trains_each_seed_as_written_out_and_reports_its_errors():
     np.testing.assert_allclose([result["test_rmse_mean"], result["test_rmse_min"], result["test_rmse_max"]],
                                [np.mean(test_rmse), np.min(test_rmse), np.max(test_rmse)], rtol=1e-4)
     np.testing.assert_allclose(result["final_loss"], final_loss, rtol=1e-4)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_fit_width_shows_the_progress_bar_only_when_verbose(verbose, monkeypatch):
+    from jaxnet import callbacks
+
+    shown = []
+    monkeypatch.setattr(callbacks.Progress, "on_epochs_end", lambda self, run, state, records: shown.append(records))
+    config = universal_approx.Config(widths=(4,), n=8, test_points=5, seeds=1, steps=2, plots=False, verbose=verbose)
+    x, y = universal_approx.sample(config.n)
+    universal_approx.fit_width(config, 4, x, y, *universal_approx.sample(config.test_points))
+    assert bool(shown) is verbose

@@ -31,7 +31,7 @@ def test_scores_count_kills_and_timeouts_and_leave_out_the_equivalent(tmp_path):
     (tmp_path / "equivalent.txt").write_text("# header\njaxnet.a.x_f__mutmut_10  # the same contraction\n")
     assert run(tmp_path) == 0  # 9 killed of 10 non-equivalent: 90%
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 11 | 9 | 0 | 1 | 1 | 0 | 0 | 90.0% |" in text
+    assert "| jaxnet.a | 11 | 9 | 0 | 1 | 0 | 1 | 0 | 0 | 90.0% |" in text
     assert "`jaxnet.a.x_g__mutmut_1 (survived)`" in text
 
 
@@ -40,7 +40,7 @@ def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
                                          "jaxnet.a.x_f__mutmut_3": None})
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1
-    assert "| jaxnet.a | 3 | 1 | 0 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 3 | 1 | 0 | 0 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_survivors_a_slow_test_killed_count_as_killed_and_are_shown_apart(tmp_path):
@@ -53,8 +53,22 @@ def test_survivors_a_slow_test_killed_count_as_killed_and_are_shown_apart(tmp_pa
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1  # 3 of 4
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 4 | 3 | 2 | 0 | 1 | 0 | 0 | 75.0% |" in text
+    assert "| jaxnet.a | 4 | 3 | 2 | 0 | 0 | 1 | 0 | 0 | 75.0% |" in text
     assert "`jaxnet.a.x_f__mutmut_4 (survived)`" in text and "mutmut_2 (" not in text
+
+
+def test_speed_only_mutants_have_their_own_column_and_stacklevel_ones_count_as_killed(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 0,
+                                         "jaxnet.a.x_f__mutmut_3": 0, "jaxnet.a.x_f__mutmut_4": 0,
+                                         "jaxnet.a.x_f__mutmut_5": 0})
+    (tmp_path / "equivalent.txt").write_text(
+        "jaxnet.a.x_f__mutmut_2  # speed: the same numbers in another schedule\n"
+        "jaxnet.a.x_f__mutmut_3  # stacklevel: tests/t.py::test_where_it_points\n"
+        "jaxnet.a.x_f__mutmut_4  # an einsum's labels renamed\n")
+    assert run(tmp_path) == 1  # 2 killed of 3 counted: 66.7%
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 5 | 2 | 0 | 1 | 1 | 1 | 0 | 0 | 66.7% |" in text
+    assert "`jaxnet.a.x_f__mutmut_5 (survived)`" in text
 
 
 def test_collecting_the_fast_tests_starts_no_jax_runtime():

@@ -303,3 +303,136 @@ def test_a_value_equal_to_the_best_is_no_improvement():
                                  callbacks=[stopper], verbose=False)
     assert len({r["train_loss"] for r in history}) == 1
     assert (state.epoch, stopper.best_epoch, stopper.stopped_epoch) == (3, 1, 3)
+
+
+def hooks_run(**kwargs):
+    """A Run as Trainer.fit makes one, for calling a callback's hooks by hand."""
+    return callbacks.Run(**{"epochs": 10, "key": jax.random.key(0), "recorded": ("epoch", "train_loss", "seconds",
+                                                                                  "eval_loss", "eval_accuracy"),
+                            "history": [], "meta": {}, **kwargs})
+
+
+def feed(stopper, values, *, monitor="eval_loss", completed=True):
+    """Runs ``stopper``'s hooks over one compiled call per value; returns the epochs it asked to stop after and the
+    state on_fit_end returned (None: keep the last)."""
+    run, state = hooks_run(), train.TrainState(params=[(np.zeros((1, 1)), np.zeros(1))], opt_state=(), epoch=0)
+    stopper.on_fit_start(run, state)
+    stops = []
+    for epoch, value in enumerate(values, start=1):
+        state = state._replace(params=[(np.full((1, 1), epoch), np.zeros(1))], epoch=epoch)
+        if stopper.on_epochs_end(run, state, [{"epoch": epoch, monitor: value}]):
+            stops.append(epoch)
+    run.completed = completed
+    return stops, stopper.on_fit_end(run, state)
+
+
+def test_early_stopping_by_its_rule_on_values_written_by_hand():
+    nan = float("nan")
+    # NaN is never an improvement, and counts as a call without one from the first call on.
+    assert feed(callbacks.EarlyStopping(patience=2), [nan, 1.0, 1.1, 1.2])[0] == [4]
+    assert feed(callbacks.EarlyStopping(patience=2), [nan, nan])[0] == [2]
+    # min_delta: 0.95 is not better than 1.0 by more than 0.1; 0.85 is.
+    stopper = callbacks.EarlyStopping(patience=2, min_delta=0.1)
+    assert feed(stopper, [1.0, 0.95, 0.85, 0.8, 0.78])[0] == [5]
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (0.85, 3, 5)
+    # mode="max": equal is no improvement either way.
+    assert feed(callbacks.EarlyStopping("eval_accuracy", patience=1), [0.5, 0.5], monitor="eval_accuracy")[0] == [2]
+    assert feed(callbacks.EarlyStopping("eval_accuracy", patience=1, mode="min"), [0.5, 0.4, 0.45],
+                monitor="eval_accuracy")[0] == [3]
+
+
+def test_early_stopping_restores_the_best_only_after_a_completed_run():
+    stops, returned = feed(callbacks.EarlyStopping(patience=5), [1.0, 0.5, 0.7])
+    assert stops == [] and returned.epoch == 3 and returned.params[0][0][0, 0] == 2  # epoch 2's parameters
+    assert feed(callbacks.EarlyStopping(patience=5), [1.0, 0.5, 0.7], completed=False)[1] is None  # an error
+    assert feed(callbacks.EarlyStopping(patience=5, restore_best=False), [1.0, 0.5, 0.7])[1] is None
+
+
+def test_early_stoppings_record_is_none_until_set_and_reset_by_each_fit():
+    stopper = callbacks.EarlyStopping(patience=1)
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (None, None, None)
+    assert feed(stopper, [1.0, 2.0])[0] == [2] and stopper.stopped_epoch == 2
+    stopper.on_fit_start(hooks_run(), None)
+    assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (None, None, None)
+
+
+def test_the_messages_name_the_callback_and_the_problem_exactly():
+    x, y = blobs()
+    cases = [
+        (lambda: trained(small_params(), x, y, callbacks=[callbacks.EarlyStopping("train_acc", patience=1)]),
+         "EarlyStopping: monitor='train_acc' is not recorded by this run; it records ['epoch', 'train_loss', "
+         "'seconds']"),
+        (lambda: callbacks.EarlyStopping(patience=1, mode="up"),
+         "EarlyStopping: mode must be one of ['auto', 'min', 'max'], got 'up'"),
+        (lambda: callbacks.EarlyStopping(patience=2.0), "EarlyStopping: patience must be an int >= 1, got 2.0"),
+        (lambda: callbacks.EarlyStopping(patience=True), "EarlyStopping: patience must be an int >= 1, got True"),
+        (lambda: callbacks.EarlyStopping(patience=1, min_delta=float("inf")),
+         "EarlyStopping: min_delta must be a finite number >= 0, got inf"),
+        (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), "Checkpoint: mode must be one of ['min', 'max'], got "
+                                                               "'lowest'")]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            call()
+
+
+def test_tensorboard_writes_each_members_scalars_and_nothing_else(tmp_path):
+    pytest.importorskip("tensorboardX")
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    x, y = blobs()
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32,
+                            ensemble=True)
+    _, history = trainer.fit(trainer.init(train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])), x, y, epochs=2,
+                             key=jax.random.key(1), eval_data=(x, y), verbose=False,
+                             callbacks=[callbacks.TensorBoard(tmp_path)])
+    events = event_accumulator.EventAccumulator(str(tmp_path))
+    events.Reload()
+    fields = ("train_loss", "eval_loss", "eval_accuracy")  # one per member; a call's seconds are the ensemble's
+    assert sorted(events.Tags()["scalars"]) == sorted([f"{f}/member_{k}" for f in fields for k in (0, 1)] +
+                                                      ["seconds"])
+    for field in fields:
+        for k in (0, 1):
+            written = [(e.step, e.value) for e in events.Scalars(f"{field}/member_{k}")]
+            assert [step for step, _ in written] == [1, 2]
+            np.testing.assert_allclose([v for _, v in written], [r[field][k] for r in history], rtol=1e-6)
+
+
+def test_tensorboard_refuses_a_missing_library_and_an_unwritable_directory(tmp_path, monkeypatch):
+    x, y = blobs()
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ValueError, match=f"^TensorBoard: cannot write {re.escape(str(blocker))}/tb/events: its "
+                                         f"directory cannot be created"):
+        trained(small_params(), x, y, callbacks=[callbacks.TensorBoard(blocker / "tb")])
+    monkeypatch.setitem(__import__("sys").modules, "tensorboardX", None)  # as if not installed
+    message = "TensorBoard needs tensorboardX: pip install 'jaxnet-lecture[tensorboard]'"
+    with pytest.raises(ImportError, match=f"^{re.escape(message)}$"):
+        trained(small_params(), x, y, callbacks=[callbacks.TensorBoard(tmp_path / "tb")])
+    assert not (tmp_path / "tb").exists()
+
+
+def test_injected_hyperparams_are_the_first_found_depth_first_through_tuples_and_dicts():
+    params = small_params()
+    first, second = (optax.inject_hyperparams(optax.sgd)(learning_rate=r) for r in (0.25, 0.5))
+    state = optax.chain(first, second).init(params)
+    assert {k: float(v) for k, v in callbacks.injected_hyperparams(state).items()} == {"learning_rate": 0.25}
+    assert {k: float(v) for k, v in callbacks.injected_hyperparams({"inner": second.init(params)}).items()} == \
+        {"learning_rate": 0.5}
+
+
+def test_the_checkpoints_refusals_are_exact():
+    for kwargs, message in [
+            (dict(keep="best"), "Checkpoint: keep='best' needs monitor=..., the recorded value that decides the best "
+                                "(such as 'eval_loss')"),
+            (dict(keep="best", monitor="eval_loss", resume=True),
+             "Checkpoint: a keep='best' checkpoint holds an earlier epoch and cannot resume a run; add a second "
+             "Checkpoint(path, resume=..., keep='last') for that")]:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            callbacks.Checkpoint("c.npz", **kwargs)
+
+
+def test_a_directory_without_write_permission_is_refused(tmp_path, monkeypatch):
+    # Root may write anywhere, so the permission is what os.access says.
+    monkeypatch.setattr(callbacks.os, "access", lambda path, mode: False)
+    message = f"JsonLog: cannot write {tmp_path / 'log.jsonl'}: its directory {tmp_path} is not writable"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        trained(small_params(), *blobs(), callbacks=[callbacks.JsonLog(tmp_path / "log.jsonl")])

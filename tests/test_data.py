@@ -49,6 +49,8 @@ def test_images_are_float32_in_the_unit_interval_unless_uint8_is_asked_for(tmp_p
     np.testing.assert_array_equal(scaled, (raw.astype(np.float64) / 255).astype(np.float32))
     assert scaled.min() == 0 and scaled.max() == 1 and raw.max() == 255
     np.testing.assert_array_equal(labels, same_labels)
+    # The files of data_dir, not those of $JAXNET_DATA_DIR (set in CI): the pixels written above.
+    np.testing.assert_array_equal(raw.reshape(-1, 28, 28), pixels)
     np.testing.assert_array_equal(data.load_mnist("test", data_dir=tmp_path, dtype=np.uint8)[0], raw)  # numpy's names
     np.testing.assert_array_equal(data.load_mnist("test", data_dir=tmp_path, dtype=np.float32)[0], scaled)
     for bad in ("float64", "pixels"):

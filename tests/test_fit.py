@@ -630,6 +630,7 @@ def test_the_keywords_that_moved_to_callbacks_still_work_with_a_warning_naming_t
     old = {"checkpoint_path": tmp_path / "old.npz", "log_path": tmp_path / "old.jsonl"}
     with pytest.warns(DeprecationWarning) as caught:
         params, history = fit(small_params(), x, y, **old, meta={"note": "mine"})
+        assert checkpoint.read_header(old["checkpoint_path"])["meta"]["note"] == "mine"  # meta= reached the file
         resumed, _ = fit(small_params(seed=4), x, y, epochs=4, checkpoint_path=old["checkpoint_path"],
                          resume=True)
     messages = [str(w.message) for w in caught]
@@ -718,3 +719,43 @@ def test_the_unscaled_input_warning_points_two_frames_up_on_a_direct_call():
         lines = f.read().splitlines()
     call = next(i for i in range(here, len(lines)) if lines[i].strip().startswith("checks()  #")) + 1
     assert (caught[0].filename, caught[0].lineno) == (__file__, call)
+
+
+def test_the_default_evaluation_chunk_is_a_thousand_rows_bit_for_bit():
+    # The mean loss sums its chunks' sums: another chunk size groups the float32 additions otherwise, which moves
+    # the last bits on this set. So the default (1,000) is visible in the numbers, and both forms must keep it.
+    rng = np.random.default_rng(0)
+    x, y = (rng.normal(size=(3000, 4)) * 3).astype(np.float32), rng.integers(0, 3, 3000).astype(np.int32)
+    params = small_params()
+    by_default = train.evaluate(params, x, y, loss="cross_entropy")
+    assert by_default[0] == train.evaluate(params, x, y, loss="cross_entropy", chunk_size=1000)[0]
+    other = train.evaluate(params, x, y, loss="cross_entropy", chunk_size=1001)
+    assert by_default[0] != other[0]
+    _, history = fit(params, x[:64], y[:64], optimizer=optax.sgd(0.0), epochs=1, eval_data=(x, y),
+                     eval_chunk_size=1001)
+    assert history[-1]["eval_loss"] == float(other[0])  # fit's eval_chunk_size= reaches the evaluation
+    _, history = fit(params, x[:64], y[:64], epochs=0, eval_data=(x, y))  # no epoch: no record
+    assert list(history) == []
+    _, history = fit(params, x[:64], y[:64], optimizer=optax.sgd(0.0), epochs=1, eval_data=(x, y))
+    assert history[-1]["eval_loss"] == float(by_default[0])
+
+
+def test_fits_epochs_per_call_must_be_a_positive_int():
+    x, y = problem()
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    for bad in (2.0, True, 0):
+        message = f"epochs must be an int >= 0 and epochs_per_call >= 1, got 2 and {bad}"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            fit_small(params, x, y, epochs_per_call=bad)
+
+
+def test_trainer_fit_shows_its_bar_by_default_and_not_when_told(monkeypatch):
+    shown = []
+    monkeypatch.setattr(callbacks.Progress, "on_epochs_end", lambda self, run, state, records: shown.append(1))
+    x, y = problem()
+    trainer = train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    trainer.fit(trainer.init(mlp.init(jax.random.key(0), [3, 4, 2])), x, y, epochs=1, key=jax.random.key(1))
+    assert shown == [1]
+    trainer.fit(trainer.init(mlp.init(jax.random.key(0), [3, 4, 2])), x, y, epochs=1, key=jax.random.key(1),
+                verbose=False)
+    assert shown == [1]

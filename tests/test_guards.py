@@ -141,6 +141,8 @@ three = train.init_ensemble(jax.random.key(0), 3, [4, 8, 2])
 print(message(lambda: train.fit(three, x[:62], y[:62], batch_size=2, ensemble=True, mesh=train.make_mesh(members=2),
                                 **common)))
 print(message(lambda: train.fit(single, x, y, batch_size=2, mesh=train.make_mesh(), **common)))
+print(repr(train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=2, ensemble=True,
+                         mesh=train.make_mesh(members=2))))
 """
 
 
@@ -149,10 +151,12 @@ def test_mesh_guards_that_need_two_devices():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_NUM_CPU_DEVICES": "2"}
     done = subprocess.run([sys.executable, "-c", TWO_DEVICES], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    single, ensemble, rows = done.stdout.strip().splitlines()
+    single, ensemble, rows, trainer = done.stdout.strip().splitlines()
     assert single.startswith("the mesh spreads members over 2 devices, but a single network has no members"), single
     assert ensemble == "the ensemble's 3 members do not divide over the mesh's 2 member devices", ensemble
     assert rows == "the 63 training examples must divide over the 2 data shards", rows
+    # A mesh of two devices: the members side by side (vmapped), and the mesh's shape.
+    assert trainer.endswith("ensemble='vmapped', mesh={'members': 2, 'data': 1})"), trainer
 
 
 

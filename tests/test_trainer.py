@@ -160,3 +160,37 @@ def test_an_ensemble_trains_and_evaluates_each_member_as_alone():
         assert history[-1]["eval_loss"][k] == alone_history[-1]["eval_loss"]
         evaluated = trainer.evaluate(state.params, x, y)
         assert float(evaluated["accuracy"][k]) == alone_history[-1]["eval_accuracy"]
+
+
+def test_the_vmapped_strategy_is_named_and_refusals_of_evaluate_and_hyperparameters_are_exact(monkeypatch):
+    from jaxnet import program
+
+    monkeypatch.setattr(program, "members_one_by_one", lambda mesh: False)  # as on an accelerator
+    assert "ensemble='vmapped', mesh=one device)" in repr(make(ensemble=True))
+    monkeypatch.undo()
+    x, y = blobs()
+    deep = mlp.init(jax.random.key(0), [4, 6, 5, 3])  # d_L = 3, another width before it
+    message = "evaluate: labels must lie in [0, 3), got min 0, max 4"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make().evaluate(deep, x, np.where(y == 2, 4, y))
+    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    message = "hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        make(ensemble=True, hyperparams={"learning_rate": [0.1, 0.2]}).init(stacked)  # sgd injects nothing
+
+
+@pytest.mark.parametrize("ensemble", [False, True])
+def test_the_trainer_differentiates_by_the_gradient_asked_for(ensemble, monkeypatch):
+    # The two gradients agree to round-off, so numbers cannot tell them apart: count the hand-written one's traces.
+    from jaxnet import backprop
+
+    traced = []
+    manual = backprop.value_and_manual_grad
+    monkeypatch.setattr(backprop, "value_and_manual_grad", lambda *a, **k: traced.append(1) or manual(*a, **k))
+    x, y = blobs()
+    params = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3]) if ensemble else small_params()
+    for grad, expected in (("autodiff", False), ("manual", True)):
+        traced.clear()
+        trainer = make(grad=grad, ensemble=ensemble)
+        trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1), verbose=False)
+        assert bool(traced) is expected, grad

@@ -101,7 +101,8 @@ def main(mutants: str = os.path.join(ROOT, "mutants"), equivalent_file: str = os
     except importlib.metadata.PackageNotFoundError:  # the report alone, read without the tool (as in the tests)
         version = "not installed"
     report = (f"# Mutation report\n\n`make mutants` (mutmut {version}), {datetime.date.today()}. Score: killed / "
-              f"(checked − equivalent − speed only); goal {GOAL:.0%} in every module of jaxnet/.\n\n" + "\n".join(lines) + "\n")
+              f"(checked − equivalent − speed only); goal {GOAL:.0%} in every module of jaxnet/.\n\n"
+              + "\n".join(lines) + "\n")
     if unaccounted:
         report += "\nSurvivors not (yet) accounted for:\n\n" + "".join(f"- `{u}`\n" for u in unaccounted)
     with open(os.path.join(out, "REPORT.md"), "w") as f:

@@ -77,7 +77,9 @@ class Callback:
 
 def _check_monitor(owner: str, monitor: str, run: Run) -> None:
     if monitor not in run.recorded:
-        hint = " (eval_* values need fit(..., eval_data=...))" if monitor.startswith("eval_") else ""
+        # Without eval_data no eval_* value is recorded; with it, a loss without a metric has no eval_accuracy.
+        evaluated = "eval_loss" in run.recorded
+        hint = " (eval_* values need fit(..., eval_data=...))" if monitor.startswith("eval_") and not evaluated else ""
         raise ValueError(f"{owner}: monitor={monitor!r} is not recorded by this run{hint}; it records "
                          f"{list(run.recorded)}")
 

@@ -194,3 +194,31 @@ def test_the_trainer_differentiates_by_the_gradient_asked_for(ensemble, monkeypa
         trainer = make(grad=grad, ensemble=ensemble)
         trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1), verbose=False)
         assert bool(traced) is expected, grad
+
+
+def test_the_state_must_be_a_train_state_and_the_default_chunk_is_a_thousand_rows():
+    x, y = blobs()
+    trainer = make()
+    params = small_params()
+    message = "state must be a train.TrainState (from Trainer.init), got tuple"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        trainer.fit((params, optax.sgd(0.1).init(params), 0), x, y, epochs=1, key=jax.random.key(1))
+    # As train.evaluate's: 3,000 rows in chunks of 1,000 sum in an order that 1,001 would change (the last bits).
+    rng = np.random.default_rng(0)
+    x3, y3 = (rng.normal(size=(3000, 4)) * 3).astype(np.float32), rng.integers(0, 3, 3000).astype(np.int32)
+    by_default = trainer.evaluate(params, x3, y3)["loss"]
+    assert by_default == make(eval_chunk_size=1000).evaluate(params, x3, y3)["loss"]
+    assert by_default != make(eval_chunk_size=1001).evaluate(params, x3, y3)["loss"]
+
+
+def test_a_loss_without_a_metric_records_only_the_evaluation_loss():
+    from jaxnet import callbacks
+
+    x, y = blobs()
+    targets = np.eye(3, dtype=np.float32)[y]
+    trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=32)
+    message = ("EarlyStopping: monitor='eval_accuracy' is not recorded by this run; it records ['epoch', "
+               "'train_loss', 'seconds', 'eval_loss']")
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        trainer.fit(trainer.init(small_params()), x, targets, epochs=1, key=jax.random.key(1), verbose=False,
+                    eval_data=(x, targets), callbacks=[callbacks.EarlyStopping("eval_accuracy", patience=1)])

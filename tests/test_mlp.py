@@ -1,4 +1,5 @@
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -248,10 +249,15 @@ def test_the_input_is_shifted_and_scaled_by_any_values_and_they_are_floats():
 def test_a_network_has_one_dtype_and_mixed_ones_are_refused():
     params = mlp.init(jax.random.key(0), [3, 4, 2])
     (W1, b1), (W2, b2) = params
-    for bad, message in [([(W1, b1.astype(jnp.float16)), (W2, b2)], "layer 1: W is float32 and b is float16"),
-                         ([(W1, b1), (W2.astype(jnp.float16), b2.astype(jnp.float16))],
-                          r"layer 2: W is float16 and b is float16, but a network has one dtype \(layer 1's W is "
-                          r"float32\)")]:
-        with pytest.raises(ValueError, match=message):
+    half = lambda a: a.astype(jnp.bfloat16)
+    advice = "; convert them, e.g. with jax.tree.map(lambda a: a.astype(jnp.float32), params)"
+    for bad, message in [
+            ([(W1, b1.astype(jnp.float16)), (W2, b2)],
+             "layer 1: W is float32 and b is float16, but a network has one dtype (layer 1's W is float32)"),
+            ([(W1, b1), (W2.astype(jnp.float16), b2.astype(jnp.float16))],
+             "layer 2: W is float16 and b is float16, but a network has one dtype (layer 1's W is float32)"),
+            ([(half(W1), half(b1)), (W2, b2)],
+             "layer 2: W is float32 and b is float32, but a network has one dtype (layer 1's W is bfloat16)")]:
+        with pytest.raises(ValueError, match=f"^{re.escape(message + advice)}$"):
             mlp.check_params(bad)
     mlp.check_params(jax.tree.map(lambda a: a.astype(jnp.bfloat16), params))  # one dtype, any dtype

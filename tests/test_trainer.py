@@ -222,3 +222,11 @@ def test_a_loss_without_a_metric_records_only_the_evaluation_loss():
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         trainer.fit(trainer.init(small_params()), x, targets, epochs=1, key=jax.random.key(1), verbose=False,
                     eval_data=(x, targets), callbacks=[callbacks.EarlyStopping("eval_accuracy", patience=1)])
+
+
+def test_a_batch_as_large_as_the_input_width_is_a_minibatch_not_the_full_batch():
+    # 203 examples of 4 features in batches of 4: 50 shuffled steps an epoch (the full batch is batch_size = N).
+    x, y = blobs()
+    trainer = make(optax.adam(1e-3), batch_size=4)
+    state, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=2, key=jax.random.key(1), verbose=False)
+    assert int(state.opt_state[0].count) == 2 * (203 // 4)

@@ -78,8 +78,8 @@ $(VENV)/.installed-docs: $(STAMP)
 	touch $@
 
 # Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/ and the experiments' recipes, then a report per
-# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: mutmut's whole run of the 3,138
-# mutants took 39 to 48 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions
+# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: the whole run of its 3,899
+# mutants took 86 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions
 # whose code changed. Survivors of code that only several devices or processes reach are then run against the tests that
 # reach it (tests/mutants/elsewhere.py; about 10 s a test).
 mutants: install

@@ -340,3 +340,13 @@ def test_find_idx_dir_looks_for_mnist_in_the_environment_variable_by_default(tmp
     assert data.find_idx_dir(data_dir=tmp_path / "elsewhere") is None  # data_dir, when given, is where it looks
     monkeypatch.delenv(data.ENV_VAR)
     assert data.find_idx_dir() is None
+
+
+def test_a_relative_data_dir_is_read_from_the_working_directory(tmp_path, monkeypatch):
+    fake_mnist(tmp_path / "here")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(data.ENV_VAR, raising=False)
+    x, y = data.load_mnist("test", data_dir="here", dtype="uint8")
+    np.testing.assert_array_equal(x, data.load_mnist("test", data_dir=tmp_path / "here", dtype="uint8")[0])
+    monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "elsewhere"))  # the variable must not take the argument's place
+    np.testing.assert_array_equal(data.load_mnist("test", data_dir="here", dtype="uint8")[0], x)

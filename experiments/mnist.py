@@ -57,6 +57,8 @@ class Config:
     seeds: Annotated[int, Range(1, 1_000)] = 3  # networks trained as one ensemble; metrics report each and their mean
     seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # base PRNG seed (initialisation and shuffling)
     grad: Literal["autodiff", "manual"] = "autodiff"  # jax.grad, or the hand-written back-propagation
+    dropout: Annotated[float, Range(0, 1, high_open=True)] = 0.0  # inverted dropout on the hidden layers (0: none)
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # the matrix products' dtype (bfloat16: mixed precision)
     dataset: Literal["mnist", "fashion_mnist"] = "mnist"  # which data set
     data_dir: str | None = None  # the IDX files (or tfds's directory); default $JAXNET_DATA_DIR
     source: Literal["auto", "idx", "tfds"] = "auto"  # the IDX files, tensorflow-datasets, or whichever is found
@@ -95,7 +97,8 @@ def load(config: Config):
     if config.train_limit:
         x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
     pixels = x_train.astype(np.float64)
-    net = mlp.Net(config.activation, input_shift=pixels.mean(), input_scale=pixels.std())
+    net = mlp.Net(config.activation, input_shift=pixels.mean(), input_scale=pixels.std(), dropout=config.dropout,
+                  compute_dtype=None if config.compute_dtype == "float32" else config.compute_dtype)
     return x_train, y_train, x_test, y_test, net
 
 # pragma: no mutate end

@@ -9,7 +9,9 @@ For a network of L layers and a batch of N examples stacked as rows (one example
 The loss's own 1/N lives in ∂L/∂ŷ (see :mod:`jaxnet.losses`), so the sums over the batch need no further scaling.
 For the cross-entropy on logits the output signal is the lecture's fused (yᵀ1)·z − y, never a softmax Jacobian
 followed by a log. Row-stacked, each rule is one matrix product: G_i = (G_{i+1} W_{i+1}) ⊙ Φ'_i(V_i),
-∇W_i = G_iᵀ U_{i−1}, ∇b_i = 1ᵀ G_i.
+∇W_i = G_iᵀ U_{i−1}, ∇b_i = 1ᵀ G_i. Inverted dropout multiplies a hidden u_i by a fixed scale S_i (0 or 1/(1 − p)
+per unit), so the signal into layer i is multiplied by the same S_i on its way back; a compute dtype
+(:attr:`jaxnet.mlp.Net.compute_dtype`) applies to these products as to the forward pass's.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class Tables(NamedTuple):
 
 def tables(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
            activation: mlp.ActivationSpec | None = None, output: str | None = None,
-           loss: str | losses.Loss = "mse") -> Tables:
+           loss: str | losses.Loss = "mse", key: Array | None = None) -> Tables:
     """The lecture's back-propagation with every intermediate kept: v_i, u_i, g_i, ∇W_i and ∇b_i (a :class:`Tables`).
 
     Arguments are as for :func:`manual_grad`; :func:`manual_grad` returns the ``(dW_i, db_i)`` of these tables.
@@ -66,20 +68,27 @@ def tables(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *
     net = mlp.as_net(net, activation, output)
     loss = losses.get(loss)
     check_supported(loss, net.output)
-    yhat, vs, us = mlp.forward(params, x, net)
+    yhat, vs, us = mlp.forward(params, x, net, key=key)
+    # Dropout multiplies u_i by a fixed scale (0 or 1/(1 − p)), so its local derivative is that same scale.
+    scales = mlp.dropout_scales(params, jnp.asarray(x), net, key)
     phis = net.layers(len(params))
     value = loss.fn(yhat, y)
     signal = loss.signal(yhat, y)
     one = yhat.ndim == 1
     if one:  # one example is a batch of one: same rules, one row
         vs, us, signal = [v[None] for v in vs], [u[None] for u in us], signal[None]
+        scales = [None if s is None else s[None] for s in scales]
     g = phis[-1].vjp(vs[-1], signal)  # g_L = Φ'_L(v_L)ᵀ ∂L/∂ŷ
     gs, grads = [], []
     for i in reversed(range(len(params))):
         gs.append(g)
-        grads.append((g.T @ us[i], jnp.sum(g, axis=0)))  # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
+        # ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i, summed over the batch
+        grads.append((net.product(g.T, us[i]), jnp.sum(g, axis=0)))
         if i > 0:
-            g = phis[i - 1].vjp(vs[i - 1], g @ params[i][0])  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
+            back = net.product(g, params[i][0])  # W_{i+1}ᵀ g_{i+1}
+            if scales[i - 1] is not None:
+                back = back * scales[i - 1]  # through dropout: the units it dropped pass nothing back
+            g = phis[i - 1].vjp(vs[i - 1], back)  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
     rows = (lambda a: a[0]) if one else (lambda a: a)
     return Tables(v=[rows(v) for v in vs], u=[rows(u) for u in us], g=[rows(g) for g in gs[::-1]],
                   dW=[dW for dW, _ in grads[::-1]], db=[db for _, db in grads[::-1]], loss=value)
@@ -87,7 +96,7 @@ def tables(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *
 
 def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
                           activation: mlp.ActivationSpec | None = None, output: str | None = None,
-                          loss: str | losses.Loss = "mse") -> tuple[Array, mlp.Params]:
+                          loss: str | losses.Loss = "mse", key: Array | None = None) -> tuple[Array, mlp.Params]:
     """The loss and its gradient from one forward and one hand-written backward pass.
 
     Arguments are as for :func:`manual_grad`.
@@ -95,13 +104,13 @@ def value_and_manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net |
     Returns:
       ``(loss_value, grads)``: a scalar and a list of ``(dW_i, db_i)`` with exactly the treedef of ``params``.
     """
-    t = tables(params, x, y, net, activation=activation, output=output, loss=loss)
+    t = tables(params, x, y, net, activation=activation, output=output, loss=loss, key=key)
     return t.loss, list(zip(t.dW, t.db))
 
 
 def manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *,
                 activation: mlp.ActivationSpec | None = None, output: str | None = None,
-                loss: str | losses.Loss = "mse") -> mlp.Params:
+                loss: str | losses.Loss = "mse", key: Array | None = None) -> mlp.Params:
     """∇L with respect to every ``W_i`` and ``b_i``, by the lecture's back-propagation rules.
 
     Equal (to round-off) to ``jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, ...), y))(params)``; it is pure,
@@ -115,6 +124,8 @@ def manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = No
         and must be ``"identity"`` for a loss that takes logits (cross_entropy).
       activation, output: instead of ``net``, the names it is built from.
       loss: ``"mse"``, ``"mae"``, ``"cross_entropy"`` (or any registered :class:`jaxnet.losses.Loss`).
+      key: for a net with dropout, the key of the units dropped (:func:`jaxnet.mlp.dropout_scales`): the gradient
+        is that of ``mlp.apply(params, x, net, key=key)``'s loss. Without one nothing is dropped.
 
     Returns:
       A list of ``(dW_i, db_i)`` with the shapes, dtypes and treedef of ``params``.
@@ -130,4 +141,4 @@ def manual_grad(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = No
     >>> jax.tree.structure(g) == jax.tree.structure(params)
     True
     """
-    return value_and_manual_grad(params, x, y, net, activation=activation, output=output, loss=loss)[1]
+    return value_and_manual_grad(params, x, y, net, activation=activation, output=output, loss=loss, key=key)[1]

@@ -33,8 +33,8 @@ def value_and_grad(net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
     """
     losses.check_output(loss, net.output)
     if grad == "autodiff":
-        def objective(params, x, y):
-            return loss.fn(mlp.apply(params, x, net), y)
+        def objective(params, x, y, key=None):
+            return loss.fn(mlp.apply(params, x, net, key=key), y)
 
         return jax.value_and_grad(objective)
     if grad == "manual":
@@ -44,16 +44,20 @@ def value_and_grad(net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
 
 
 def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
-    """The pure (un-jitted) update ``(params, opt_state, x, y) -> (params, opt_state, loss value)``.
+    """The pure (un-jitted) update ``(params, opt_state, x, y, key=None) -> (params, opt_state, loss value)``.
 
     Integer inputs (images stored as ``uint8``, say) are converted inside it (:meth:`jaxnet.mlp.Net.input`), so a
-    training set can sit on the device once in its compact form.
+    training set can sit on the device once in its compact form. ``key`` draws the step's dropout
+    (:func:`jaxnet.mlp.dropout_scales`); a net with dropout refuses to step without one.
     """
     value_and_grad_fn = value_and_grad(net, loss, grad)
     extra_args = optax.with_extra_args_support(optimizer)
 
-    def update(params, opt_state, x, y):
-        value, grads = value_and_grad_fn(params, x, y)
+    def update(params, opt_state, x, y, key=None):
+        if key is None and net.drops:
+            raise ValueError(f"the net drops units (dropout={net.dropout}), so each training step needs its own "
+                             f"key: step(params, opt_state, x, y, key)")
+        value, grads = value_and_grad_fn(params, x, y, key=key)
         # value= lets transforms that watch the loss (optax.contrib.reduce_on_plateau) see it; every optax
         # transform accepts it, and a hand-written one is wrapped to ignore it.
         updates, opt_state = extra_args.update(grads, opt_state, params, value=value)
@@ -99,14 +103,16 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     batch is DROPPED (a different permutation each epoch means every example is still seen), so every step has the
     same shape and the program compiles once. An ensemble is vmapped over its members; but see
     :func:`members_one_by_one`. With ``batch_size = N`` (full-batch gradient descent) nothing is shuffled: every
-    step sees the whole set, in order. Returns ``(params, opt_state, losses)`` with the mean minibatch loss of
+    step sees the whole set, in order. A net with dropout draws step s's units from ``split(fold_in(fold_in(key,
+    epoch), 1), steps)[s]``: a function of the key and the epoch alone, so continued and resumed runs stay exact
+    (an ensemble's members share them, as they share the order of the examples). Returns ``(params, opt_state, losses)`` with the mean minibatch loss of
     each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Each call returns a new program: hold it to reuse
     what it compiled.
     """
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)
     if ensemble:
-        update = jax.vmap(update, in_axes=(0, 0, None, None))
+        update = jax.vmap(update, in_axes=(0, 0, None, None, None))
     # On a mesh, each minibatch is split over the "data" axis: (batches, batch, ...) sharded on its second axis.
     batches_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(None, "data"))
 
@@ -114,19 +120,27 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
         params, opt_state, value = update(*carry, *batch)
         return (params, opt_state), value
 
+    def dropout_keys(epoch_key, steps):
+        # Only a net that drops units draws them, so a net without dropout runs the very same program as before.
+        return jax.random.split(jax.random.fold_in(epoch_key, 1), steps) if net.drops else None
+
     def one_epoch(carry, epoch_id, x, y, key):
+        epoch_key = jax.random.fold_in(key, epoch_id)
         if batch_size == x.shape[0]:  # full-batch gradient descent: the order of the examples does not matter
-            return one_batch(carry, (x, y))
+            step_keys = dropout_keys(epoch_key, 1)
+            return one_batch(carry, (x, y, None if step_keys is None else step_keys[0]))
         n_batches = x.shape[0] // batch_size
-        order = jax.random.permutation(jax.random.fold_in(key, epoch_id), x.shape[0])
+        order = jax.random.permutation(epoch_key, x.shape[0])
         order = order[: n_batches * batch_size].reshape(n_batches, batch_size)
+        step_keys = dropout_keys(epoch_key, n_batches)
         if batches_sharding is None:  # one device: gather each minibatch when its step needs it
-            carry, values = jax.lax.scan(lambda c, idx: one_batch(c, (x[idx], y[idx])), carry, order)
+            carry, values = jax.lax.scan(lambda c, step: one_batch(c, (x[step[0]], y[step[0]], step[1])), carry,
+                                         (order, step_keys))
         else:
             # The set is sharded over "data" by rows; the epoch's shuffled batches are gathered once per epoch into
             # that layout (every device receives its part of every batch), not once per step.
             batches = [jax.lax.with_sharding_constraint(a[order], batches_sharding) for a in (x, y)]
-            carry, values = jax.lax.scan(one_batch, carry, batches)
+            carry, values = jax.lax.scan(one_batch, carry, (*batches, step_keys))
         return carry, jnp.mean(values, axis=0)
 
     def epochs(params, opt_state, x, y, key, epoch_ids):

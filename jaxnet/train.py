@@ -61,8 +61,8 @@ def make_step(optimizer: optax.GradientTransformation, net: mlp.Net | None = Non
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (:func:`jaxnet.backprop.manual_grad`).
 
     Returns:
-      ``step(params, opt_state, x, y) -> (params, opt_state, loss_value)``, pure and jitted; it compiles once per
-      input shape and dtype.
+      ``step(params, opt_state, x, y, key=None) -> (params, opt_state, loss_value)``, pure and jitted; it compiles
+      once per input shape and dtype. ``key`` draws the step's dropout, and a net with dropout needs one per step.
 
     Raises:
       ValueError: unknown names, or a softmax output before a loss that takes logits.
@@ -463,6 +463,10 @@ class Trainer:
         meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": self.net.activation,
                 "output": self.net.output, "input_shift": self.net.input_shift,
                 "input_scale": self.net.input_scale, "loss": self.loss.name, "dtype": str(first[0][0].dtype)}
+        if self.net.drops:
+            meta["dropout"] = self.net.dropout
+        if self.net.compute_dtype is not None:
+            meta["compute_dtype"] = self.net.compute_dtype
         history = History()
         run = cb.Run(epochs=int(epochs), key=key, recorded=recorded, history=history, meta=meta,
                      writer=distributed.is_writer())

@@ -31,7 +31,7 @@ import functools
 import os
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import jax
@@ -122,7 +122,8 @@ def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool):
     return None if mesh.size == 1 else mesh
 
 
-def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str = "he", dtype=jnp.float32):
+def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str | Callable = "he",
+                  dtype=jnp.float32):
     """K independently initialised networks stacked along a new leading axis (``W_i`` becomes ``(K, d_i, d_{i-1})``).
 
     Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``.

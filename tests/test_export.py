@@ -96,6 +96,24 @@ def test_the_update_step_lowers_with_3L_minus_1_products(platform, grad, layers)
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
+@pytest.mark.parametrize("grad", ["autodiff", "manual"])
+def test_mixed_precision_lowers_to_bfloat16_products_with_float32_results(platform, grad):
+    # Net(compute_dtype="bfloat16"): every product of the step, forward and backward (3L − 1 of them), takes two
+    # bfloat16 operands and gives float32 (the accumulation an accelerator's bfloat16 units do), and the parameters,
+    # optimizer state and loss the step returns stay float32.
+    net = mlp.Net("relu", compute_dtype="bfloat16")
+    params = shapes(lambda: mlp.init(jax.random.key(0), DEPTHS[2]))
+    step = train.make_step(OPTIMIZER, net, loss="cross_entropy", grad=grad)
+    text = module_text(step, platform, params, shapes(lambda: OPTIMIZER.init(params)), *data_specs(BATCH))
+    check_module(text, 5)
+    signatures = re.findall(r"stablehlo\.dot_general .*?: \(tensor<[\dx]+x(\w+)>, tensor<[\dx]+x(\w+)>\) -> "
+                            r"tensor<[\dx]+x(\w+)>", text)
+    assert len(signatures) == 5 and set(signatures) == {("bf16", "bf16", "f32")}, signatures
+    results = re.search(r"func\.func public @main\(.*?\) -> \((.*?)\)", text).group(1)
+    assert "bf16" not in results and "f32" in results
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
 @pytest.mark.parametrize("ensemble", [False, True], ids=["one network", "vmapped ensemble"])
 @pytest.mark.parametrize("layers", sorted(DEPTHS))
 def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, ensemble, layers):

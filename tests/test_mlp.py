@@ -261,3 +261,73 @@ def test_a_network_has_one_dtype_and_mixed_ones_are_refused():
         with pytest.raises(ValueError, match=f"^{re.escape(message + advice)}$"):
             mlp.check_params(bad)
     mlp.check_params(jax.tree.map(lambda a: a.astype(jnp.bfloat16), params))  # one dtype, any dtype
+
+
+# Sizes with fan_in ≠ fan_out in each layer (600 → 200 → 50), so swapped fans change every target variance by 3× or
+# 4×. (in, out) layout is what the jax.nn.initializers callables assume; jaxnet's W is (out, in).
+INIT_SIZES = [600, 200, 50]
+TARGET_VARIANCE = {"he": lambda fan_in, fan_out: 2 / fan_in, "glorot": lambda fan_in, fan_out: 2 / (fan_in + fan_out),
+                   "lecun": lambda fan_in, fan_out: 1 / fan_in}
+CALLABLES = {"he": [jax.nn.initializers.he_normal(), jax.nn.initializers.he_uniform()],
+             "glorot": [jax.nn.initializers.glorot_normal(), jax.nn.initializers.glorot_uniform()],
+             "lecun": [jax.nn.initializers.lecun_normal(), jax.nn.initializers.lecun_uniform()]}
+
+
+@pytest.mark.parametrize("scheme", sorted(TARGET_VARIANCE))
+@pytest.mark.parametrize("form", ["string", "normal callable", "uniform callable"])
+def test_weight_variance_per_layer_matches_its_fans(scheme, form):
+    init = scheme if form == "string" else CALLABLES[scheme][form.startswith("uniform")]
+    params = mlp.init(jax.random.key(3), INIT_SIZES, init=init)
+    for (W, b), fan_in, fan_out in zip(params, INIT_SIZES[:-1], INIT_SIZES[1:]):
+        assert W.shape == (fan_out, fan_in) and W.dtype == jnp.float32
+        n = W.size
+        target = TARGET_VARIANCE[scheme](fan_in, fan_out)
+        # The sample variance of n draws has relative sd √(2/n) for a normal (less for a uniform, a little more for
+        # a truncated normal); 6 sd: 10,000 draws give ±8.5%, 120,000 ±2.5%, far from the 3× of swapped fans.
+        assert abs(float(jnp.var(W)) / target - 1) < 6 * np.sqrt(2 / n), (fan_in, fan_out, float(jnp.var(W)), target)
+        np.testing.assert_array_equal(b, np.zeros(fan_out, np.float32))
+
+
+def test_an_initializer_that_reads_only_fan_out_sees_d_i():
+    # variance_scaling(1, "fan_out") must give Var(W_i) = 1/d_i: the callable draws (d_{i−1}, d_i) and W_i is its
+    # transpose, so the fan it calls "out" is the layer's output width.
+    W = mlp.init(jax.random.key(0), [50, 400], init=jax.nn.initializers.variance_scaling(1.0, "fan_out", "normal"))[0][0]
+    assert W.shape == (400, 50)
+    np.testing.assert_allclose(float(jnp.var(W)), 1 / 400, rtol=6 * np.sqrt(2 / W.size))
+
+
+def test_bias_init_and_dtype():
+    with jax.enable_x64():
+        params = mlp.init(jax.random.key(0), [3, 4, 2], init=jax.nn.initializers.orthogonal(),
+                          bias_init=jax.nn.initializers.constant(0.25), dtype=jnp.float64)
+        for W, b in params:
+            assert W.dtype == b.dtype == jnp.float64
+            np.testing.assert_array_equal(b, np.full(b.shape, 0.25))
+        W1 = np.asarray(params[0][0])  # orthogonal (in, out) = (3, 4) transposed: orthonormal columns of W1ᵀ
+        np.testing.assert_allclose(W1.T @ W1, np.eye(3), atol=1e-12)
+    drawn = mlp.init(jax.random.key(0), [3, 4], bias_init=jax.nn.initializers.normal(1.0))
+    assert np.all(np.asarray(drawn[0][1]) != 0)
+    # The weights are those drawn without bias_init: the bias has a key of its own.
+    np.testing.assert_array_equal(drawn[0][0], mlp.init(jax.random.key(0), [3, 4])[0][0])
+
+
+@pytest.mark.parametrize("bad, error, message", [
+    (3, TypeError, r"init must be one of \['he', 'glorot', 'lecun', 'normal'\] or a jax.nn.initializers callable"),
+    ("xavier", ValueError, r"unknown init 'xavier'; valid inits are \['he', 'glorot', 'lecun', 'normal'\]"),
+])
+def test_bad_inits_are_refused(bad, error, message):
+    with pytest.raises(error, match=message):
+        mlp.init(jax.random.key(0), [3, 2], init=bad)
+    with pytest.raises(TypeError, match="bias_init must be None"):
+        mlp.init(jax.random.key(0), [3, 2], bias_init="zeros")
+    with pytest.raises(ValueError, match=r"the initializers gave W of shape \(3, 2\) \(in, out\) and b of shape \(5,\)"):
+        mlp.init(jax.random.key(0), [3, 2], bias_init=lambda key, shape, dtype: jnp.zeros(5, dtype))
+
+
+def test_a_callable_init_goes_through_init_ensemble():
+    members = jax.vmap(lambda k: mlp.init(k, [30, 10], init=jax.nn.initializers.glorot_uniform()))(
+        jax.random.split(jax.random.key(0), 2))
+    from jaxnet import train
+
+    ensemble = train.init_ensemble(jax.random.key(0), 2, [30, 10], init=jax.nn.initializers.glorot_uniform())
+    chex.assert_trees_all_equal(ensemble, members)

@@ -1,0 +1,298 @@
+"""Weights that move (``jaxnet.interop``), checked against the real libraries: PyTorch, Equinox, Flax NNX and
+safetensors (the ``interop`` extra; each test skips, saying how to install it, where its library is absent).
+
+Outputs are compared with ``mlp.apply`` on random inputs within 1e-6 (float32: products of 16 terms of size ~1
+differ by a few ulps between two libraries' summation orders); round trips must be bit-identical.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxnet import interop, mlp, train
+
+HINT = "the interop extra is not installed: pip install -e '.[interop]'"
+SIZES = [5, 16, 16, 3]
+ATOL = 1e-6
+
+
+def need(name):
+    return pytest.importorskip(name, reason=HINT)
+
+
+def params_and_inputs(seed=0, sizes=SIZES, dtype=jnp.float32):
+    keys = jax.random.split(jax.random.key(seed), 3)
+    params = mlp.init(keys[0], sizes, dtype=dtype)
+    params = [(W, 0.1 * jax.random.normal(k, b.shape, dtype)) for (W, b), k in
+              zip(params, jax.random.split(keys[1], len(params)))]  # non-zero biases, so a lost bias shows
+    return params, np.array(jax.random.normal(keys[2], (64, sizes[0]), dtype))  # a writable copy, as torch wants
+
+
+def assert_params_identical(got, want):
+    assert len(got) == len(want)
+    for (W, b), (W0, b0) in zip(got, want):
+        assert W.dtype == W0.dtype and b.dtype == b0.dtype
+        np.testing.assert_array_equal(W, W0)
+        np.testing.assert_array_equal(b, b0)
+
+
+TORCH_NETS = [mlp.Net("relu"), mlp.Net("sigmoid", "tanh"), mlp.Net("tanh", "softmax"),
+              mlp.Net(("relu", "identity"), "sigmoid"), mlp.Net("relu", dropout=(0.2, 0.0))]
+
+
+@pytest.mark.parametrize("net", TORCH_NETS, ids=repr)
+def test_torch_computes_what_jaxnet_computes_and_comes_back_bit_identical(net):
+    torch = need("torch")
+    params, x = params_and_inputs()
+    model = interop.to_torch(params, net).eval()  # eval: PyTorch's Dropout then passes everything, as evaluation
+    with torch.no_grad():
+        out = model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out, mlp.apply(params, x, net), rtol=0, atol=ATOL)
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    np.testing.assert_array_equal(linears[0].weight.detach().numpy(), params[0][0])  # (out, in) both
+    back, back_net = interop.from_torch(model)
+    assert_params_identical(back, params)
+    assert back_net.names(3) == net.names(3) and back_net.dropout_rates(3) == net.dropout_rates(3)
+
+
+def test_torch_float64_and_the_input_scaling_folded_into_the_first_layer():
+    torch = need("torch")
+    with jax.enable_x64():
+        params, x = params_and_inputs(dtype=jnp.float64)
+        net = mlp.Net("tanh", input_shift=0.5, input_scale=3.0)
+        model = interop.to_torch(params, net)
+        assert model[0].weight.dtype == torch.float64
+        out = model(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(out, mlp.apply(params, x, net), rtol=0, atol=1e-12)
+        folded, plain = interop.from_torch(model)
+        assert (plain.input_shift, plain.input_scale) == (0.0, 1.0)
+        np.testing.assert_allclose(folded[0][0], np.asarray(params[0][0]) / 3.0, rtol=1e-15)
+
+
+def test_torch_refusals_name_the_problem():
+    torch = need("torch")
+    params, _ = params_and_inputs()
+    with pytest.raises(ValueError, match=r"layer 1's activation 'sign' has no PyTorch module"):
+        interop.to_torch(params, mlp.Net("sign"))
+    nn = torch.nn
+    with pytest.raises(ValueError, match=r"module 2 of the Sequential is Conv1d, which jaxnet cannot take"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Conv1d(3, 3, 1)))
+    with pytest.raises(ValueError, match=r"module 1 of the Sequential is GELU"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\), which does not take the output of layer 1 "
+                                         r"\(W of shape \(3, 4\)\)"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2)))
+    with pytest.raises(ValueError, match=r"module 0 of the Sequential is ReLU; it must start with a Linear layer"):
+        interop.from_torch(nn.Sequential(nn.ReLU(), nn.Linear(4, 3)))
+    with pytest.raises(ValueError, match=r"module 2 of the Sequential \(Tanh\) follows another activation"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Tanh(), nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match="jaxnet never drops the output"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))
+    with pytest.raises(ValueError, match=r"Softmax\(dim=0\); jaxnet's softmax is over the last axis"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=0)))
+    with pytest.raises(ValueError, match="from_torch takes a torch.nn.Sequential"):
+        interop.from_torch(nn.Linear(4, 3))
+
+
+def test_a_linear_without_bias_comes_in_with_zero_bias():
+    torch = need("torch")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False), torch.nn.Identity(), torch.nn.Linear(3, 2))
+    params, net = interop.from_torch(model)
+    np.testing.assert_array_equal(params[0][1], np.zeros(3, np.float32))
+    assert net.names(2) == ("identity", "identity")
+    x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+    np.testing.assert_allclose(mlp.apply(params, x, net), model(torch.from_numpy(x)).detach().numpy(), atol=ATOL)
+
+
+def test_a_pytorch_trained_sequential_trains_on_in_fit():
+    torch = need("torch")
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(256, 2)).astype(np.float32)
+    y = (np.sin(3 * x[:, :1]) * x[:, 1:]).astype(np.float32)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 32), torch.nn.Tanh(), torch.nn.Linear(32, 1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(100):
+        optimizer.zero_grad()
+        loss = 0.5 * ((model(xt) - yt) ** 2).sum(dim=1).mean()  # jaxnet's mse, ½‖ŷ − y‖² averaged
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        torch_loss = float(0.5 * ((model(xt) - yt) ** 2).sum(dim=1).mean())
+    params, net = interop.from_torch(model)
+    assert net.names(2) == ("tanh", "identity")
+    trainer = train.Trainer(net, loss="mse", optimizer=optax.adam(0.01), batch_size=256)
+    first = trainer.evaluate(params, x, y)["loss"]
+    assert first == pytest.approx(torch_loss, rel=1e-5)  # it arrives where PyTorch left it
+    state, history = trainer.fit(trainer.init(params), x, y, epochs=200, key=jax.random.key(0), verbose=False)
+    assert trainer.evaluate(state.params, x, y)["loss"] < 0.5 * torch_loss
+
+
+EQX_NETS = [mlp.Net("relu"), mlp.Net("tanh", "sigmoid"), mlp.Net("sigmoid", "identity"), mlp.Net("sign", "tanh"),
+            mlp.Net("identity", "relu")]
+
+
+@pytest.mark.parametrize("net", EQX_NETS, ids=repr)
+def test_equinox_computes_what_jaxnet_computes_and_comes_back_bit_identical(net):
+    eqx = need("equinox")
+    params, x = params_and_inputs(seed=1)
+    model = interop.to_equinox(params, net)
+    assert isinstance(model, eqx.nn.MLP) and model.width_size == 16 and model.depth == 2
+    np.testing.assert_allclose(jax.vmap(model)(x), mlp.apply(params, x, net), rtol=0, atol=ATOL)
+    np.testing.assert_array_equal(model.layers[1].weight, params[1][0])
+    back, back_net = interop.from_equinox(model)
+    assert_params_identical(back, params)
+    assert back_net.names(3) == net.names(3)
+
+
+def test_an_equinox_mlp_built_by_equinox_comes_in():
+    eqx = need("equinox")
+    model = eqx.nn.MLP(4, 2, 8, 3, activation=jax.nn.sigmoid, final_activation=jnp.tanh, key=jax.random.key(0))
+    params, net = interop.from_equinox(model)
+    assert [W.shape for W, _ in params] == [(8, 4), (8, 8), (8, 8), (2, 8)]
+    assert net.names(4) == ("sigmoid",) * 3 + ("tanh",)
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    np.testing.assert_allclose(mlp.apply(params, x, net), jax.vmap(model)(x), rtol=0, atol=ATOL)
+    default = eqx.nn.MLP(4, 2, 8, 1, key=jax.random.key(1))  # relu and equinox's own identity
+    assert interop.from_equinox(default)[1].names(2) == ("relu", "identity")
+
+
+def test_equinox_refusals_name_the_problem():
+    eqx = need("equinox")
+    params, _ = params_and_inputs()
+    with pytest.raises(ValueError, match=r"eqx.nn.MLP has one width for every hidden layer, but these are \[16, 8\]"):
+        interop.to_equinox(mlp.init(jax.random.key(0), [5, 16, 8, 3]), mlp.Net("relu"))
+    with pytest.raises(ValueError, match=r"one activation for every hidden layer, but these are \['relu', 'tanh'\]"):
+        interop.to_equinox(params, mlp.Net(("relu", "tanh")))
+    with pytest.raises(ValueError, match="applies its activations to one number at a time, so it cannot hold a "
+                                         "softmax"):
+        interop.to_equinox(params, mlp.Net("relu", "softmax"))
+    with pytest.raises(ValueError, match=r"the MLP's activation .* is none of jaxnet's activations"):
+        interop.from_equinox(eqx.nn.MLP(4, 2, 8, 1, activation=jax.nn.gelu, key=jax.random.key(0)))
+    with pytest.raises(ValueError, match="from_equinox takes an eqx.nn.MLP, got Linear"):
+        interop.from_equinox(eqx.nn.Linear(3, 2, key=jax.random.key(0)))
+
+
+FLAX_NETS = [mlp.Net("relu"), mlp.Net("tanh", "softmax"), mlp.Net(("sigmoid", "sign"), "identity"),
+             mlp.Net("relu", "sigmoid", dropout=0.3)]
+
+
+@pytest.mark.parametrize("net", FLAX_NETS, ids=repr)
+def test_flax_computes_what_jaxnet_computes_and_comes_back_bit_identical(net):
+    nnx = need("flax.nnx")
+    params, x = params_and_inputs(seed=2)
+    model = interop.to_flax(params, net)
+    model.eval()  # Flax's Dropout then passes everything, as jaxnet's evaluation
+    linears = [m for m in model.layers if isinstance(m, nnx.Linear)]
+    np.testing.assert_array_equal(linears[0].kernel[...], np.asarray(params[0][0]).T)  # Flax's kernel is (in, out)
+    np.testing.assert_allclose(model(x), mlp.apply(params, x, net), rtol=0, atol=ATOL)
+    back, back_net = interop.from_flax(model)
+    assert_params_identical(back, params)
+    assert back_net.names(3) == net.names(3) and back_net.dropout_rates(3) == net.dropout_rates(3)
+
+
+def test_a_flax_model_built_by_flax_comes_in():
+    nnx = need("flax.nnx")
+    rngs = nnx.Rngs(0)
+    model = nnx.Sequential(nnx.Linear(4, 8, rngs=rngs), nnx.tanh, nnx.Linear(8, 3, rngs=rngs), nnx.softmax)
+    params, net = interop.from_flax(model)
+    assert net.names(2) == ("tanh", "softmax")
+    x = np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32)
+    np.testing.assert_allclose(mlp.apply(params, x, net), model(x), rtol=0, atol=ATOL)
+    single, _ = interop.from_flax(nnx.Linear(4, 2, use_bias=False, rngs=rngs))
+    np.testing.assert_array_equal(single[0][1], np.zeros(2, np.float32))
+
+
+def test_flax_refusals_name_the_problem():
+    nnx = need("flax.nnx")
+    rngs = nnx.Rngs(0)
+    with pytest.raises(ValueError, match=r"entry 1 of the Sequential is Conv, which jaxnet cannot take"):
+        interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.Conv(3, 3, (1,), rngs=rngs)))
+    with pytest.raises(ValueError, match=r"entry 1 of the Sequential, .*gelu.*, is none of jaxnet's activations"):
+        interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.gelu))
+    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\), which does not take the output of layer 1"):
+        interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Linear(5, 2, rngs=rngs)))
+    with pytest.raises(ValueError, match="from_flax takes an nnx.Sequential"):
+        interop.from_flax(nnx.Conv(3, 3, (1,), rngs=rngs))
+
+
+@pytest.mark.parametrize("net", [None, mlp.Net("tanh", "sigmoid"), mlp.Net(("relu", "identity"), dropout=(0.1, 0.0),
+                                                                         input_shift=0.5, input_scale=2.0,
+                                                                         compute_dtype="bfloat16")],
+                         ids=["no net", "tanh", "every field"])
+def test_safetensors_round_trip_and_pytorch_loads_the_file_as_it_is(tmp_path, net):
+    need("safetensors")
+    torch = need("torch")
+    from safetensors.torch import load_file, save_file
+
+    params, x = params_and_inputs(seed=3)
+    path = str(tmp_path / "net.safetensors")
+    interop.save_safetensors(path, params, net)
+    back, back_net = interop.load_safetensors(path)
+    assert_params_identical(back, params)
+    assert back_net == net
+    # PyTorch's strict load_state_dict takes the file into the Sequential to_torch builds (or, without a net, the
+    # common Linear, activation, Linear, ... layout).
+    plain = net or mlp.Net("relu")
+    layout = mlp.Net(plain.activation, plain.output, dropout=plain.dropout)  # the file keeps the scaling apart
+    model = interop.to_torch(jax.tree.map(jnp.zeros_like, params), layout)
+    model.load_state_dict(load_file(path))
+    model.eval()
+    scaled = mlp.Net(plain.activation, plain.output, input_shift=plain.input_shift, input_scale=plain.input_scale)
+    standardised = ((x - plain.input_shift) / plain.input_scale).astype(np.float32)  # PyTorch's user does this
+    with torch.no_grad():
+        np.testing.assert_allclose(model(torch.from_numpy(standardised)).numpy(), mlp.apply(params, x, scaled),
+                                   rtol=0, atol=ATOL)
+    # And a file PyTorch writes comes in, with no net.
+    save_file(model.state_dict(), str(tmp_path / "torch.safetensors"))
+    from_torch, none = interop.load_safetensors(str(tmp_path / "torch.safetensors"))
+    assert none is None
+    assert_params_identical(from_torch, params)
+
+
+def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_path):
+    need("safetensors")
+    from safetensors.numpy import save_file
+
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a safetensors file at all")
+    with pytest.raises(ValueError, match="garbage.safetensors is not a safetensors file"):
+        interop.load_safetensors(garbage)
+    other = str(tmp_path / "other.safetensors")
+    save_file({"encoder.layer.weight": np.ones((3, 2), np.float32)}, other)
+    with pytest.raises(ValueError, match=r"tensor 'encoder.layer.weight' is not named '<position>.weight' or "
+                                         r"'<position>.bias', so the file is not a jaxnet or PyTorch nn.Sequential"):
+        interop.load_safetensors(other)
+    unchained = str(tmp_path / "unchained.safetensors")
+    save_file({"0.weight": np.ones((3, 2), np.float32), "2.weight": np.ones((1, 4), np.float32)}, unchained)
+    with pytest.raises(ValueError, match=r"layer 2: W has shape \(1, 4\), which does not take the output of layer 1"):
+        interop.load_safetensors(unchained)
+    orphan = str(tmp_path / "orphan.safetensors")
+    save_file({"0.weight": np.ones((3, 2), np.float32), "2.bias": np.ones(1, np.float32)}, orphan)
+    with pytest.raises(ValueError, match=r"'2.bias' has no '2.weight'"):
+        interop.load_safetensors(orphan)
+    assert not os.path.exists(tmp_path / "nothing.safetensors")
+    with pytest.raises(ValueError, match="is not a safetensors file"):
+        interop.load_safetensors(tmp_path / "nothing.safetensors")
+
+
+def test_a_missing_library_names_the_extra(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def without_torch(name, *args, **kwargs):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("No module named 'torch'")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", without_torch)
+    monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
+    with pytest.raises(ImportError, match=r"jaxnet.interop needs torch here: pip install 'jaxnet-lecture\[interop\]'"):
+        interop.to_torch(params_and_inputs()[0], mlp.Net("relu"))

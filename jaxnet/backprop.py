@@ -86,8 +86,9 @@ def tables(params: mlp.Params, x: Array, y: Array, net: mlp.Net | None = None, *
         grads.append((net.product(g.T, us[i]), jnp.sum(g, axis=0)))
         if i > 0:
             back = net.product(g, params[i][0])  # W_{i+1}ᵀ g_{i+1}
-            if scales[i - 1] is not None:
-                back = back * scales[i - 1]  # through dropout: the units it dropped pass nothing back
+            scale = scales[i - 1]
+            if scale is not None:
+                back = back * scale  # through dropout: the units it dropped pass nothing back
             g = phis[i - 1].vjp(vs[i - 1], back)  # g_i = Φ'_i W_{i+1}ᵀ g_{i+1}
     rows = (lambda a: a[0]) if one else (lambda a: a)
     return Tables(v=[rows(v) for v in vs], u=[rows(u) for u in us], g=[rows(g) for g in gs[::-1]],

@@ -91,8 +91,8 @@ def _as_params(layers: list[tuple[Any, Any]]) -> mlp.Params:
 
 def _net_from_layers(names: list[str | None], rates: list[float]) -> mlp.Net:
     """A Net from each layer's activation (``None``: identity) and each hidden layer's dropout rate."""
-    names = [n or "identity" for n in names]
-    return mlp.Net(_hidden(names[:-1]), names[-1], dropout=_rates(rates))
+    given = [n or "identity" for n in names]
+    return mlp.Net(_hidden(given[:-1]), given[-1], dropout=_rates(rates))
 
 
 # --- safetensors -----------------------------------------------------------------------------------------------
@@ -178,8 +178,8 @@ def load_safetensors(path: str | os.PathLike) -> tuple[mlp.Params, mlp.Net | Non
         net = mlp.Net(**json.loads(metadata[NET_KEY]))
         net.names(len(params))
         if _torch_layout(net, len(params)) != sorted(found):
-            raise ValueError(f"{path}: the saved net {net!r} places its linear layers at {_torch_layout(net, len(params))}"
-                             f" but the file has them at {sorted(found)}")
+            raise ValueError(f"{path}: the saved net {net!r} places its linear layers at "
+                             f"{_torch_layout(net, len(params))} but the file has them at {sorted(found)}")
     return params, net
 
 

@@ -93,7 +93,7 @@ def init(key: Array, sizes: Sequence[int], *, init: str | Callable = "he", dtype
     if bias_init is not None and not callable(bias_init):
         raise TypeError(f"bias_init must be None (zeros) or a jax.nn.initializers callable (key, shape, dtype), "
                         f"got {type(bias_init).__name__} {bias_init!r}")
-    params = []
+    params: Params = []
     for layer_key, fan_in, fan_out in zip(jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:]):
         shape = (fan_out, fan_in)
         if callable(init):

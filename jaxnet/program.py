@@ -105,9 +105,9 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     :func:`members_one_by_one`. With ``batch_size = N`` (full-batch gradient descent) nothing is shuffled: every
     step sees the whole set, in order. A net with dropout draws step s's units from ``split(fold_in(fold_in(key,
     epoch), 1), steps)[s]``: a function of the key and the epoch alone, so continued and resumed runs stay exact
-    (an ensemble's members share them, as they share the order of the examples). Returns ``(params, opt_state, losses)`` with the mean minibatch loss of
-    each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Each call returns a new program: hold it to reuse
-    what it compiled.
+    (an ensemble's members share them, as they share the order of the examples). Returns ``(params, opt_state,
+    losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Each call
+    returns a new program: hold it to reuse what it compiled.
     """
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)

@@ -461,9 +461,10 @@ class Trainer:
         rows = None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec("data"))
         evaluate_fn = self._evaluator(eval_data, rows, d_in, d_out, stacklevel + 1)
         recorded = ("epoch", "train_loss", "seconds") + (() if evaluate_fn is None else evaluate_fn.fields)
-        meta = {"sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": self.net.activation,
-                "output": self.net.output, "input_shift": self.net.input_shift,
-                "input_scale": self.net.input_scale, "loss": self.loss.name, "dtype": str(first[0][0].dtype)}
+        meta: dict[str, Any] = {
+            "sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": self.net.activation,
+            "output": self.net.output, "input_shift": self.net.input_shift, "input_scale": self.net.input_scale,
+            "loss": self.loss.name, "dtype": str(first[0][0].dtype)}
         if self.net.drops:
             meta["dropout"] = self.net.dropout
         if self.net.compute_dtype is not None:

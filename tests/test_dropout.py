@@ -38,7 +38,8 @@ def test_per_layer_rates_must_fit_the_depth():
 def test_rate_zero_is_the_network_without_dropout():
     # The same value (so the same compiled programs), and a key changes nothing, bit for bit.
     assert mlp.Net("tanh", dropout=0) == mlp.Net("tanh") and hash(mlp.Net("tanh", dropout=0.0)) == hash(mlp.Net("tanh"))
-    assert repr(mlp.Net("tanh", dropout=0)) == "Net(activation='tanh', output='identity', input_shift=0.0, input_scale=1.0)"
+    assert repr(mlp.Net("tanh", dropout=0)) == ("Net(activation='tanh', output='identity', input_shift=0.0, "
+                                                "input_scale=1.0)")
     params, x = small_params(), jnp.asarray(blobs(n=50)[0])
     np.testing.assert_array_equal(mlp.apply(params, x, mlp.Net("tanh", dropout=(0.0,)), key=jax.random.key(3)),
                                   mlp.apply(params, x, mlp.Net("tanh")))

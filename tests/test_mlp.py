@@ -291,7 +291,8 @@ def test_weight_variance_per_layer_matches_its_fans(scheme, form):
 def test_an_initializer_that_reads_only_fan_out_sees_d_i():
     # variance_scaling(1, "fan_out") must give Var(W_i) = 1/d_i: the callable draws (d_{i−1}, d_i) and W_i is its
     # transpose, so the fan it calls "out" is the layer's output width.
-    W = mlp.init(jax.random.key(0), [50, 400], init=jax.nn.initializers.variance_scaling(1.0, "fan_out", "normal"))[0][0]
+    fan_out = jax.nn.initializers.variance_scaling(1.0, "fan_out", "normal")
+    W = mlp.init(jax.random.key(0), [50, 400], init=fan_out)[0][0]
     assert W.shape == (400, 50)
     np.testing.assert_allclose(float(jnp.var(W)), 1 / 400, rtol=6 * np.sqrt(2 / W.size))
 
@@ -320,7 +321,7 @@ def test_bad_inits_are_refused(bad, error, message):
         mlp.init(jax.random.key(0), [3, 2], init=bad)
     with pytest.raises(TypeError, match="bias_init must be None"):
         mlp.init(jax.random.key(0), [3, 2], bias_init="zeros")
-    with pytest.raises(ValueError, match=r"the initializers gave W of shape \(3, 2\) \(in, out\) and b of shape \(5,\)"):
+    with pytest.raises(ValueError, match=r"gave W of shape \(3, 2\) \(in, out\) and b of shape \(5,\)"):
         mlp.init(jax.random.key(0), [3, 2], bias_init=lambda key, shape, dtype: jnp.zeros(5, dtype))
 
 

@@ -12,6 +12,11 @@ default, against JAX's 100 s) so that when one process dies the others stop with
 it, instead of waiting out the default timeouts. When not every process joins, :func:`initialize` ends at its
 ``initialization_timeout_s`` with a message that names the coordinator, the number of processes and what to check,
 as the process's last words (exit status :data:`JOIN_TIMEOUT_EXIT`), not with the runtime's stack trace.
+
+On a GPU, JAX's XLA client takes 75% of the device's memory when its backend starts (``preallocate``), so two
+processes of one run sharing a GPU (``mpirun -np 2`` on a one-GPU machine) would ask for 150%. :func:`initialize`
+therefore gives each process a share, ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = 0.75 / (processes on this node)
+(:func:`share_gpu_memory`), before the backend starts, unless the user set a fraction or turned preallocation off.
 """
 
 from __future__ import annotations
@@ -33,6 +38,65 @@ JOIN_TIMEOUT_EXIT = 75  # EX_TEMPFAIL: starting every process and running again 
 
 # The runtime's own deadline is set this much past ours, so that our message, not its abort, ends the wait.
 _RUNTIME_GRACE_S = 15
+
+
+#: The variable through which JAX's XLA client takes its fraction of a GPU's memory, and the fraction it takes
+#: by default.
+MEM_FRACTION_VARIABLE = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+DEFAULT_MEM_FRACTION = 0.75
+
+_LOOPBACK = ("127.", "localhost", "[::1]", "::1")
+
+
+def _tasks_on_node(tasks_per_node: str, node: int) -> int | None:
+    """This node's entry of SLURM's tasks-per-node list (``"2(x3),1"``: 2 on nodes 0-2, 1 on node 3)."""
+    counts: list[int] = []
+    for item in tasks_per_node.split(","):
+        count, _, repeat = item.partition("(x")
+        counts += [int(count)] * (int(repeat.rstrip(")")) if repeat else 1)
+    return counts[node] if 0 <= node < len(counts) else None
+
+
+def local_processes(coordinator: str | None = None, num_processes: int | None = None,
+                    environ=os.environ) -> int | None:
+    """The processes of this run on this node, as the launcher says; ``None`` when nothing says.
+
+    Open MPI gives ``OMPI_COMM_WORLD_LOCAL_SIZE``; SLURM gives each node's count in ``SLURM_STEP_TASKS_PER_NODE``
+    (or ``SLURM_TASKS_PER_NODE``) and this node's index in ``SLURM_NODEID``. Started by hand with a coordinator on
+    this host's loopback address, all ``num_processes`` are on this node.
+    """
+    try:
+        if "OMPI_COMM_WORLD_LOCAL_SIZE" in environ:
+            return int(environ["OMPI_COMM_WORLD_LOCAL_SIZE"])
+        per_node = environ.get("SLURM_STEP_TASKS_PER_NODE", environ.get("SLURM_TASKS_PER_NODE"))
+        if per_node:
+            return _tasks_on_node(per_node, int(environ.get("SLURM_NODEID", "0")))
+    except ValueError:  # a variable in a form we do not know: say nothing rather than guess
+        return None
+    if coordinator is not None and num_processes is not None and coordinator.startswith(_LOOPBACK):
+        return int(num_processes)
+    return None
+
+
+def share_gpu_memory(coordinator: str | None = None, num_processes: int | None = None,
+                     environ=os.environ) -> float | None:
+    """Gives this process its share of a GPU it shares with the run's other processes on this node.
+
+    Sets ``environ[XLA_PYTHON_CLIENT_MEM_FRACTION]`` to :data:`DEFAULT_MEM_FRACTION` / :func:`local_processes`
+    when more than one process runs here, and returns it. Leaves everything as it is (and returns ``None``) when
+    the user set a fraction, turned preallocation off (``XLA_PYTHON_CLIENT_PREALLOCATE=false``) or chose the
+    platform allocator, or when this process is alone or the count is unknown. It must run before JAX's backend
+    starts, which reads the variable once; :func:`initialize` calls it first. On CPUs the variable is ignored.
+    """
+    if MEM_FRACTION_VARIABLE in environ or environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "").lower() in \
+            ("false", "0") or environ.get("XLA_PYTHON_CLIENT_ALLOCATOR", "") == "platform":
+        return None
+    count = local_processes(coordinator, num_processes, environ)
+    if count is None or count <= 1:
+        return None
+    fraction = DEFAULT_MEM_FRACTION / count
+    environ[MEM_FRACTION_VARIABLE] = f"{fraction:.4g}"
+    return fraction
 
 
 def _detected(coordinator, num_processes, process_id, timeout_s):
@@ -73,6 +137,8 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
         Default :data:`HEARTBEAT_TIMEOUT_S`.
       initialization_timeout_s: how long to wait for every process to join.
 
+    Processes sharing this node's GPU each get a share of its memory first (:func:`share_gpu_memory`).
+
     When not every process has joined after ``initialization_timeout_s``, the process writes
     :func:`join_timeout_message` to stderr and exits with status :data:`JOIN_TIMEOUT_EXIT`. (It cannot raise: every
     jaxlib from 0.8 to 0.12 aborts the process at its own deadline, with a C++ stack trace, instead of returning an
@@ -81,6 +147,7 @@ def initialize(coordinator: str | None = None, num_processes: int | None = None,
     # CPU devices talk over gloo (it only affects CPU collectives, so it is harmless on accelerators). Asking
     # for the backend here would start it, which must wait until after initialize().
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    share_gpu_memory(coordinator, num_processes)
     message = lambda: join_timeout_message(coordinator, num_processes, process_id, initialization_timeout_s)
 
     def give_up():  # runs on its own thread: the runtime waits with the interpreter's lock released

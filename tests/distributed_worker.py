@@ -47,6 +47,9 @@ def main(task, process_id, *rest):
         num_processes, port, out, epochs = int(rest[0]), rest[1], rest[2], (rest[3:] or [None])[0]
         process_id = int(process_id)
         distributed.initialize(f"127.0.0.1:{port}", num_processes, process_id)
+    # The GPU memory share this process's backend would take (it has not started yet: nothing has computed).
+    with open(os.path.join(out, f"mem-fraction-{process_id}.txt"), "w") as f:
+        f.write(os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION", "unset"))
     if task == "train":
         run_train(process_id, out)
     else:

@@ -74,6 +74,9 @@ def test_data_and_member_parallel_training_matches_one_process(tmp_path, devices
     assert sorted(os.listdir(tmp_path / "files-0")) == ["ensemble.npz", "single.jsonl", "single.npz"]
     assert not (tmp_path / "files-1").exists()
     assert checkpoint.read_header(tmp_path / "files-0" / "ensemble.npz")["epoch"] == 3
+    # (d) both processes run on this host (coordinator 127.0.0.1): each was given half of XLA's 75% of a GPU
+    # before its backend started.
+    assert [(tmp_path / f"mem-fraction-{p}.txt").read_text() for p in range(2)] == ["0.375", "0.375"]
 
 
 def test_a_lost_process_stops_the_other_and_a_restart_resumes(tmp_path):

@@ -15,8 +15,11 @@ from jaxnet import distributed
 @pytest.fixture
 def no_cluster(monkeypatch):
     for name in list(os.environ):
-        if name.startswith(("SLURM_", "OMPI_", "PMI_", "PMIX_")):
+        if name.startswith(("SLURM_", "OMPI_", "PMI_", "PMIX_", "XLA_PYTHON_CLIENT_")):
             monkeypatch.delenv(name)
+    # initialize() may set the memory fraction in this process's environment: undone after the test.
+    monkeypatch.setenv(distributed.MEM_FRACTION_VARIABLE, "")
+    monkeypatch.delenv(distributed.MEM_FRACTION_VARIABLE)
 
 
 @pytest.fixture
@@ -115,3 +118,53 @@ def test_one_process_writes_and_brings_its_arrays_home():
     assert isinstance(host["a"], np.ndarray) and isinstance(host["b"], np.ndarray)
     np.testing.assert_array_equal(host["a"], np.arange(6.0).reshape(2, 3))
     assert host["b"] == 4 and host["c"][0] == 1.5
+
+
+# What each launcher tells a process about its node: Open MPI its local size, SLURM the tasks on each node (run-length
+# coded) and this node's index; by hand, a coordinator on this host's loopback address puts every process here.
+@pytest.mark.parametrize("environ, coordinator, num_processes, expected", [
+    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "2", "OMPI_COMM_WORLD_SIZE": "4"}, None, None, 2),
+    ({"SLURM_STEP_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "1"}, None, None, 3),
+    ({"SLURM_STEP_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "2"}, None, None, 1),
+    ({"SLURM_TASKS_PER_NODE": "4", "SLURM_NODEID": "0"}, None, None, 4),
+    ({}, "127.0.0.1:1234", 3, 3),
+    ({}, "localhost:1234", 2, 2),
+    ({}, "10.0.0.1:1234", 2, None),  # another host: the processes may be anywhere
+    ({}, None, None, None),
+    ({"OMPI_COMM_WORLD_LOCAL_SIZE": "two"}, None, None, None),
+])
+def test_local_processes_as_the_launcher_says(environ, coordinator, num_processes, expected):
+    assert distributed.local_processes(coordinator, num_processes, environ) == expected
+
+
+def test_processes_sharing_a_node_share_the_gpu_memory():
+    environ = {"OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
+    assert distributed.share_gpu_memory(environ=environ) == 0.375
+    assert environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.375"  # 0.75 / 2
+    environ = {}
+    assert distributed.share_gpu_memory("127.0.0.1:1", 3, environ) == 0.25 and environ == {
+        "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.25"}
+
+
+TWO_HERE = {"OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
+
+
+@pytest.mark.parametrize("environ", [
+    {**TWO_HERE, "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.9"},  # the user's choice stands
+    {**TWO_HERE, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"},  # nothing preallocated, nothing to share
+    {**TWO_HERE, "XLA_PYTHON_CLIENT_ALLOCATOR": "platform"},
+    {"OMPI_COMM_WORLD_LOCAL_SIZE": "1"},  # alone on its node
+    {},  # nothing says how many
+], ids=["user fraction", "no preallocation", "platform allocator", "alone", "unknown"])
+def test_the_fraction_is_left_alone(environ):
+    before = dict(environ)
+    assert distributed.share_gpu_memory(environ=environ) is None
+    assert environ == before
+
+
+def test_initialize_sets_the_fraction_before_the_runtime_starts(runtime, no_cluster, monkeypatch):
+    seen = []
+    monkeypatch.setattr(jax.distributed, "initialize",
+                        lambda *args, **kwargs: seen.append(os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION")))
+    distributed.initialize("127.0.0.1:1234", 2, 0)
+    assert seen == ["0.375"]

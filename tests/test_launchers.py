@@ -152,6 +152,8 @@ def test_a_library_script_joins_with_no_arguments_and_trains_on_a_mesh(launcher,
         chex.assert_trees_all_close(got, expected, **TOL)
     assert sorted(os.listdir(tmp_path / "files-0")) == ["ensemble.npz", "single.jsonl", "single.npz"]
     assert not (tmp_path / "files-1").exists()  # only process 0 writes
+    # Two processes on this node, as the launcher told each: half of XLA's 75% of a GPU each, set before the backend.
+    assert [(tmp_path / f"mem-fraction-{p}.txt").read_text() for p in range(2)] == ["0.375", "0.375"]
 
 
 def rank_pids(out_dir: str, rank: int) -> list[int]:

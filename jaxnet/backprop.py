@@ -11,7 +11,7 @@ For the cross-entropy on logits the output signal is the lecture's fused (yᵀ1)
 followed by a log. Row-stacked, each rule is one matrix product: G_i = (G_{i+1} W_{i+1}) ⊙ Φ'_i(V_i),
 ∇W_i = G_iᵀ U_{i−1}, ∇b_i = 1ᵀ G_i. Inverted dropout multiplies a hidden u_i by a fixed scale S_i (0 or 1/(1 − p)
 per unit), so the signal into layer i is multiplied by the same S_i on its way back; a compute dtype
-(:attr:`jaxnet.mlp.Net.compute_dtype`) applies to these products as to the forward pass's.
+(``Net(compute_dtype=...)``) applies to these products as to the forward pass's.
 """
 
 from __future__ import annotations

@@ -40,9 +40,9 @@ JOIN_TIMEOUT_EXIT = 75  # EX_TEMPFAIL: starting every process and running again 
 _RUNTIME_GRACE_S = 15
 
 
-#: The variable through which JAX's XLA client takes its fraction of a GPU's memory, and the fraction it takes
-#: by default.
+#: The variable through which JAX's XLA client takes its fraction of a GPU's memory.
 MEM_FRACTION_VARIABLE = "XLA_PYTHON_CLIENT_MEM_FRACTION"
+#: The fraction of a GPU's memory JAX's XLA client preallocates by default.
 DEFAULT_MEM_FRACTION = 0.75
 
 _LOOPBACK = ("127.", "localhost", "[::1]", "::1")

@@ -21,7 +21,7 @@ widths in an ``eqx.nn.MLP``, a layer that is not linear, shapes that do not chai
 (``input_shift``, ``input_scale``) has no place in those models, so ``to_*`` folds it into the first layer,
 W₁' = W₁ / s and b₁' = b₁ − W₁' 1·m (the same outputs to float round-off); the safetensors file keeps the
 parameters as they are and the scaling in its metadata. Dropout goes to PyTorch and Flax as their dropout layers,
-not into an ``eqx.nn.MLP`` (it has none); :attr:`~jaxnet.mlp.Net.compute_dtype` goes nowhere.
+not into an ``eqx.nn.MLP`` (it has none); ``compute_dtype`` goes nowhere.
 
 The libraries are the ``interop`` extra (``pip install 'jaxnet-lecture[interop]'``: safetensors, torch, equinox,
 flax), imported only when a function here needs one.

@@ -202,7 +202,7 @@ class Net:
         return self.dropout
 
     def product(self, a: Array, b: Array) -> Array:
-        """``a @ b`` in :attr:`compute_dtype`, accumulated and returned in the inputs' own dtype (float32 for
+        """``a @ b`` in ``compute_dtype``, accumulated and returned in the inputs' own dtype (float32 for
         float32 parameters); plain ``a @ b`` without a compute dtype."""
         if self.compute_dtype is None:
             return a @ b

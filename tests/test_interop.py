@@ -135,6 +135,11 @@ def test_a_pytorch_trained_sequential_trains_on_in_fit():
     assert first == pytest.approx(torch_loss, rel=1e-5)  # it arrives where PyTorch left it
     state, history = trainer.fit(trainer.init(params), x, y, epochs=200, key=jax.random.key(0), verbose=False)
     assert trainer.evaluate(state.params, x, y)["loss"] < 0.5 * torch_loss
+    # The one-call fit takes it the same way, to the same parameters.
+    fitted, _ = train.fit(params, x, y, net, optimizer=optax.adam(0.01), epochs=200, batch_size=256,
+                          key=jax.random.key(0), loss="mse", verbose=False)
+    for a, b in zip(jax.tree.leaves(fitted), jax.tree.leaves(state.params)):
+        np.testing.assert_array_equal(a, b)
 
 
 EQX_NETS = [mlp.Net("relu"), mlp.Net("tanh", "sigmoid"), mlp.Net("sigmoid", "identity"), mlp.Net("sign", "tanh"),

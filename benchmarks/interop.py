@@ -45,7 +45,7 @@ def differences(library: str, seed: int = 0) -> dict:
     params = [(W, 0.1 * jax.random.normal(k, b.shape)) for (W, b), k in
               zip(mlp.init(keys[0], SIZES), jax.random.split(keys[1], len(SIZES) - 1))]
     x = np.array(jax.random.normal(keys[2], (1000, SIZES[0])))
-    worst = {"absolute": 0.0, "relative": 0.0, "pairs": 0, "round_trips_identical": True}
+    absolute, relative, pairs, identical = 0.0, 0.0, 0, True
     to, back = getattr(interop, f"to_{library}"), getattr(interop, f"from_{library}")
     for hidden in HIDDEN[library]:
         for output in OUTPUTS[library]:
@@ -53,13 +53,13 @@ def differences(library: str, seed: int = 0) -> dict:
             expected = np.asarray(mlp.apply(params, x, net), np.float64)
             got = run_model(library, to(params, net), x).astype(np.float64)
             gap = np.abs(got - expected)
-            worst["absolute"] = max(worst["absolute"], float(gap.max()))
-            worst["relative"] = max(worst["relative"], float(gap.max() / np.abs(expected).max()))
-            worst["pairs"] += 1
+            absolute = max(absolute, float(gap.max()))
+            relative = max(relative, float(gap.max() / np.abs(expected).max()))
+            pairs += 1
             returned, _ = back(to(params, net))
-            worst["round_trips_identical"] &= all(np.array_equal(a, b) for a, b in
-                                                  zip(jax.tree.leaves(returned), jax.tree.leaves(params)))
-    return worst
+            identical = identical and all(np.array_equal(a, b) for a, b in
+                                          zip(jax.tree.leaves(returned), jax.tree.leaves(params)))
+    return {"absolute": absolute, "relative": relative, "pairs": pairs, "round_trips_identical": identical}
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ import os
 import sys
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 if __name__ == "__main__" and not __package__:  # run as a file: import the packages from the repository root
@@ -50,7 +51,7 @@ def differences(library: str, seed: int = 0) -> dict:
     for hidden in HIDDEN[library]:
         for output in OUTPUTS[library]:
             net = mlp.Net(hidden, output)
-            expected = np.asarray(mlp.apply(params, x, net), np.float64)
+            expected = np.asarray(mlp.apply(params, jnp.asarray(x), net), np.float64)
             got = run_model(library, to(params, net), x).astype(np.float64)
             gap = np.abs(got - expected)
             absolute = max(absolute, float(gap.max()))

@@ -4,7 +4,6 @@ The products are checked against NumPy with the inputs rounded to bfloat16 (ml_d
 summed in float64; the program's types are read from its jaxpr; the accuracy is checked on a short MNIST run.
 """
 
-import chex
 import jax
 import jax.numpy as jnp
 import ml_dtypes
@@ -111,8 +110,11 @@ def test_the_gradients_agree_with_autodiff_and_with_float64_to_bfloat16_precisio
     loss = losses.get("cross_entropy")
     auto = jax.grad(lambda p: loss.fn(mlp.apply(p, x, net), y))(params)
     manual = backprop.manual_grad(params, x, y, net, loss="cross_entropy")
-    # The same bfloat16 products in the same order on both sides: float32 round-off apart.
-    chex.assert_trees_all_close(manual, auto, rtol=1e-5, atol=1e-7)
+    # The same bfloat16 products on both sides. Each rounds its float32 signal g to bfloat16 before a product, and
+    # a last-bit difference in g (the order XLA gives the elementwise ops differs between versions) can round an
+    # entry to the neighbouring bfloat16: they agree within that rounding, 2⁻⁸ of each gradient's largest entry.
+    for got, want in zip(jax.tree.leaves(manual), jax.tree.leaves(auto)):
+        assert np.max(np.abs(np.asarray(got) - np.asarray(want))) <= 2.0 ** -8 * np.max(np.abs(want))
     with jax.enable_x64():
         p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
         exact = jax.grad(lambda p: loss.fn(mlp.apply(p, x.astype(jnp.float64), mlp.Net("tanh")), y))(p64)

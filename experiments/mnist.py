@@ -33,7 +33,7 @@ from jaxnet import callbacks, data, distributed, mlp, train
 
 if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-from experiments import cli  # noqa: E402
+from experiments import cli, stopwatch  # noqa: E402
 from experiments.cli import Range  # noqa: E402
 
 TRAIN_IMAGES = 60_000  # in MNIST's and Fashion-MNIST's training sets
@@ -53,7 +53,7 @@ class Config:
     weight_decay: Annotated[float, Range(0, 1)] = 5e-4  # L2 weight decay on the W_i (decoupled for adamw)
     label_smoothing: Annotated[float, Range(0, 1, high_open=True)] = 0.1  # ε of the soft targets (0: one-hot)
     batch_size: Annotated[int, Range(1, TRAIN_IMAGES)] = 128  # minibatch size
-    epochs: Annotated[int, Range(1, 10_000)] = 20  # passes over the 60,000 training images
+    epochs: Annotated[int, Range(1, 10_000)] = 8  # passes over the 60,000 training images (the earlier recipe: 20)
     seeds: Annotated[int, Range(1, 1_000)] = 3  # networks trained as one ensemble; metrics report each and their mean
     seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # base PRNG seed (initialisation and shuffling)
     grad: Literal["autodiff", "manual"] = "autodiff"  # jax.grad, or the hand-written back-propagation
@@ -96,8 +96,13 @@ def load(config: Config):
                                      dtype="uint8")
     if config.train_limit:
         x_train, y_train = x_train[: config.train_limit], y_train[: config.train_limit]
-    pixels = x_train.astype(np.float64)
-    net = mlp.Net(config.activation, input_shift=pixels.mean(), input_scale=pixels.std(), dropout=config.dropout,
+    # The pixels' mean and standard deviation from their histogram (256 exact counts), in float64: the same moments
+    # as from a float64 copy of all 47 million pixels, in a tenth of the time and none of its 376 MB.
+    counts = np.bincount(x_train.ravel(), minlength=256).astype(np.float64)
+    values = np.arange(counts.size, dtype=np.float64)
+    mean = counts @ values / counts.sum()
+    std = np.sqrt(counts @ (values - mean) ** 2 / counts.sum())
+    net = mlp.Net(config.activation, input_shift=mean, input_scale=std, dropout=config.dropout,
                   compute_dtype=None if config.compute_dtype == "float32" else config.compute_dtype)
     return x_train, y_train, x_test, y_test, net
 
@@ -247,14 +252,16 @@ def plot_curves(history, path: str, target: float | None = TARGET) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main(config: Config) -> dict:
+def main(config: Config, watch: stopwatch.Stopwatch | None = None) -> dict:
     """Trains, evaluates and writes everything to ``config.out`` (process 0 only in a multi-process run); returns
-    the metrics dict."""
+    the metrics dict, whose ``"seconds"`` says where the time went (``watch``'s phases, if one is given)."""
+    watch = watch or stopwatch.Stopwatch()
     if config.distributed:  # first, before anything starts JAX
         distributed.initialize(config.coordinator, config.num_processes, config.process_id)
     writer = distributed.is_writer()
     os.makedirs(config.out, exist_ok=True)
-    x_train, y_train, x_test, y_test, net = load(config)
+    with watch.phase("data"):
+        x_train, y_train, x_test, y_test, net = load(config)
     sizes = [784, *config.hidden, 10]
     key = jax.random.key(config.seed)
     init_key, shuffle_key = jax.random.split(key)
@@ -264,9 +271,11 @@ def main(config: Config) -> dict:
     targets = soft_targets(y_train, config.label_smoothing)
     optimizer = make_optimizer(config, len(x_train) // config.batch_size)
     ckpt, log = os.path.join(config.out, "checkpoint.npz"), os.path.join(config.out, "log.jsonl")
+    watch.lap("other")
     tic = time.perf_counter()
+    # The test set is evaluated after every epoch in one compiled chunk (10,000 rows of 784 bytes).
     trainer = train.Trainer(net, loss="cross_entropy", optimizer=optimizer, batch_size=config.batch_size,
-                            grad=config.grad, ensemble=True)
+                            grad=config.grad, ensemble=True, eval_chunk_size=max(1, len(x_test)))
     meta = {"dataset": config.dataset, "config": dataclasses.asdict(config)}
     state, history = trainer.fit(
         trainer.init(params), x_train, targets, epochs=config.epochs, key=shuffle_key, eval_data=(x_test, y_test),
@@ -274,11 +283,17 @@ def main(config: Config) -> dict:
                    callbacks.JsonLog(log)], verbose=config.verbose)
     params = state.params
     train_seconds = time.perf_counter() - tic
+    compile_s, steps_s = stopwatch.training_split(history)
+    watch.add("compilation", compile_s)
+    watch.add("training", steps_s)
+    watch.add("evaluation and checkpoints", train_seconds - compile_s - steps_s)  # between the compiled calls
+    watch.skip()
     target = TARGET if config.dataset == "mnist" else None  # the lecture's figure is for MNIST only
-    reached = seconds_to_accuracy(history, target, member=0) if target else None
-    params = distributed.to_host(params)  # every process gets the whole ensemble
-    logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, net), in_axes=(0, None)))(params, x_test)
-    predictions = np.asarray(jnp.argmax(logits, axis=-1))
+    reached = [seconds_to_accuracy(history, target, member=k) if target else None for k in range(config.seeds)]
+    with watch.phase("evaluation and checkpoints"):
+        params = distributed.to_host(params)  # every process gets the whole ensemble
+        logits = jax.jit(jax.vmap(lambda p, x: mlp.apply(p, x, net), in_axes=(0, None)))(params, x_test)
+        predictions = np.asarray(jnp.argmax(logits, axis=-1))
     accuracies = (predictions == y_test).mean(axis=1)
     C = confusion_matrix(y_test, predictions[0])
     precision, recall = precision_recall(C)
@@ -286,7 +301,7 @@ def main(config: Config) -> dict:
         "test_accuracy": float(accuracies.mean()), "test_accuracy_per_seed": accuracies.tolist(),
         "test_loss": float(np.mean(history[-1]["eval_loss"])), "train_seconds": train_seconds,
         "epochs": config.epochs, "device": jax.devices()[0].device_kind, "confusion_matrix": C.tolist(),
-        "target_accuracy": target, "seed_0_reached_target": reached,
+        "target_accuracy": target, "seed_0_reached_target": reached[0], "reached_target_per_seed": reached,
         "precision": precision.tolist(), "recall": recall.tolist(),
         "processes": jax.process_count(), "devices": jax.device_count(),
         "history": history, "config": dataclasses.asdict(config)}
@@ -294,15 +309,20 @@ def main(config: Config) -> dict:
     metrics["confusion_text"] = text
     if not writer:
         return metrics
-    with open(os.path.join(config.out, "metrics.json"), "w") as f:
-        json.dump({k: v for k, v in metrics.items() if k != "confusion_text"}, f, indent=1)
-    with open(os.path.join(config.out, "confusion_matrix.txt"), "w") as f:
-        f.write(text + "\n")
+    # The results first (metrics.json's "seconds" up to here); the figures, the slowest to write, after them.
+    metrics["seconds"] = {**watch.seconds, "total": watch.total()}
+    with watch.phase("files"):
+        with open(os.path.join(config.out, "metrics.json"), "w") as f:
+            json.dump({k: v for k, v in metrics.items() if k != "confusion_text"}, f, indent=1)
+        with open(os.path.join(config.out, "confusion_matrix.txt"), "w") as f:
+            f.write(text + "\n")
     if config.plots:
-        plot_confusion(C, os.path.join(config.out, "confusion_matrix.png"))
-        # imshow scales each image to its own range, so the standardised pixels show exactly as the raw ones.
-        plot_errors(x_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
-        plot_curves(history, os.path.join(config.out, "curves.png"), target)
+        with watch.phase("figures"):
+            plot_confusion(C, os.path.join(config.out, "confusion_matrix.png"))
+            # imshow scales each image to its own range, so the standardised pixels show exactly as the raw ones.
+            plot_errors(x_test, y_test, predictions[0], os.path.join(config.out, "errors.png"))
+            plot_curves(history, os.path.join(config.out, "curves.png"), target)
+    metrics["seconds"] = {**watch.seconds, "total": watch.total()}
     return metrics
 
 
@@ -313,21 +333,24 @@ def parse_args(argv=None) -> Config:
 
 def report(config: Config, metrics: dict) -> str:
     """What the command line prints at the end: the confusion matrix, the accuracies and, for MNIST only, when
-    seed 0 first reached the lecture's 98.4%."""
+    each seed first reached the lecture's 98.4%."""
     per_seed = ", ".join(f"{100 * a:.2f}%" for a in metrics["test_accuracy_per_seed"])
     lines = [metrics["confusion_text"], "",
              f"test accuracy {100 * metrics['test_accuracy']:.2f}% (per seed: {per_seed}) after {config.epochs} "
              f"epochs, {metrics['train_seconds']:.1f} s of training on {metrics['device']}; files in {config.out}/"]
-    target, reached = metrics["target_accuracy"], metrics["seed_0_reached_target"]
+    target = metrics["target_accuracy"]
     if target is not None:
-        lines.append(f"seed 0 first reached {100 * target:.1f}% after epoch {reached['epoch']}, "
-                     f"{reached['seconds']:.1f} s into training ({config.seeds} seed(s) trained)" if reached
-                     else f"seed 0 never reached {100 * target:.1f}%")
+        per_seed = [f"seed {k} after epoch {r['epoch']} ({r['seconds']:.1f} s of training)" if r else
+                    f"seed {k} never" for k, r in enumerate(metrics["reached_target_per_seed"])]
+        lines.append(f"first at {100 * target:.1f}%: {'; '.join(per_seed)} (compilation included)")
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
+    watch = stopwatch.Stopwatch(started_before=stopwatch.process_age())
+    watch.add("start-up and imports", watch.total())
     config = parse_args()
-    metrics = main(config)
+    metrics = main(config, watch)
     if distributed.is_writer():  # process 0 reports
         print(report(config, metrics))
+        print(watch.report())

@@ -95,7 +95,7 @@ def run_members(run: Callable, params, opt_state, *args):
 
 def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Loss, grad: str = "autodiff",
                 batch_size: int, ensemble: bool = False, mesh: Mesh | None = None,
-                activation: mlp.ActivationSpec | None = None, output: str | None = None) -> Callable:
+                activation: mlp.ActivationSpec | None = None, output: str | None = None, unroll: int = 1) -> Callable:
     """The compiled program behind :func:`jaxnet.train.fit`: ``epochs(params, opt_state, x, y, key, epoch_ids)``.
 
     It runs one epoch per entry of ``epoch_ids`` (a ``lax.scan``), and each epoch is a ``lax.scan`` over
@@ -106,8 +106,9 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     step sees the whole set, in order. A net with dropout draws step s's units from ``split(fold_in(fold_in(key,
     epoch), 1), steps)[s]``: a function of the key and the epoch alone, so continued and resumed runs stay exact
     (an ensemble's members share them, as they share the order of the examples). Returns ``(params, opt_state,
-    losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. Each call
-    returns a new program: hold it to reuse what it compiled.
+    losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. ``unroll``
+    is the minibatch scan's (the same steps, ``unroll`` to a loop iteration). Each call returns a new program: hold
+    it to reuse what it compiled.
     """
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)
@@ -135,12 +136,12 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
         step_keys = dropout_keys(epoch_key, n_batches)
         if batches_sharding is None:  # one device: gather each minibatch when its step needs it
             carry, values = jax.lax.scan(lambda c, step: one_batch(c, (x[step[0]], y[step[0]], step[1])), carry,
-                                         (order, step_keys))
+                                         (order, step_keys), unroll=unroll)
         else:
             # The set is sharded over "data" by rows; the epoch's shuffled batches are gathered once per epoch into
             # that layout (every device receives its part of every batch), not once per step.
             batches = [jax.lax.with_sharding_constraint(a[order], batches_sharding) for a in (x, y)]
-            carry, values = jax.lax.scan(one_batch, carry, (*batches, step_keys))
+            carry, values = jax.lax.scan(one_batch, carry, (*batches, step_keys), unroll=unroll)
         return carry, jnp.mean(values, axis=0)
 
     def epochs(params, opt_state, x, y, key, epoch_ids):

@@ -126,9 +126,18 @@ def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str |
                   dtype=jnp.float32):
     """K independently initialised networks stacked along a new leading axis (``W_i`` becomes ``(K, d_i, d_{i-1})``).
 
-    Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``.
+    Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``. It runs as one compiled program
+    (cached, like any other, by JAX's persistent cache), not as the dozens of small ones an eager ``vmap`` starts.
     """
+    if isinstance(members, int) and not isinstance(members, bool) and all(
+            isinstance(d, int) and not isinstance(d, bool) for d in sizes):
+        return _init_ensemble(key, members=members, sizes=tuple(sizes), init=init, dtype=jnp.dtype(dtype))
     return jax.vmap(lambda k: mlp.init(k, sizes, init=init, dtype=dtype))(jax.random.split(key, members))
+
+
+@functools.partial(jax.jit, static_argnames=("members", "sizes", "init", "dtype"))
+def _init_ensemble(key, *, members, sizes, init, dtype):
+    return jax.vmap(lambda k: mlp.init(k, list(sizes), init=init, dtype=dtype))(jax.random.split(key, members))
 
 
 def check_data(name: str, x: np.ndarray, y: np.ndarray, loss: losses.Loss, d_in: int, d_out: int) -> None:
@@ -288,6 +297,9 @@ class Trainer:
       epochs_per_call: epochs compiled into one call between host-side work (evaluation, callbacks, the divergence
         check). Raise it for tiny epochs such as full-batch steps.
       eval_chunk_size: ``eval_data`` is evaluated in compiled chunks of this many rows.
+      unroll: steps per iteration of the epoch's ``lax.scan`` over minibatches (``lax.scan``'s ``unroll``): the
+        same steps and numbers, fewer loop iterations. On a CPU it changes little (``benchmarks/RESULTS.md``); on
+        GPUs, where each iteration of a loop can wait on the host, unrolling can hide that.
 
     >>> import jax, optax
     >>> from jaxnet import mlp
@@ -302,18 +314,19 @@ class Trainer:
     def __init__(self, net: mlp.Net, *, loss: str | losses.Loss, optimizer: optax.GradientTransformation,
                  batch_size: int, grad: str = "autodiff", ensemble: bool = False,
                  hyperparams: dict[str, Any] | None = None, mesh: Mesh | None = None, devices: Sequence | None = None,
-                 epochs_per_call: int = 1, eval_chunk_size: int = 1000):
+                 epochs_per_call: int = 1, eval_chunk_size: int = 1000, unroll: int = 1):
         if not isinstance(net, mlp.Net):
             raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}")
         self.net, self.loss, self.optimizer, self.grad = net, losses.get(loss), optimizer, grad
         program.value_and_grad(net, self.loss, grad)  # checks the output, the loss and grad now, not at the first step
         for name, value in (("batch_size", batch_size), ("epochs_per_call", epochs_per_call),
-                            ("eval_chunk_size", eval_chunk_size)):
+                            ("eval_chunk_size", eval_chunk_size), ("unroll", unroll)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if hyperparams and not ensemble:
             raise ValueError("hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams")
         self.batch_size, self.epochs_per_call, self.eval_chunk_size = batch_size, epochs_per_call, eval_chunk_size
+        self.unroll = int(unroll)
         self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
         self.mesh = _resolve_mesh(mesh, devices, ensemble)
         self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
@@ -365,7 +378,8 @@ class Trainer:
 
     def _program(self):
         if self._epochs is None:
-            common = dict(loss=self.loss, grad=self.grad, batch_size=self.batch_size, mesh=self.mesh)
+            common = dict(loss=self.loss, grad=self.grad, batch_size=self.batch_size, mesh=self.mesh,
+                          unroll=self.unroll)
             if self.one_by_one:
                 self._epochs = functools.partial(program.run_members,
                                                  program.make_epochs(self.optimizer, self.net, **common))
@@ -560,7 +574,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         batch_size: int, key: Array, loss: str | losses.Loss, activation: mlp.ActivationSpec | None = None,
         output: str | None = None, grad: str = "autodiff", opt_state=None,
         eval_data: tuple[Any, Any] | None = None, eval_chunk_size: int = 1000, epochs_per_call: int = 1,
-        ensemble: bool = False, hyperparams: dict[str, Any] | None = None, devices: Sequence | None = None,
+        unroll: int = 1, ensemble: bool = False, hyperparams: dict[str, Any] | None = None, devices: Sequence | None = None,
         mesh: Mesh | None = None, callbacks: Sequence = (), checkpoint_path: str | os.PathLike | None = None,
         resume: bool | str = False, log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
         verbose: bool = True) -> tuple[Any, History]:
@@ -599,7 +613,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         raise ValueError(f"epochs must be an int >= 0 and epochs_per_call >= 1, got {epochs} and {epochs_per_call}")
     trainer = Trainer(mlp.as_net(net, activation, output), loss=loss, optimizer=optimizer, batch_size=batch_size,
                       grad=grad, ensemble=ensemble, hyperparams=hyperparams, mesh=mesh, devices=devices,
-                      epochs_per_call=epochs_per_call, eval_chunk_size=eval_chunk_size)
+                      epochs_per_call=epochs_per_call, eval_chunk_size=eval_chunk_size, unroll=unroll)
     moved: list = []
     if checkpoint_path is not None:
         moved.append(cb.Checkpoint(checkpoint_path, resume=resume, meta=meta))

@@ -100,8 +100,12 @@ def test_one_epoch_with_the_default_warm_up_warms_up_over_the_whole_epoch():
 
 def test_the_lectures_target_is_reported_for_mnist_only():
     metrics = {"confusion_text": "C", "test_accuracy_per_seed": [0.9], "test_accuracy": 0.9, "train_seconds": 1.0,
-               "device": "cpu", "seed_0_reached_target": None}
+               "device": "cpu", "seed_0_reached_target": None, "reached_target_per_seed": [None]}
     assert "98.4%" in mnist.report(mnist.Config(), {**metrics, "target_accuracy": mnist.TARGET})
+    reached = {**metrics, "target_accuracy": mnist.TARGET, "test_accuracy_per_seed": [0.99, 0.98],
+               "reached_target_per_seed": [{"epoch": 4, "seconds": 3.25}, None]}
+    assert "first at 98.4%: seed 0 after epoch 4 (3.2 s of training); seed 1 never" in mnist.report(mnist.Config(),
+                                                                                                reached)
     assert "98.4%" not in mnist.report(mnist.Config(dataset="fashion_mnist"), {**metrics, "target_accuracy": None})
 
 

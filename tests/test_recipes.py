@@ -245,8 +245,10 @@ def test_fit_width_trains_each_seed_as_written_out_and_reports_its_errors():
     result = universal_approx.fit_width(config, width, x, y, x_test, y_test)
     wall = time.perf_counter() - tic
     assert set(result) == {"width", "train_mse", "test_rmse", "test_rmse_mean", "test_rmse_min", "test_rmse_max",
-                           "steps", "seconds", "final_loss", "_test_pred", "_params"}
+                           "steps", "seconds", "compile_seconds", "eval_seconds", "final_loss", "_test_pred",
+                           "_params"}
     assert result["width"] == width and result["steps"] == 3 and 0 < result["seconds"] < wall
+    assert 0 <= result["compile_seconds"] <= result["seconds"] and 0 < result["eval_seconds"] < wall
     keys = jax.random.split(jax.random.fold_in(jax.random.key(5), width), 3)
     x64, y64, x_test64, y_test64 = (np.asarray(a, np.float64) for a in (x, y, x_test, y_test))
     train_mse, test_rmse, final_loss = [], [], []

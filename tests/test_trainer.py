@@ -230,3 +230,33 @@ def test_a_batch_as_large_as_the_input_width_is_a_minibatch_not_the_full_batch()
     trainer = make(optax.adam(1e-3), batch_size=4)
     state, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=2, key=jax.random.key(1), verbose=False)
     assert int(state.opt_state[0].count) == 2 * (203 // 4)
+
+
+@pytest.mark.parametrize("unroll", [2, 4, 7])
+def test_an_unrolled_epoch_runs_the_same_steps(unroll):
+    # 203 examples in batches of 32: 6 steps an epoch, which 4 and 7 do not divide. The same steps in the same
+    # order; XLA may fuse an unrolled body differently, so float32 round-off apart at most.
+    x, y = blobs()
+    key = jax.random.key(3)
+    plain, _ = make().fit(make().init(small_params()), x, y, epochs=3, key=key, verbose=False)
+    trainer = make(unroll=unroll)
+    unrolled, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=3, key=key, verbose=False)
+    chex.assert_trees_all_close(unrolled.params, plain.params, rtol=1e-5, atol=1e-6)
+    fitted, _ = train.fit(small_params(), x, y, mlp.Net("relu"), optimizer=optax.sgd(0.1), epochs=3, batch_size=32,
+                          key=key, loss="cross_entropy", unroll=unroll, verbose=False)
+    chex.assert_trees_all_close(fitted, plain.params, rtol=1e-5, atol=1e-6)
+    # And it is the scan's unroll: the lowered epoch holds `unroll` copies of the step's products.
+    epochs = train.make_epochs(optax.adam(1e-2), mlp.Net("relu"), loss="cross_entropy", batch_size=32,
+                               unroll=unroll)
+    params = small_params()
+    text = epochs.lower(params, optax.adam(1e-2).init(params), x, y, key, np.arange(1)).as_text()
+    # 3L − 1 = 5 products a step; 6 steps: `unroll` of them in the loop's body plus, when it does not divide, the
+    # remainder's steps, and all 6 once unroll reaches the length.
+    steps = min(unroll, 6) + (6 % unroll if unroll < 6 else 0)
+    assert text.count("dot_general") == 5 * steps
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True])
+def test_unroll_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match=f"unroll must be an int >= 1, got {bad!r}"):
+        make(unroll=bad)

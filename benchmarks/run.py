@@ -23,6 +23,12 @@ from benchmarks.report import machine, results_markdown, table, write_results  #
 from benchmarks.scaling import SWEEP_RUNS, data_parallel, scaling_model, sweep  # noqa: E402
 from benchmarks.task_m import IMPLS, matmul_rates, memory_of, task_m, task_m_data, torch_available  # noqa: E402
 from benchmarks.task_u import task_u  # noqa: E402
+from benchmarks.time_to_accuracy import markdown as tta_markdown  # noqa: E402
+from benchmarks.time_to_accuracy import time_to_accuracy  # noqa: E402
+from benchmarks.unroll import markdown as unroll_markdown  # noqa: E402
+from benchmarks.unroll import unroll_rows  # noqa: E402
+from experiments import mnist  # noqa: E402
+from jaxnet import data  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -61,6 +67,16 @@ def main(argv=None):
                   f"GFLOP/s: {jaxnet_gflops / limits['products_gflops']:.2f} of the products-alone rate and "
                   f"{jaxnet_gflops / limits['big_gflops']:.2f} of the large product's.")
     print(limit_text, flush=True)
+    unroll = unroll_rows(n=1280, epochs=2) if args.tiny else unroll_rows(n)
+    unroll_table = unroll_markdown(unroll)
+    print(unroll_table, flush=True)
+    tta_table = "(skipped: the MNIST files were not found; set JAXNET_DATA_DIR)"
+    if data.find_idx_dir("mnist"):  # make mnist's recipe in jaxnet and in PyTorch, to 98.4%
+        config = mnist.Config(out=os.path.join("runs", "time_to_accuracy"))
+        if args.tiny:
+            config = mnist.Config(epochs=1, seeds=1, train_limit=2048, out=os.path.join("runs", "time_to_accuracy"))
+        tta_table = tta_markdown(time_to_accuracy(config, torch="torch" in impls))
+        print(tta_table, flush=True)
     u_rows = task_u(widths, steps, members=2 if args.tiny else 8)
     u_table = table(u_rows, [("width", "width", ","), ("steps", "steps", "d"),
                              ("plain JAX (steps/s)", "plain_steps_per_s", ",.0f"),
@@ -98,7 +114,8 @@ def main(argv=None):
     if args.tiny:
         return {"m": m_rows, "u": u_rows, "dp": dp_rows, "limits": limits, "sweep": sweep_rows}
     report = results_markdown(epochs=epochs, m_table=m_table, summary=summary, limit_text=limit_text,
-                              u_table=u_table, dp_table=dp_table, sweep_table=sweep_table, sweep_model=sweep_model)
+                              u_table=u_table, dp_table=dp_table, sweep_table=sweep_table, sweep_model=sweep_model,
+                              unroll_table=unroll_table, tta_table=tta_table)
     write_results(args.out, report)
     if args.json:
         with open(args.json, "w") as f:

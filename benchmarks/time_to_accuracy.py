@@ -73,14 +73,13 @@ def run_torch(config: mnist.Config) -> dict:
     accuracy = np.zeros((config.epochs, config.seeds))
     for seed in range(config.seeds):
         torch.manual_seed(config.seed + seed)
-        model = torch.nn.Sequential(torch.nn.Linear(784, config.hidden[0]), torch.nn.ReLU(),
-                                    torch.nn.Linear(config.hidden[0], 10))
-        for layer in (model[0], model[2]):
+        first, last = torch.nn.Linear(784, config.hidden[0]), torch.nn.Linear(config.hidden[0], 10)
+        model = torch.nn.Sequential(first, torch.nn.ReLU(), last)
+        for layer in (first, last):
             torch.nn.init.normal_(layer.weight, 0.0, math.sqrt(2.0 / layer.in_features))
             torch.nn.init.zeros_(layer.bias)
-        weights = [model[0].weight, model[2].weight]
-        optimizer = torch.optim.SGD([{"params": weights, "weight_decay": config.weight_decay},
-                                     {"params": [model[0].bias, model[2].bias], "weight_decay": 0.0}],
+        optimizer = torch.optim.SGD([{"params": [first.weight, last.weight], "weight_decay": config.weight_decay},
+                                     {"params": [first.bias, last.bias], "weight_decay": 0.0}],
                                     lr=config.lr, momentum=0.9, nesterov=True)
         schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, rate)
         generator = torch.Generator().manual_seed(config.seed + seed)

@@ -57,6 +57,7 @@ class Config:
     seeds: Annotated[int, Range(1, 1_000)] = 3  # networks trained as one ensemble; metrics report each and their mean
     seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # base PRNG seed (initialisation and shuffling)
     grad: Literal["autodiff", "manual"] = "autodiff"  # jax.grad, or the hand-written back-propagation
+    unroll: Annotated[int, Range(1, 64)] = 2  # minibatch steps per iteration of the epoch's loop (same steps)
     dropout: Annotated[float, Range(0, 1, high_open=True)] = 0.0  # inverted dropout on the hidden layers (0: none)
     compute_dtype: Literal["float32", "bfloat16"] = "float32"  # the matrix products' dtype (bfloat16: mixed precision)
     dataset: Literal["mnist", "fashion_mnist"] = "mnist"  # which data set
@@ -275,7 +276,8 @@ def main(config: Config, watch: stopwatch.Stopwatch | None = None) -> dict:
     tic = time.perf_counter()
     # The test set is evaluated after every epoch in one compiled chunk (10,000 rows of 784 bytes).
     trainer = train.Trainer(net, loss="cross_entropy", optimizer=optimizer, batch_size=config.batch_size,
-                            grad=config.grad, ensemble=True, eval_chunk_size=max(1, len(x_test)))
+                            grad=config.grad, ensemble=True, eval_chunk_size=max(1, len(x_test)),
+                            unroll=config.unroll)
     meta = {"dataset": config.dataset, "config": dataclasses.asdict(config)}
     state, history = trainer.fit(
         trainer.init(params), x_train, targets, epochs=config.epochs, key=shuffle_key, eval_data=(x_test, y_test),
@@ -340,9 +342,9 @@ def report(config: Config, metrics: dict) -> str:
              f"epochs, {metrics['train_seconds']:.1f} s of training on {metrics['device']}; files in {config.out}/"]
     target = metrics["target_accuracy"]
     if target is not None:
-        per_seed = [f"seed {k} after epoch {r['epoch']} ({r['seconds']:.1f} s of training)" if r else
-                    f"seed {k} never" for k, r in enumerate(metrics["reached_target_per_seed"])]
-        lines.append(f"first at {100 * target:.1f}%: {'; '.join(per_seed)} (compilation included)")
+        reached = [f"seed {k} after epoch {r['epoch']} ({r['seconds']:.1f} s of training)" if r else
+                   f"seed {k} never" for k, r in enumerate(metrics["reached_target_per_seed"])]
+        lines.append(f"first at {100 * target:.1f}%: {'; '.join(reached)} (compilation included)")
     return "\n".join(lines)
 
 

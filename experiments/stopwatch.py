@@ -12,6 +12,7 @@ import contextlib
 import os
 import time
 
+
 def process_age() -> float:
     """Seconds since this process started, as Linux's ``/proc`` says; 0 where it cannot tell."""
     try:

@@ -574,9 +574,9 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         batch_size: int, key: Array, loss: str | losses.Loss, activation: mlp.ActivationSpec | None = None,
         output: str | None = None, grad: str = "autodiff", opt_state=None,
         eval_data: tuple[Any, Any] | None = None, eval_chunk_size: int = 1000, epochs_per_call: int = 1,
-        unroll: int = 1, ensemble: bool = False, hyperparams: dict[str, Any] | None = None, devices: Sequence | None = None,
-        mesh: Mesh | None = None, callbacks: Sequence = (), checkpoint_path: str | os.PathLike | None = None,
-        resume: bool | str = False, log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
+        unroll: int = 1, ensemble: bool = False, hyperparams: dict[str, Any] | None = None,
+        devices: Sequence | None = None, mesh: Mesh | None = None, callbacks: Sequence = (),
+        checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False, log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
         verbose: bool = True) -> tuple[Any, History]:
     """Trains ``params`` on ``(x, y)`` in one call; returns ``(params, history)``.
 

@@ -577,7 +577,8 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         unroll: int = 1, ensemble: bool = False, hyperparams: dict[str, Any] | None = None,
         devices: Sequence | None = None, mesh: Mesh | None = None, callbacks: Sequence = (),
         checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False,
-        log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None, verbose: bool = True) -> tuple[Any, History]:
+        log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
+        verbose: bool = True) -> tuple[Any, History]:
     """Trains ``params`` on ``(x, y)`` in one call; returns ``(params, history)``.
 
     The one-call form of :class:`Trainer`: it builds one (so it compiles afresh each call; hold a ``Trainer`` to

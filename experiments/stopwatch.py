@@ -66,7 +66,7 @@ class Stopwatch:
         total = self.total()
         shown = ", ".join(f"{name} {s:.1f} s" for name, s in self.seconds.items())
         rest = total - sum(self.seconds.values())
-        return f"where the {total:.1f} s went: {shown}, other {max(rest, 0.0):.1f} s"
+        return f"where the {total:.1f} s went: {shown}; unaccounted {max(rest, 0.0):.1f} s"
 
 
 def training_split(history: list[dict]) -> tuple[float, float]:

@@ -51,6 +51,20 @@ def test_end_to_end_on_small_stand_in_files(tmp_path):
     metrics = mnist.main(config)
     assert len(metrics["test_accuracy_per_seed"]) == 2 and metrics["test_accuracy"] > 0.9
     check_outputs(out, metrics, data.load_mnist("test", data_dir=tmp_path)[1])
+    # Each seed's first epoch at 98.4% from the history written out by hand, and where the seconds went.
+    with open(out / "metrics.json") as f:
+        saved = json.load(f)
+    for k, reached in enumerate(saved["reached_target_per_seed"]):
+        accuracies = [r["eval_accuracy"][k] for r in saved["history"]]
+        first = next((e for e, a in enumerate(accuracies) if a >= mnist.TARGET), None)
+        if first is None:
+            assert reached is None
+        else:
+            assert reached["epoch"] == first + 1
+            assert reached["seconds"] == pytest.approx(sum(r["seconds"] for r in saved["history"][: first + 1]))
+    assert {"data", "compilation", "training", "evaluation and checkpoints", "total"} <= set(saved["seconds"])
+    assert {"files", "figures"} <= set(metrics["seconds"])  # the figures come after metrics.json is written
+    assert sum(v for k, v in metrics["seconds"].items() if k != "total") <= metrics["seconds"]["total"]
 
 
 def test_confusion_matrix_orientation():

@@ -1,0 +1,54 @@
+"""Where the experiments' seconds go (experiments/stopwatch.py) and the time-to-98.4% arithmetic of
+benchmarks/time_to_accuracy.py, on histories written out by hand."""
+
+import time
+
+import numpy as np
+import pytest
+
+from benchmarks import time_to_accuracy
+from experiments import stopwatch
+
+
+@pytest.mark.parametrize("seconds, expected", [
+    ([3.0, 1.0, 1.2, 0.8], (2.0, 4.0)),  # one epoch a call: the first's excess over the median of the rest
+    ([2.0, 2.0, 2.0, 1.0, 1.0, 1.0], (3.0, 6.0)),  # three epochs a call share its time: 3 × (2 − 1)
+    ([1.5, 1.5], (0.0, 3.0)),  # one call: nothing to tell compilation from training
+    ([0.5, 1.0, 1.0], (0.0, 2.5)),  # a first call faster than the rest is no compilation
+])
+def test_training_split(seconds, expected):
+    compile_s, train_s = stopwatch.training_split([{"seconds": s} for s in seconds])
+    assert (compile_s, train_s) == pytest.approx(expected)
+    assert compile_s + train_s == pytest.approx(sum(seconds))
+
+
+def test_the_stopwatch_adds_phases_and_reports_the_rest():
+    watch = stopwatch.Stopwatch(started_before=0.5)
+    watch.add("start-up and imports", 0.5)
+    with watch.phase("data"):
+        time.sleep(0.05)
+    watch.add("training", 1.25)
+    watch.add("training", -3)  # a negative measurement counts as nothing
+    assert watch.seconds["training"] == 1.25 and 0.05 <= watch.seconds["data"] < 0.5
+    assert watch.total() >= 0.55
+    text = watch.report()
+    assert text.startswith(f"where the {watch.total():.1f} s went: start-up and imports 0.5 s, data 0.1 s, "
+                           f"training 1.2 s; unaccounted")
+    assert list(watch.seconds) == ["start-up and imports", "data", "training"]
+
+
+def test_process_age_is_the_time_since_this_process_started():
+    age = stopwatch.process_age()
+    # pytest has been running for a while; /proc's clock ticks are 1/100 s.
+    assert 0.0 < age < 3600
+
+
+def test_first_at_and_the_mean_over_seeds():
+    per_epoch = np.array([[0.980, 0.983, 0.979], [0.985, 0.983, 0.984], [0.986, 0.985, 0.983]])
+    seconds = np.array([1.0, 2.0, 3.0])
+    row = time_to_accuracy.summary("x", per_epoch, seconds)
+    assert row["mean"] == {"epoch": 2, "seconds": 2.0}  # means 0.9807, 0.9840, 0.9847
+    assert row["per_seed"] == [{"epoch": 2, "seconds": 2.0}, {"epoch": 3, "seconds": 3.0}, {"epoch": 2, "seconds": 2.0}]
+    assert row["final_mean"] == pytest.approx(np.mean([0.986, 0.985, 0.983]))
+    assert time_to_accuracy.first_at([0.5, 0.6], [1.0, 2.0]) is None
+    assert "not reached" in time_to_accuracy.markdown([{**row, "mean": None}])

@@ -138,7 +138,9 @@ class Net:
         dtype (``preferred_element_type``), so the parameters, the biases, the activations, the output ŷ, the loss
         (softmax and log-sum-exp included), the gradients and the optimizer state all stay in the parameters' dtype.
         The backward pass's products are low-precision too (a custom VJP: reverse-mode ``jax.grad`` and
-        ``jax.vjp`` work, forward-mode ``jax.jvp`` does not).
+        ``jax.vjp`` work, forward-mode ``jax.jvp`` does not). XLA's CPU backend cannot run the training program
+        of a vmapped ensemble with low-precision products (:class:`jaxnet.train.Trainer` refuses it; a CPU trains
+        an ensemble's members in turn, which works).
 
     Raises:
       ValueError: at construction, for an unknown name (listing the valid ones), a scale that is not positive, a

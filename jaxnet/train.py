@@ -126,18 +126,9 @@ def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str |
                   dtype=jnp.float32):
     """K independently initialised networks stacked along a new leading axis (``W_i`` becomes ``(K, d_i, d_{i-1})``).
 
-    Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``. It runs as one compiled program
-    (cached, like any other, by JAX's persistent cache), not as the dozens of small ones an eager ``vmap`` starts.
+    Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``.
     """
-    if isinstance(members, int) and not isinstance(members, bool) and all(
-            isinstance(d, int) and not isinstance(d, bool) for d in sizes):
-        return _init_ensemble(key, members=members, sizes=tuple(sizes), init=init, dtype=jnp.dtype(dtype))
     return jax.vmap(lambda k: mlp.init(k, sizes, init=init, dtype=dtype))(jax.random.split(key, members))
-
-
-@functools.partial(jax.jit, static_argnames=("members", "sizes", "init", "dtype"))
-def _init_ensemble(key, *, members, sizes, init, dtype):
-    return jax.vmap(lambda k: mlp.init(k, list(sizes), init=init, dtype=dtype))(jax.random.split(key, members))
 
 
 def check_data(name: str, x: np.ndarray, y: np.ndarray, loss: losses.Loss, d_in: int, d_out: int) -> None:
@@ -330,6 +321,13 @@ class Trainer:
         self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
         self.mesh = _resolve_mesh(mesh, devices, ensemble)
         self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
+        if ensemble and not self.one_by_one and net.compute_dtype is not None and jax.default_backend() == "cpu":
+            # XLA's CPU backend (jax 0.12) fails such a program at run time ("Unsupported element type for
+            # DotThunk::Execute: BF16 x BF16 = F32"); the members-in-turn program runs, and is the faster one there.
+            raise ValueError(f"a vmapped ensemble (here: on a mesh) cannot train with compute_dtype="
+                             f"{net.compute_dtype!r} on XLA's CPU backend, which does not run its batched "
+                             f"low-precision products; on a CPU leave out the mesh (members then train one after "
+                             f"another) or the compute dtype")
         self._epochs: Any = None  # the compiled epochs, built at the first fit
         self._evaluates: dict[int, Any] = {}  # compiled evaluations, by chunk size
 

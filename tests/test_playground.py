@@ -305,7 +305,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         tab = lambda name: driver.find_element(By.XPATH, f"//button[@role='tab'][contains(., '{name}')]")
         wait.until(lambda d: tab("Universal approximation"))
         plot_image = lambda: driver.find_elements(By.CSS_SELECTOR, "#fit-plot img")
-        driver.find_element(By.ID, "train").click()
+        wait.until(lambda d: d.find_elements(By.ID, "train"))[0].click()  # the tabs render before the form
         wait.until(lambda d: plot_image() and "step" in d.find_element(By.ID, "fit-status").text)
         first = plot_image()[0].get_attribute("src")
         wait.until(lambda d: "step 2,000 of 2,000" in d.find_element(By.ID, "fit-status").text)

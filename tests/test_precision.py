@@ -13,6 +13,7 @@ import pytest
 
 from jaxnet import backprop, data, losses, mlp, program, train
 
+from jaxprs import equations
 from problems import blobs
 
 BF16 = mlp.Net("relu", compute_dtype="bfloat16")
@@ -66,20 +67,11 @@ def dtypes_of(jaxpr) -> tuple[set, list]:
     """The (operation, dtype) of every value a (closed) jaxpr computes outside its matrix products (conversions and
     layout changes aside), and its products' (input dtypes, output dtype), nested jaxprs included."""
     values, products = set(), []
-
-    def walk(j):
-        for eqn in j.eqns:
-            if eqn.primitive.name == "dot_general":
-                products.append((tuple(str(v.aval.dtype) for v in eqn.invars), str(eqn.outvars[0].aval.dtype)))
-            elif eqn.primitive.name not in MOVES:
-                values.update((eqn.primitive.name, str(v.aval.dtype)) for v in eqn.outvars if hasattr(v.aval, "dtype"))
-            for param in eqn.params.values():
-                for sub in param if isinstance(param, (list, tuple)) else [param]:
-                    sub = getattr(sub, "jaxpr", sub)  # a closed jaxpr holds its jaxpr
-                    if hasattr(sub, "eqns"):
-                        walk(sub)
-
-    walk(jaxpr.jaxpr)
+    for eqn in equations(jaxpr.jaxpr):
+        if eqn.primitive.name == "dot_general":
+            products.append((tuple(str(v.aval.dtype) for v in eqn.invars), str(eqn.outvars[0].aval.dtype)))
+        elif eqn.primitive.name not in MOVES:
+            values.update((eqn.primitive.name, str(v.aval.dtype)) for v in eqn.outvars if hasattr(v.aval, "dtype"))
     return values, products
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from jaxnet import mlp, train
 
+from jaxprs import equations
 from problems import blobs, small_params
 
 COMPILES = {"n": 0}
@@ -255,16 +256,7 @@ def test_an_unrolled_epoch_runs_the_same_steps(unroll):
 
 def scan_unrolls(jaxpr) -> list:
     """The ``unroll`` of every ``scan`` in a jaxpr, nested ones included."""
-    found = []
-    for eqn in jaxpr.eqns:
-        if eqn.primitive.name == "scan":
-            found.append(eqn.params["unroll"])
-        for param in eqn.params.values():
-            for sub in param if isinstance(param, (list, tuple)) else [param]:
-                sub = getattr(sub, "jaxpr", sub)
-                if hasattr(sub, "eqns"):
-                    found += scan_unrolls(sub)
-    return found
+    return [eqn.params["unroll"] for eqn in equations(jaxpr) if eqn.primitive.name == "scan"]
 
 
 @pytest.mark.parametrize("bad", [0, -1, 1.5, True])

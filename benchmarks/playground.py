@@ -1,5 +1,6 @@
-"""The playground's responsiveness, as a student meets it: from pressing Train to the first plotted update, and
-updates per second while it trains, at widths 10, 1,000 and 10,000.
+"""The playground's responsiveness and bounds, as a student meets them: from pressing Train to the first plotted
+update, and updates per second while it trains, at widths 10, 100, 1,000 and 10,000; the longest run the bounds
+allow; the other tabs' latencies, and the server's memory (a drawing, a 10,000² upload, at the end).
 
 Starts ``python -m experiments.playground`` on a free port of 127.0.0.1 (its digit tab as it finds the MNIST files) and
 drives its Train button through Gradio's own client, which receives every update the page would. Each width runs
@@ -15,15 +16,65 @@ import os
 import platform
 import re
 import socket
+import statistics
+import struct
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+import zlib
 
-from gradio_client import Client
+import numpy as np
+from gradio_client import Client, handle_file
+from PIL import Image
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-WIDTHS = (10, 1000, 10000)
+WIDTHS = (10, 100, 1000, 10000)
+WORST = (10_000, 2_000)  # width × steps at the tab's bound (experiments.playground.fit.MAX_WORK)
+MB = 2**20
+
+
+class Memory:
+    """A process's resident memory from Linux's /proc: :meth:`reset` sets its peak to the present, so that
+    :meth:`growth` is how far it went above where it was then (one request's cost)."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+
+    def read(self) -> dict[str, int]:
+        """``VmRSS`` (now) and ``VmHWM`` (the peak), in bytes."""
+        with open(f"/proc/{self.pid}/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
+
+    def reset(self) -> None:
+        """Raises ``OSError`` where the kernel cannot reset a process's peak resident size."""
+        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+            f.write("5")  # the kernel's reset of VmHWM to the present resident size
+        self.start = self.read()["VmRSS"]
+
+    def growth(self) -> int:
+        """Bytes between the peak since :meth:`reset` and the resident size then."""
+        return self.read()["VmHWM"] - self.start
+
+
+def huge_png(path: str, width: int, height: int) -> None:
+    """An all-transparent RGBA PNG of width × height, written row by row (never the whole image in memory): a
+    10,000² one is 0.4 MB on disk and 400 MB decoded."""
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    pack = zlib.compressobj(9)
+    row = b"\0" * (1 + 4 * width)  # a filter byte, then the row's pixels
+    body = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+                + chunk(b"IDAT", body) + chunk(b"IEND", b""))
+
+
+def upload(path: str) -> dict:
+    """A drawing as the pad sends it."""
+    return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -43,35 +94,95 @@ def start_server() -> tuple[subprocess.Popen, str]:
     raise SystemExit(f"the playground did not come up at {url}")
 
 
-def one_run(client: Client, width: int) -> dict:
-    """Presses Train with the tab's defaults but the width; times every update as the client receives it."""
+def one_run(client: Client, width: int, steps: int = 1000) -> dict:
+    """Presses Train with the tab's defaults but the width (and steps); times every update as the client gets it."""
     tic = time.perf_counter()
-    arrivals, steps = [], []
-    for update in client.submit(width, "tanh", "spread", 0.01, 2000, 0, api_name="/train"):
+    arrivals, steps_seen = [], []
+    for update in client.submit(width, "tanh", "spread", 0.005, steps, 0, api_name="/train"):
         arrivals.append(time.perf_counter() - tic)
-        steps.append(update[3])
-    trained = next(i for i, s in enumerate(steps) if s > 0)
+        steps_seen.append(update[3])
+    trained = next(i for i, s in enumerate(steps_seen) if s > 0)
     return {"first": arrivals[0], "first_trained": arrivals[trained], "updates": len(arrivals),
             "per_second": (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]), "total": arrivals[-1],
             "rmse": update[2]}
+
+
+def timed(call, times: int = 5) -> float:
+    """The median seconds of ``call()`` over ``times`` calls, after one untimed call (which compiles)."""
+    call()
+    seconds = []
+    for _ in range(times):
+        tic = time.perf_counter()
+        call()
+        seconds.append(time.perf_counter() - tic)
+    return statistics.median(seconds)
+
+
+def other_tabs(client: Client, memory: Memory | None, folder: str) -> list[str]:
+    """The tables' and a drawing's latency, the memory one drawing and a 10,000² upload take, as table rows."""
+    rows = []
+    tables = lambda: client.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1,  # noqa
+                                    True, api_name="/tables")
+    rows.append(f"| back-propagation's tables, 3-4-4-2 | {timed(tables):.2f} s | |")
+    for side in (280, 1000):  # the pad's canvas, and the largest drawing read (1,000,000 pixels)
+        image = np.zeros((side, side, 4), np.uint8)
+        image[side // 5: 4 * side // 5, side // 2 - side // 25: side // 2 + side // 25, 3] = 255  # a 1
+        path = os.path.join(folder, f"one-{side}.png")
+        Image.fromarray(image).save(path)
+        read = lambda path=path: client.predict(upload(path), api_name="/read")  # noqa: E731
+        seconds = timed(read)
+        grown = ""
+        if memory is not None:
+            memory.reset()
+            read()
+            grown = f"{memory.growth() / MB:.0f} MB"
+        rows.append(f"| a {side:,} × {side:,} drawing read | {seconds:.2f} s | {grown} |")
+    path = os.path.join(folder, "huge.png")
+    huge_png(path, 10_000, 10_000)
+    if memory is not None:
+        memory.reset()
+    tic = time.perf_counter()
+    try:
+        client.predict(upload(path), api_name="/read")
+        raise SystemExit("the 10,000² upload was read, not refused")
+    except Exception as e:  # the client's AppError, carrying the page's message
+        message = str(e)
+    seconds = time.perf_counter() - tic
+    grown = f"{memory.growth() / MB:.0f} MB" if memory is not None else ""
+    rows.append(f"| a 10,000 × 10,000 PNG (0.4 MB) refused: \"{message.split(';')[0]}\" | {seconds:.2f} s | "
+                f"{grown} |")
+    return rows
 
 
 def main() -> None:
     process, url = start_server()
     try:
         client = Client(url, verbose=False, download_files=False)
+        try:
+            memory: Memory | None = Memory(process.pid)
+            memory.reset()
+        except OSError:  # not Linux, or no permission: the memory column stays empty
+            memory = None
         rows = ["| width | run | first update (the initial network) | first trained update | updates | updates/s "
                 "| whole run | test RMSE |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
-        for width in WIDTHS:
-            for run in ("first (compiles)", "second (reuses)"):
-                r = one_run(client, width)
-                rows.append(f"| {width:,} | {run} | {r['first']:.2f} s | {r['first_trained']:.2f} s | {r['updates']} "
-                            f"| {r['per_second']:.1f} | {r['total']:.1f} s | {r['rmse']:.4f} |")
-                print(rows[-1], flush=True)
+        runs = [(width, 1000, run) for width in WIDTHS for run in ("first (compiles)", "second (reuses)")]
+        runs.append((*WORST, "the longest allowed, 10,000 × 2,000 steps (compiles)"))
+        for width, steps, run in runs:
+            r = one_run(client, width, steps)
+            rows.append(f"| {width:,} | {run} | {r['first']:.2f} s | {r['first_trained']:.2f} s | {r['updates']} "
+                        f"| {r['per_second']:.1f} | {r['total']:.1f} s | {r['rmse']:.4f} |")
+            print(rows[-1], flush=True)
+        with tempfile.TemporaryDirectory() as folder:
+            others = ["| request | median latency | the server's memory growth |", "|---|---:|---:|"]
+            others += other_tabs(client, memory, folder)
+        if memory is not None:
+            others.append(f"| (the server's resident memory at the end: {memory.read()['VmRSS'] / MB:.0f} MB, peak "
+                          f"since start-up {memory.read()['VmHWM'] / MB:.0f} MB) | | |")
+        print("\n".join(others), flush=True)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    table = "\n".join(rows)
+    table = "\n".join(rows) + "\n\n" + "\n".join(others)
     print(table)
     write_section(table)
 
@@ -86,11 +197,13 @@ def write_section(table: str) -> None:
 ## The playground: from pressing Train to the plot
 
 `python -m benchmarks.playground`, {datetime.date.today()}: Python {platform.python_version()}, jax {jax.__version__},
-gradio {gradio.__version__}, {os.cpu_count()} cores, cpu backend. The universal-approximation tab's defaults (2,000
-full-batch Adam steps, tanh, spread units) at three widths, pressed through Gradio's client, which receives every
-update the page does: 21 updates per run (the initial network, then one after each of 20 compiled chunks), each a
-plotted figure of the fit and the error curve. "First update" is the initial network's plot; "first trained update"
-the plot after the first chunk (on a first run it includes compiling the width's program).
+gradio {gradio.__version__}, {os.cpu_count()} cores, cpu backend. The universal-approximation tab's defaults (make
+demo's: 1,000 full-batch Adam steps, tanh, spread units) at four widths, and the longest run the tab's bound allows
+(width × steps ≤ 20,000,000), pressed through Gradio's client, which receives every update the page does: 21 updates
+per run (the initial network, then one after each of 20 compiled chunks), each a plotted figure of the fit and the
+error curve. "First update" is the initial network's plot; "first trained update" the plot after the first chunk (on
+a first run it includes compiling the width's program). Then the other tabs, one request at a time, and the memory
+one request adds to the server's resident size at its peak (from /proc; the server had already served the runs).
 
 {table}
 <!-- playground-end -->"""

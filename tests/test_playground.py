@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import json
 import math
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -32,6 +34,7 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+from benchmarks.playground import Memory, huge_png, upload  # noqa: E402
 from experiments import universal_approx  # noqa: E402
 from experiments.playground import backprop as tables  # noqa: E402
 from experiments.playground import digits, fit  # noqa: E402
@@ -111,14 +114,22 @@ def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_deri
 @pytest.mark.parametrize("values, message", [
     ({"width": 0}, r"width must be in \[10, 10000\], got 0"),
     ({"width": 1e9}, r"width must be in \[10, 10000\], got 1000000000"),
-    ({"lr": math.nan}, r"lr must be in \(0, 1\], got nan"),
-    ({"lr": "inf"}, r"lr must be in \(0, 1\], got inf"),
+    ({"lr": math.nan}, r"lr must be a finite number, got nan"),
+    ({"lr": "inf"}, r"lr must be a finite number, got inf"),
+    ({"lr": 0}, r"lr must be in \(0, 1\], got 0"),
     ({"width": 10.5}, r"width must be a whole number, got 10.5"),
+    ({"width": 10.7}, r"width must be a whole number, got 10.7"),
+    ({"steps": "2.5"}, r"steps must be a whole number, got 2.5"),
+    ({"seed": 1.5}, r"seed must be a whole number, got 1.5"),
+    ({"width": "ten"}, r"width must be a number, got 'ten'"),
+    ({"width": [10]}, r"width must be a number, got \[10\]"),
     ({"steps": None}, r"steps is empty or not a number"),
+    ({"width": 10_000, "steps": 2001}, r"width × steps must be at most 20,000,000 .* width 10,000 can run up to "
+                                       r"2,000 steps"),
     ({"activation": "softplus"}, r"unknown activation 'softplus'; valid values are \['tanh', 'sigmoid', 'relu'\]"),
 ])
 def test_bad_settings_are_refused_by_name(values, message):
-    form = {"width": 1000, "activation": "tanh", "init": "spread", "lr": 0.01, "steps": 2000, "seed": 0, **values}
+    form = {"width": 1000, "activation": "tanh", "init": "spread", "lr": 0.005, "steps": 1000, "seed": 0, **values}
     with pytest.raises(ValueError, match=message):
         fit.FitSettings.from_form(**form)
 
@@ -140,6 +151,30 @@ def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_pr
     assert again[-1].test_rmse == snapshots[-1].test_rmse
 
 
+def test_the_rmse_axis_reads_plain_numbers():
+    from experiments.playground import app
+
+    settings = fit.FitSettings(width=10, steps=40)
+    figure = app.FitFigure(settings)
+    for snapshot in fit.stream(settings):
+        figure.update(snapshot)
+        figure.figure.canvas.draw()
+        labels = [t.get_text() for t in figure.curve_ax.get_yticklabels(which="both") if t.get_text()]
+        assert labels and all(re.fullmatch(r"\d+(\.\d+)?", label) for label in labels), labels  # 0.6, not 6e-01
+
+
+def test_the_tabs_width_curve_is_make_demos_table():
+    # The tab shows the curve as measured by make demo (its defaults are make demo's), width 100 included; the
+    # experiments page's table is that run's.
+    with open(os.path.join(ROOT, "docs", "experiments.md")) as f:
+        page = f.read()
+    rows = dict(re.findall(r"^\| ([\d,]+) \| (0\.\d+) \|", page, flags=re.MULTILINE))
+    assert {int(w.replace(",", "")): float(r) for w, r in rows.items()} == fit.MEASURED_CURVE
+    assert list(fit.MEASURED_CURVE) == list(universal_approx.Config().widths) == [10, 100, 1000, 10_000]
+    defaults, demo = fit.FitSettings().experiment(), universal_approx.Config()
+    assert (defaults.steps, defaults.lr, defaults.slope) == (demo.steps, demo.lr, demo.slope)
+
+
 # -- The page, through Gradio's client ------------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -155,9 +190,9 @@ def mnist_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(mnist_dir, tmp_path_factory):
+def served(mnist_dir, tmp_path_factory):
     """``python -m experiments.playground`` on a free port of 127.0.0.1, as ``make playground`` starts it, with no
-    checkpoint (so its start-up network is trained); stopped after the module's tests."""
+    checkpoint (so its start-up network is trained): ``(url, process)``; stopped after the module's tests."""
     port = free_port()
     log = tmp_path_factory.mktemp("playground") / "server.log"
     with open(log, "w") as out:
@@ -176,10 +211,26 @@ def server(mnist_dir, tmp_path_factory):
                 process.kill()
                 pytest.fail(f"the playground did not come up at {url}:\n{log.read_text()[-3000:]}")
             time.sleep(0.5)
-    yield url
+    yield url, process
     process.terminate()
     process.wait(timeout=30)
     assert f"jaxnet playground: http://127.0.0.1:{port}/" in log.read_text()
+
+
+@pytest.fixture(scope="module")
+def server(served):
+    return served[0]
+
+
+@pytest.fixture
+def memory(served):
+    """The server's memory; ``memory.reset()`` has been called."""
+    memory = Memory(served[1].pid)
+    try:
+        memory.reset()
+    except OSError as e:
+        pytest.skip(f"this system cannot read or reset a process's peak memory from /proc ({e})")
+    return memory
 
 
 # The tests that use the server (`make test` runs each module on one pytest worker: one server serves them all).
@@ -193,38 +244,54 @@ def client(server):
 
 @on_the_server
 def test_the_width_1000_run_streams_its_fit_and_reaches_the_experiments_error(client):
-    job = client.submit(1000, "tanh", "spread", 0.01, 2000, 0, api_name="/train")
+    job = client.submit(1000, "tanh", "spread", 0.005, 1000, 0, api_name="/train")  # the tab's defaults
     updates = list(job)
     steps = [update[3] for update in updates]
-    assert len(updates) >= 5 and steps == sorted(set(steps)) and steps[-1] == 2000
+    assert len(updates) >= 5 and steps == sorted(set(steps)) and steps[-1] == 1000
     assert all(update[0]["type"] == "matplotlib" for update in updates)
-    assert updates[-1][2] < 0.05  # test RMSE (the experiment's width 1,000 reaches 0.003)
-    assert "step 2,000 of 2,000" in updates[-1][1]
+    assert updates[-1][2] < 0.01  # test RMSE (make demo's width 1,000 reaches 0.0037)
+    assert "step 1,000 of 1,000" in updates[-1][1]
 
 
 @on_the_server
-def test_two_people_training_at_once_each_see_their_own_run(server):
-    # Two clients (two sessions) start at once; each run's final error is the one its settings give alone, and
-    # the two overlap in time (neither waits in a queue behind the other).
+def test_four_people_at_once_each_get_their_own_answer_in_bounded_memory(server, mnist_dir, memory, tmp_path):
+    # Four clients (four sessions) at once: two trainings, a table and a digit. Each training ends at the error its
+    # settings give alone, the two overlap in time (neither waits in a queue behind the other), the table is the
+    # one computed here, the digit's probabilities those it gets alone, and the server's memory stays bounded.
     runs = [(10, 100), (50, 100)]
-    expected = [list(fit.stream(fit.FitSettings(width=w, steps=s)))[-1].test_rmse
-                for w, s in runs]
+    expected = [list(fit.stream(fit.FitSettings(width=w, steps=s)))[-1].test_rmse for w, s in runs]
+    table = tables.compute(tables.TableSettings(sizes="3, 5, 2", activation="tanh"))
+    x, _ = data.load_mnist("test", data_dir=mnist_dir, source="idx", dtype="uint8")
+    drawn = drawing(x[0].reshape(28, 28), str(tmp_path / "digit.png"))
+    new_client = lambda: Client(server, verbose=False, download_files=False)  # noqa: E731
+    alone = new_client().predict(drawn, api_name="/read")[2]
 
-    def run(width_steps):
+    def train(width_steps):
         width, steps = width_steps
         times, last = [], None
-        for update in Client(server, verbose=False, download_files=False).submit(
-                width, "tanh", "spread", 0.01, steps, 0, api_name="/train"):
+        for update in new_client().submit(width, "tanh", "spread", 0.005, steps, 0, api_name="/train"):
             times.append(time.monotonic())
             last = update
         return times, last
 
-    with concurrent.futures.ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(run, runs))
+    memory.reset()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        trainings = [pool.submit(train, r) for r in runs]
+        tabled = pool.submit(lambda: new_client().predict("3, 5, 2", "tanh", "identity", "mse", "0.5, -1.0, 2.0",
+                                                          "1.0, 0.0", 1, True, api_name="/tables"))
+        read = pool.submit(lambda: new_client().predict(drawn, api_name="/read"))
+        results = [t.result() for t in trainings]
+        tabled, read = tabled.result(), read.result()
+    grown = memory.growth()
+    print(f"four clients at once: the server's memory grew by {grown / 2**20:.0f} MB")
+    assert grown < 500 * 2**20
     for (_, last), rmse in zip(results, expected):
         np.testing.assert_allclose(last[2], rmse, rtol=1e-5)
     (first_times, _), (second_times, _) = results
     assert first_times[0] < second_times[-1] and second_times[0] < first_times[-1]
+    for layer, expected_layer in zip(tabled[2]["layers"], table["layers"]):
+        np.testing.assert_allclose(layer["dW"], expected_layer["dW"], rtol=1e-6, atol=1e-7)
+    assert read[2] == alone
 
 
 @on_the_server
@@ -267,18 +334,174 @@ def test_200_drawn_test_digits_are_read(server, mnist_dir, tmp_path):
     assert accuracy >= 0.95, f"{accuracy:.1%} of 200 drawn test digits read correctly"
 
 
+def train_call(width=1000, lr=0.005, steps=1000, seed=0):
+    return lambda c: c.predict(width, "tanh", "spread", lr, steps, seed, api_name="/train")
+
+
+def tables_call(sizes="3, 4, 2", output="identity", loss="mse", x="1, 2, 3", y="1, 0", seed=1):
+    return lambda c: c.predict(sizes, "relu", output, loss, x, y, seed, True, api_name="/tables")
+
+
 @on_the_server
 @pytest.mark.parametrize("call, message", [
-    (lambda c: c.predict(0, "tanh", "spread", 0.01, 2000, 0, api_name="/train"), r"width must be in \[10, 10000\]"),
-    (lambda c: c.predict(10**9, "tanh", "spread", 0.01, 2000, 0, api_name="/train"), r"got 1000000000"),
-    (lambda c: c.predict(1000, "tanh", "spread", "nan", 2000, 0, api_name="/train"), r"lr must be in \(0, 1\]"),
-    (lambda c: c.predict("3, 4", "relu", "identity", "mse", "1, 2", "1", 1, True, api_name="/tables"),
-     r"x has 2 numbers; the network's input d_0 = 3 needs 3"),
+    (train_call(width=0), r"width must be in \[10, 10000\]"),
+    (train_call(width=10**9), r"got 1000000000"),
+    # What is typed is what runs: a fraction is refused, never rounded (10.5 trained as 10, 10.7 as 11).
+    (train_call(width=10.5), r"^width must be a whole number, got 10.5$"),
+    (train_call(width=10.7), r"^width must be a whole number, got 10.7$"),
+    (train_call(steps=2.5), r"^steps must be a whole number, got 2.5$"),
+    (train_call(seed=1.5), r"^seed must be a whole number, got 1.5$"),
+    (tables_call(seed=1.5), r"^seed must be a whole number, got 1.5$"),
+    # NaN, infinities and text name their field (not "Could not preprocess input component at index 0").
+    (train_call(lr="nan"), r"^lr must be a finite number, got nan$"),
+    (train_call(width="NaN"), r"^width must be a finite number, got nan$"),
+    (train_call(steps="Infinity"), r"^steps must be a finite number, got inf$"),
+    (train_call(width="ten"), r"^width must be a number, got 'ten'$"),
+    (train_call(lr=""), r"^lr is empty or not a number"),
+    (tables_call(seed="x"), r"^seed must be a number, got 'x'$"),
+    # The longest run is bounded.
+    (train_call(width=10_000, steps=20_000), r"^width × steps must be at most 20,000,000"),
+    # Inputs whose forward or backward pass would overflow float32, and targets the cross-entropy cannot take.
+    (tables_call(x="1e39, 1, 2"), r"^x must be numbers in \[−1,000, 1,000\] .*got '1e39, 1, 2'"),
+    (tables_call(x="1e30, 1, 2"), r"^x must be numbers in \[−1,000, 1,000\]"),
+    (tables_call(y="1e30, 0"), r"^y must be numbers in \[−1,000, 1,000\]"),
+    (tables_call(loss="cross_entropy", y="-1, 2"), r"^y for the cross-entropy must be 2 probabilities \(each in "
+                                                   r"\[0, 1\], summing to 1\) or one class in 0 … 1, got '-1, 2'"),
+    (tables_call(loss="cross_entropy", y="0, 0"), r"^y for the cross-entropy must be 2 probabilities"),
+    (tables_call(loss="cross_entropy", y="2"), r"^y for the cross-entropy is a class in 0 … 1"),
+    (tables_call(sizes="3, 4"), r"^x has 3 numbers|^y has 2 numbers; the network's output d_L = 4 needs 4"),
+    (tables_call(x="1, 2"), r"^x has 2 numbers; the network's input d_0 = 3 needs 3"),
 ])
-def test_bad_input_gets_a_message_and_the_server_keeps_serving(client, call, message):
+def test_bad_input_gets_a_message_naming_its_field_and_the_server_keeps_serving(client, call, message):
     with pytest.raises(AppError, match=message):
         call(client)
     assert client.predict("2, 1", "tanh", "identity", "mse", "1, 2", "0.5", 0, False, api_name="/tables")[1] <= 1e-6
+
+
+@on_the_server
+def test_a_nan_sent_as_json_gets_the_fields_message(server):
+    # JSON's NaN literal, as a client other than Python's may send it, straight to the HTTP API.
+    request = urllib.request.Request(f"{server}gradio_api/call/train", headers={"Content-Type": "application/json"},
+                                     data=b'{"data": [NaN, "tanh", "spread", 0.005, 100, 0]}')
+    with urllib.request.urlopen(request, timeout=30) as response:
+        event = json.load(response)["event_id"]
+    with urllib.request.urlopen(f"{server}gradio_api/call/train/{event}", timeout=30) as response:
+        stream = response.read().decode()
+    assert "event: error" in stream and "width must be a finite number, got nan" in stream
+
+
+def finite(value) -> bool:
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+@on_the_server
+def test_the_largest_inputs_allowed_give_finite_tables_in_the_deepest_widest_network(client):
+    # x and y at the bound, 6 layers of 12, no activation to saturate: every number shown is finite.
+    twelve = lambda v: ", ".join([v] * 12)  # noqa: E731
+    for output, loss, y in (("identity", "mse", twelve("-1000")), ("softmax", "mae", twelve("1000")),
+                            ("identity", "cross_entropy", "11")):
+        html, difference, numbers = client.predict(", ".join(["12"] * 7), "identity", output, loss, twelve("1000"),
+                                                   y, 0, False, api_name="/tables")
+        assert finite(numbers) and math.isfinite(difference) and "nan" not in html and "inf" not in html
+        assert difference <= 1e-6 * max(1.0, abs(numbers["loss"]))
+        assert numbers["loss"] > 1e3  # the inputs were large indeed
+
+
+@on_the_server
+def test_the_tables_show_w_and_b_the_loss_formula_and_never_minus_zero(client):
+    html, _, numbers = client.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1, True,
+                                      api_name="/tables")
+    assert "½‖ŷ − y‖²" in html
+    text = re.sub(r"<[^>]+>", " ", html)  # the page's text, tags dropped
+    for layer in numbers["layers"]:
+        i = layer["layer"]
+        assert f"W{i}" in text.replace(" ", "") and f"b{i}" in text.replace(" ", "")
+        for row in layer["W"]:
+            for w in row:
+                assert f" {w:z.6g} " in text
+    # A dead ReLU unit passes back (negative number) × 0 = −0 in float arithmetic; the page writes 0.
+    zeros = [g for layer in numbers["layers"] for g in layer["g"] if g == 0.0]
+    assert zeros and all(math.copysign(1.0, g) == 1.0 for g in zeros)
+    assert not re.search(r"(?<![\w.])[-−]0(?![.\de])", text), "a −0 on the page"
+
+
+@on_the_server
+def test_a_softmax_output_shows_its_full_jacobian_product(client):
+    html, difference, numbers = client.predict("3, 4, 3", "tanh", "softmax", "mse", "0.5, -1.0, 2.0", "0, 1, 0", 2,
+                                               False, api_name="/tables")
+    last = numbers["layers"][-1]
+    z, y = np.array(numbers["yhat"]), np.array(numbers["y"])
+    jacobian = np.diag(z) - np.outer(z, z)  # written out in float64, against the float32 computation
+    np.testing.assert_allclose(last["jacobian"], jacobian, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(last["signal"], z - y, rtol=1e-5, atol=1e-7)  # ∂L/∂ŷ of ½‖ŷ − y‖²
+    np.testing.assert_allclose(last["g"], jacobian.T @ (z - y), rtol=1e-4, atol=1e-7)
+    diagonal_only = np.diag(jacobian) * (z - y)
+    assert np.max(np.abs(diagonal_only - jacobian.T @ (z - y))) > 1e-3  # the diagonal alone would be wrong here
+    assert "derivative" not in last and "not its diagonal" in html and "diag(z) − z z" in html
+    assert difference <= 1e-6
+
+
+@on_the_server
+def test_a_10000_pixel_square_upload_is_refused_from_its_header_in_little_time_and_memory(client, memory, tmp_path):
+    path = str(tmp_path / "huge.png")
+    huge_png(path, 10_000, 10_000)  # 0.4 MB of PNG, 400 MB of RGBA once decoded
+    memory.reset()  # the file's writing took none of the server's memory; start from now
+    tic = time.monotonic()
+    with pytest.raises(AppError, match=r"^the drawing is 10,000 × 10,000 pixels; at most 1,000,000 pixels are read"):
+        client.predict(upload(path), api_name="/read")
+    seconds, grown = time.monotonic() - tic, memory.growth()
+    print(f"10,000² upload: refused in {seconds:.2f} s, the server's memory grew by {grown / 2**20:.0f} MB")
+    assert grown < 100 * 2**20 and seconds < 10  # decoding it would take 400 MB and seconds
+
+
+@on_the_server
+def test_the_largest_drawing_read_stays_within_500_mb(client, memory, tmp_path):
+    image = np.zeros((1000, 1000, 4), np.uint8)
+    image[200:800, 480:520, 3] = 255  # a 1 on a transparent layer, 1,000,000 pixels: the limit
+    Image.fromarray(image).save(tmp_path / "one.png")
+    memory.reset()
+    tic = time.monotonic()
+    reading = client.predict(upload(str(tmp_path / "one.png")), api_name="/read")[2]
+    seconds, grown = time.monotonic() - tic, memory.growth()
+    print(f"1,000² drawing: read in {seconds:.2f} s, the server's memory grew by {grown / 2**20:.0f} MB")
+    assert reading["label"] == "1" and grown < 500 * 2**20
+
+
+def a_run_under_way(client):
+    """A width-1,000 run of 1,000 steps, once three of its updates have arrived."""
+    job = client.submit(1000, "tanh", "spread", 0.005, 1000, 0, api_name="/train")
+    deadline = time.monotonic() + 60
+    while len(job.outputs()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return job
+
+
+@on_the_server
+def test_stop_ends_the_run_and_says_where(client):
+    job = a_run_under_way(client)
+    stopped = client.predict(api_name="/stop")
+    updates = list(job)
+    assert re.fullmatch(r"Stopped at step [\d,]+ of 1,000\.", stopped), stopped
+    assert updates[-1][1] == stopped  # the run's own last update says so too (the page shows it again at the end)
+    step, shown = updates[-1][3], updates[-2][3]
+    assert int(stopped.split()[3].replace(",", "")) == step == shown < 1000  # the step it shows is the last trained
+    assert client.predict(api_name="/stop") == "No run to stop."
+
+
+@on_the_server
+def test_train_during_a_run_replaces_it_and_says_so(client):
+    first = a_run_under_way(client)
+    second = client.submit(10, "tanh", "spread", 0.005, 100, 0, api_name="/train")  # the same session
+    first_updates, second_updates = list(first), list(second)
+    assert all(output == {"__type__": "update"} for output in first_updates[-1])  # ends leaving the page alone
+    replaced_at = first_updates[-2][3]
+    assert replaced_at < 1000  # the first run ended early
+    assert f"Train replaced the run that was at step {replaced_at:,} of 1,000" in second_updates[0][1]
+    assert second_updates[-1][3] == 100 and "step 100 of 100" in second_updates[-1][1]
 
 
 @on_the_server
@@ -294,42 +517,92 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
     import chromium
 
     driver = chromium.start(window="1400,1250", only_local=True)  # skips without chromium or selenium
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     os.makedirs(SHOTS, exist_ok=True)
-    wait = WebDriverWait(driver, 60)
+    # The page redraws its elements as values arrive: a lookup may find one that is already replaced.
+    wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
+    find = lambda css: driver.find_element(By.CSS_SELECTOR, css)  # noqa: E731
+    text = lambda css: find(css).get_attribute("textContent").strip()  # also of a hidden tab  # noqa: E731
+
+    def type_into(css: str, value: str) -> None:
+        box = find(css)
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.BACKSPACE, value)
+
     try:
         driver.get(server)
-        tab = lambda name: driver.find_element(By.XPATH, f"//button[@role='tab'][contains(., '{name}')]")
+        tab = lambda name: driver.find_element(By.XPATH, f"//button[@role='tab'][contains(., '{name}')]")  # noqa
         wait.until(lambda d: tab("Universal approximation"))
-        plot_image = lambda: driver.find_elements(By.CSS_SELECTOR, "#fit-plot img")
-        wait.until(lambda d: d.find_elements(By.ID, "train"))[0].click()  # the tabs render before the form
-        wait.until(lambda d: plot_image() and "step" in d.find_element(By.ID, "fit-status").text)
-        first = plot_image()[0].get_attribute("src")
-        wait.until(lambda d: "step 2,000 of 2,000" in d.find_element(By.ID, "fit-status").text)
-        assert plot_image()[0].get_attribute("src") != first  # the plot changed while it trained
-        driver.save_screenshot(os.path.join(SHOTS, "fit.png"))
+        train = wait.until(lambda d: d.find_elements(By.ID, "train"))[0]  # the tabs render before the form
+        # Before any run: the untrained network's error in the RMSE box (not 0); the measured width curve.
+        wait.until(lambda d: "the network before training" in text("#fit-status"))
+        before = float(find("#test-rmse input").get_attribute("value"))
+        assert f"test RMSE {before:.4f}" in text("#fit-status") and 0.1 < before < 2
+        curve = text("#width-curve")
+        assert "| 100 | 0.0035 |" in curve.replace("\n", " ") or re.search(r"100\s+0\.0035", curve), curve
+        assert "floor" in curve and "watch the test error fall" not in driver.page_source
+
+        # A fraction where a whole number belongs is refused beside the form, and stays there.
+        type_into("#width input", "10.5")
+        train.click()
+        wait.until(lambda d: "width must be a whole number, got 10.5" in text("#fit-message"))
+        refused_at = time.monotonic()
 
         tab("Back-propagation").click()
         wait.until(lambda d: "Layer 3" in d.find_element(By.ID, "tables").text)
         driver.save_screenshot(os.path.join(SHOTS, "backprop.png"))
+        type_into("#x textarea", "1e39, 1, 2")  # results for the old x are now marked as old ...
+        wait.until(lambda d: "Old results" in text("#tables-message"))
+        find("#compute").click()  # ... and refused: a message, and the old tables cleared
+        wait.until(lambda d: "x must be numbers in [−1,000, 1,000]" in text("#tables-message"))
+        wait.until(lambda d: "Layer" not in text("#tables"))
 
         tab("A digit you draw").click()
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#pad button[aria-label='Brush']").is_displayed())
-        driver.find_element(By.CSS_SELECTOR, "#pad button[aria-label='Brush']").click()  # the pad opens on no tool
+        brush = "#pad button[aria-label='Brush']"
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, brush).is_displayed())
+        time.sleep(1.0)  # the brush is picked as the tab opens: no click on it here
         canvas = [c for c in driver.find_elements(By.CSS_SELECTOR, "#pad canvas") if c.is_displayed()][0]
         stroke = ActionChains(driver).move_to_element_with_offset(canvas, -50, -90).click_and_hold()
         for dx, dy in ((35, 0), (35, 0), (30, 0), (-10, 40), (-15, 50), (-15, 50), (-10, 40)):  # a 7, from its bar
             stroke = stroke.move_by_offset(dx, dy)
         stroke.release().perform()
-        driver.find_element(By.ID, "read").click()
+        find("#read").click()
         reading = lambda d: [line for line in d.find_element(By.ID, "reading").text.splitlines() if line.isdigit()]
         wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input shown
         time.sleep(1.0)  # the bar chart draws itself after the values arrive
         driver.save_screenshot(os.path.join(SHOTS, "digit.png"))
         assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
+        shares = [b for b in driver.find_elements(By.CSS_SELECTOR, "button")
+                  if "share" in f"{b.get_attribute('aria-label')} {b.get_attribute('title')}".lower()]
+        assert not shares, "a share button is on the page"
+
+        tab("Universal approximation").click()
+        time.sleep(max(0.0, 11 - (time.monotonic() - refused_at)))  # past the 10 s a toast lasts
+        assert "width must be a whole number, got 10.5" in text("#fit-message")
+        type_into("#width input", "10000")  # a run of some seconds, to press Train and Stop during it
+        train.click()
+        wait.until(lambda d: text("#fit-message") == "" and "step" in text("#fit-status"))
+        train.click()  # during the run: it is replaced, and the page says so
+        wait.until(lambda d: "Train replaced the run that was at step" in text("#fit-status"))
+        find("#stop").click()
+        wait.until(lambda d: re.search(r"Stopped at step [\d,]+ of 1,000\.", text("#fit-status")),
+                   message=f"after Stop: {text('#fit-status')!r}")
+        time.sleep(1.5)  # the stopped run shows nothing more
+        assert "Stopped at step" in text("#fit-status")
+        plot_image = lambda: driver.find_elements(By.CSS_SELECTOR, "#fit-plot img")  # noqa: E731
+        type_into("#width input", "1000")
+        train.click()
+        wait.until(lambda d: "step 0 of 1,000 ·" in text("#fit-status"))
+        first = wait.until(lambda d: plot_image() and plot_image()[0].get_attribute("src"))
+        wait.until(lambda d: "step 1,000 of 1,000" in text("#fit-status"))
+        wait.until(lambda d: plot_image()[0].get_attribute("src") != first)  # the plot changed while it trained
+        assert wait.until(lambda d: float(find("#test-rmse input").get_attribute("value"))) < 0.01
+        driver.save_screenshot(os.path.join(SHOTS, "fit.png"))
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
     finally:

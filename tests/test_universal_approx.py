@@ -50,12 +50,12 @@ def test_unknown_optimizer_is_refused_when_the_config_is_built(tmp_path):
 
 def test_the_lectures_set_up():
     # Section 1.2: f(x) = sin(20x)·sin(10x) + x/10, N = 300 training points y_i = f(x_i) on [0, 1], hidden widths
-    # 10, 1,000 and 10,000.
+    # 10, 1,000 and 10,000 (and 100 between them, where the error meets its floor).
     x = np.array([0.0, 0.1, 0.5, 1.0])
     np.testing.assert_allclose(universal_approx.target(x), np.sin(20 * x) * np.sin(10 * x) + x / 10, rtol=1e-12)
     np.testing.assert_allclose(universal_approx.target(np.array([np.pi / 20])), [np.pi / 200], rtol=1e-12)
     config = universal_approx.Config()
-    assert config.n == 300 and config.domain == (0.0, 1.0) and config.widths == (10, 1000, 10000)
+    assert config.n == 300 and config.domain == (0.0, 1.0) and config.widths == (10, 100, 1000, 10000)
     x, y = universal_approx.sample(config.n, config.domain)
     assert x.shape == y.shape == (300, 1) and x[0, 0] == 0.0 and x[-1, 0] == 1.0
     # Evenly spaced: float32 points near 1 are 6e-8 apart, so each gap is 1/299 to within about 1e-7.

@@ -13,15 +13,21 @@ it works with no network at all.
 * A digit you draw: preprocessed as MNIST's digits were and read by the 784-200-10 network
   (:mod:`experiments.playground.digits`).
 
-Each event runs in its own thread, so two people training at once each see their own run.
+Each event runs in its own thread, so two people training at once each see their own run. What reaches a handler is
+what was typed or sent (:func:`number_box` never rounds), every refusal names its field and stays beside the form
+until the next press (:class:`Messages`), Train during a run replaces it and Stop says where it stopped
+(:class:`Runs`), and a drawing's size is read from its header before it is decoded (:func:`size_checked`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import io
 import os
 import sys
+import threading
+import warnings
 from typing import Annotated
 
 if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
@@ -32,14 +38,17 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is i
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from gradio.data_classes import FileData  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from experiments import cli  # noqa: E402
 from experiments.cli import Range  # noqa: E402
 from experiments.playground import backprop, digits, fit  # noqa: E402
 
 HOST = "127.0.0.1"  # this machine only: the page runs code on request
+MAX_UPLOAD = "8mb"  # a file sent to the page; a 1,000,000-pixel RGBA PNG is at most 4 MB
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +62,128 @@ class Config:
         cli.check(self)
 
 
+# -- What reaches the handlers --------------------------------------------------------------------------------------
+
+def number_box(value, **kwargs) -> gr.Number:
+    """A number box whose value reaches its handler exactly as typed or sent.
+
+    Gradio's own box rounds to its ``precision`` before the handler sees the value (a width of 10.5 would train as 10)
+    and fails on text, NaN or an infinity with a message that does not name the box; the handlers check every value
+    themselves and name the field (:func:`experiments.playground.fit.form_number`). (The method is replaced on the
+    instance: a subclass of a Gradio component makes Gradio write a stub file beside this module.)
+    """
+    box = gr.Number(value, precision=None, **kwargs)
+    box.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    return box
+
+
+def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
+    """The drawing pad, refusing an image of more than :data:`digits.MAX_PIXELS` pixels from its header, before
+    Gradio decodes it (a 10,000² PNG of 0.4 MB would otherwise ask for gigabytes)."""
+    decode = pad.convert_and_format_image
+
+    def convert_and_format_image(file, flatten_on_white: bool = False):
+        if file is not None:
+            source = file.path if isinstance(file, FileData) else io.BytesIO(file)
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    with Image.open(source) as image:  # reads the header only
+                        size = image.size
+            except Image.DecompressionBombError:
+                size = (digits.MAX_PIXELS + 1, 1)  # over PIL's own, larger limit: too large in any case
+            except (OSError, ValueError):
+                raise gr.Error("the drawing is not an image that can be read (PNG, WebP, JPEG, …)") from None
+            try:
+                digits.check_size(size)
+            except ValueError as e:
+                raise gr.Error(str(e)) from None
+        return decode(file, flatten_on_white)
+
+    pad.convert_and_format_image = convert_and_format_image  # type: ignore[method-assign]
+    return pad
+
+
+class Messages:
+    """The last refusal of each session (a browser tab, a client), for the box beside the form: a toast vanishes
+    and the page would then show old results under a changed form as if they belonged to it."""
+
+    def __init__(self):
+        self._last: dict[str, str] = {}
+
+    def refuse(self, request: gr.Request | None, message: str) -> gr.Error:
+        """Records ``message`` for the session and returns the error to raise (its text goes to clients too)."""
+        if request is not None and request.session_hash:
+            self._last[request.session_hash] = message
+        return gr.Error(message)
+
+    def take(self, request: gr.Request | None) -> str:
+        """The session's last refusal, as the box shows it, and forgets it."""
+        message = self._last.pop(request.session_hash, "") if request is not None else ""
+        return f"**Not run:** {message}" if message else ""
+
+
+class Run:
+    """One session's training run, as far as it got."""
+
+    def __init__(self, steps: int):
+        self.step, self.steps, self.current, self.stopped = 0, steps, True, False
+
+
+class Runs:
+    """The run each session has going. Train during a run replaces it (the page says so), Stop ends it and says at
+    which step; the replaced or stopped run ends after the chunk it is training, without showing it."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[str, Run] = {}
+
+    def start(self, session: str, steps: int) -> tuple[Run, Run | None]:
+        """A new run for ``session``, and the one it replaces (``None`` if there was none)."""
+        run = Run(steps)
+        with self._lock:
+            replaced = self._runs.get(session)
+            self._runs[session] = run
+        if replaced is not None:
+            replaced.current = False
+        return run, replaced
+
+    def stop(self, session: str) -> Run | None:
+        """Ends the session's run; returns it (``None`` if there was none)."""
+        with self._lock:
+            run = self._runs.pop(session, None)
+        if run is not None:
+            run.current, run.stopped = False, True
+        return run
+
+    def finish(self, session: str, run: Run) -> None:
+        with self._lock:
+            if self._runs.get(session) is run:
+                del self._runs[session]
+
+
+def session_of(request: gr.Request | None) -> str:
+    return (request.session_hash if request is not None else None) or "no session"
+
+
+OLD_RUN = "**Old results:** the plot and numbers below are from the last run, not from the form's values."
+
+
+def stale_note(result_shown) -> str:
+    """The box's note after an edit of the form, when results for earlier values are on the page."""
+    return ("**Old results:** the form has changed since the results below were computed; they are for the values "
+            "before the change. Press the button to compute them for the form." if result_shown else "")
+
+
 # -- Universal approximation --------------------------------------------------------------------------------------
+
+class PlainLogFormatter(ticker.LogFormatter):
+    """A log axis's labels as plain numbers (0.003, 0.01, 0.6), never 6e-01 nor mathtext's 10^k (slow to lay out
+    every frame); minor ticks are labelled when the axis spans less than two decades (LogFormatter's own rule)."""
+
+    def _num_to_string(self, x, vmin, vmax):
+        return f"{x:.3g}"
+
 
 class FitFigure:
     """The fit over the target and the training points, and the train/test RMSE curve so far: one figure per run,
@@ -81,10 +211,8 @@ class FitFigure:
         (self.train_line,) = self.curve_ax.plot([], [], "o-", ms=3, label="train RMSE")
         (self.test_line,) = self.curve_ax.plot([], [], "s-", ms=3, label="test RMSE")
         self.curve_ax.set(yscale="log", xlabel="step", xlim=(0, settings.steps))
-        # Plain numbers (0.01, 0.3), not mathtext's 10^k: those are slow to lay out every frame. Minor ticks are
-        # labelled when the curve spans less than two decades (LogFormatter's own rule).
-        self.curve_ax.yaxis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
-        self.curve_ax.yaxis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        self.curve_ax.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
+        self.curve_ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         self.curve_ax.legend(fontsize=8, loc="upper right")
         # A title at a given height is not moved to clear the tick labels, a measurement made at every draw.
         self.fit_title = self.fit_ax.set_title("", y=1.01)
@@ -104,18 +232,71 @@ class FitFigure:
         return self.figure
 
 
-def train(width, activation, init, lr, steps, seed):
-    """Streams ``(figure, status, test RMSE, step)`` while one network trains (a generator: Gradio sends each)."""
+def train(width, activation, init, lr, steps, seed, request: gr.Request):
+    """Streams ``(figure, status, test RMSE, step)`` while one network trains (a generator: Gradio sends each).
+
+    A second Train of the same session replaces this run, and Stop ends it: either way it ends after its current
+    chunk, its last update unchanging the page (replaced) or saying where it stopped.
+    """
     try:
-        settings = fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr,
-                                                        steps=steps, seed=seed)
+        settings = fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr, steps=steps,
+                                             seed=seed)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
-    figure = FitFigure(settings)
-    for snapshot in fit.stream(settings):
-        status = (f"step {snapshot.step:,} of {snapshot.steps:,} · train RMSE {snapshot.train_rmse:.4f} · "
-                  f"test RMSE {snapshot.test_rmse:.4f} · {snapshot.seconds:.1f} s")
-        yield figure.update(snapshot), status, snapshot.test_rmse, snapshot.step
+        raise MESSAGES.refuse(request, str(e)) from None
+    session = session_of(request)
+    run, replaced = RUNS.start(session, settings.steps)
+    note = ("" if replaced is None else
+            f" · Train replaced the run that was at step {replaced.step:,} of {replaced.steps:,}")
+    figure, shown = FitFigure(settings), None
+    try:
+        for snapshot in fit.stream(settings):
+            if not run.current:  # replaced or stopped while this chunk trained
+                break
+            run.step = snapshot.step
+            status = (f"step {snapshot.step:,} of {snapshot.steps:,} · train RMSE {snapshot.train_rmse:.4f} · "
+                      f"test RMSE {snapshot.test_rmse:.4f} · {snapshot.seconds:.1f} s{note}")
+            shown = (figure.update(snapshot), status, snapshot.test_rmse, snapshot.step)
+            yield shown
+            if not run.current:
+                break
+    except ValueError as e:  # the run diverged
+        raise MESSAGES.refuse(request, str(e)) from None
+    finally:
+        RUNS.finish(session, run)
+    # The page shows a run's last update again when the run ends: a stopped run's says so, a replaced run's
+    # changes nothing (a client sees Gradio's empty update, {"__type__": "update"}, for each output).
+    if run.stopped and shown is not None:
+        yield shown[0], f"Stopped at step {run.step:,} of {run.steps:,}.", shown[2], shown[3]
+    elif not run.current:
+        yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
+def preview(width, activation, init, lr, steps, seed):
+    """``(figure, status, test RMSE, step)`` of the form's network before training, shown when the page opens (so
+    the boxes hold its numbers, not a 0 no network had)."""
+    try:
+        settings = fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr, steps=steps,
+                                             seed=seed)
+    except ValueError:
+        return None, "", None, None
+    snapshot = next(fit.stream(settings))  # step 0: the initial network, nothing trained
+    status = (f"step 0 of {snapshot.steps:,}: the network before training, test RMSE {snapshot.test_rmse:.4f}. "
+              f"Press Train.")
+    return FitFigure(settings).update(snapshot), status, snapshot.test_rmse, snapshot.step
+
+
+def stop(request: gr.Request):
+    """Ends the session's run; the status says at which step."""
+    run = RUNS.stop(session_of(request))
+    if run is None:
+        return "No run to stop."
+    return f"Stopped at step {run.step:,} of {run.steps:,}."
+
+
+def width_curve_markdown() -> str:
+    """The measured test RMSE over the widths (make demo's table, the tab's defaults), as a Markdown table."""
+    rows = "\n".join(f"| {width:,} | {rmse:.4f} |" for width, rmse in fit.MEASURED_CURVE.items())
+    return ("| width | test RMSE |\n|---:|---:|\n" + rows)
 
 
 # -- Back-propagation ---------------------------------------------------------------------------------------------
@@ -126,45 +307,64 @@ def _row(cells, header=False) -> str:
 
 
 def _num(value: float) -> str:
-    return f"{value:.6g}"
+    return f"{value:z.6g}"  # z: a zero is written 0, never −0
+
+
+def _matrix(name: str, matrix, below=None) -> str:
+    """A matrix as a table, rows and columns numbered from 1; ``below``: a second matrix shown under each entry."""
+    rows = [_row([name] + [f"col {k + 1}" for k in range(len(matrix[0]))], header=True)]
+    for j, row in enumerate(matrix):
+        cells = ([_num(m) for m in row] if below is None else
+                 [f"{_num(m)}<br><small>{_num(a)}</small>" for m, a in zip(row, below[j])])
+        rows.append(_row([f"row {j + 1}"] + cells))
+    return "<table class='bp'>" + "".join(rows) + "</table>"
 
 
 def tables_html(result: dict) -> str:
-    """The tables as HTML: the input, then per layer its units (v, φ'(v), u, g, ∇b and jax.grad's ∇b) and ∇W."""
+    """The tables as HTML: the example and the loss, then per layer W_i, its units (b, v, φ'(v), u, the signal Φ'
+    multiplies, g, ∇b and jax.grad's ∇b), a softmax's Jacobian, and ∇W beside jax.grad's."""
+    last = len(result["layers"])
     parts = [f"<p>u<sub>0</sub> = x = ({', '.join(map(_num, result['x']))}), y = "
-             f"({', '.join(map(_num, result['y']))}), ŷ = u<sub>L</sub> = ({', '.join(map(_num, result['yhat']))}),"
-             f" loss {html.escape(result['loss_name'])} = {_num(result['loss'])}</p>"]
+             f"({', '.join(map(_num, result['y']))}), ŷ = u<sub>{last}</sub> = "
+             f"({', '.join(map(_num, result['yhat']))}), loss {html.escape(result['loss_name'])} = "
+             f"{html.escape(result['loss_formula'])} = {_num(result['loss'])}</p>"]
     for layer in result["layers"]:
         i = layer["layer"]
-        diagonal = " (diagonal of its Jacobian)" if layer["activation"] == "softmax" else ""
-        parts.append(f"<h4>Layer {i}: φ<sub>{i}</sub> = {layer['activation']}{diagonal}, largest |manual − "
-                     f"jax.grad| = {layer['difference']:.2e}</h4>")
-        rows = [_row(["unit", f"v<sub>{i}</sub>", f"φ'<sub>{i}</sub>(v)", f"u<sub>{i}</sub>", f"g<sub>{i}</sub>",
+        signal = "∂L/∂ŷ" if i == last else f"W<sub>{i + 1}</sub><sup>T</sup> g<sub>{i + 1}</sub>"
+        softmax = "jacobian" in layer
+        parts.append(f"<h4>Layer {i}: φ<sub>{i}</sub> = {layer['activation']}, largest |manual − jax.grad| = "
+                     f"{layer['difference']:.2e}</h4>")
+        parts.append(_matrix(f"W<sub>{i}</sub>", layer["W"]))
+        derivative = [] if softmax else [f"φ'<sub>{i}</sub>(v)"]
+        rows = [_row(["unit", f"b<sub>{i}</sub>", f"v<sub>{i}</sub> = W<sub>{i}</sub>u<sub>{i - 1}</sub> + "
+                      f"b<sub>{i}</sub>"] + derivative + [f"u<sub>{i}</sub>", signal, f"g<sub>{i}</sub>",
                       f"∇b<sub>{i}</sub> (manual)", f"∇b<sub>{i}</sub> (jax.grad)"], header=True)]
         for j in range(len(layer["v"])):
-            rows.append(_row([j + 1, _num(layer["v"][j]), _num(layer["derivative"][j]), _num(layer["u"][j]),
-                              _num(layer["g"][j]), _num(layer["db"][j]), _num(layer["db_autodiff"][j])]))
+            rows.append(_row([j + 1, _num(layer["b"][j]), _num(layer["v"][j])]
+                             + ([] if softmax else [_num(layer["derivative"][j])])
+                             + [_num(layer["u"][j]), _num(layer["signal"][j]), _num(layer["g"][j]),
+                                _num(layer["db"][j]), _num(layer["db_autodiff"][j])]))
         parts.append("<table class='bp'>" + "".join(rows) + "</table>")
-        rows = [_row([f"∇W<sub>{i}</sub> = g<sub>{i}</sub> u<sub>{i - 1}</sub><sup>T</sup>"]
-                     + [f"col {k + 1}" for k in range(len(layer["dW"][0]))], header=True)]
-        for j, (manual, auto) in enumerate(zip(layer["dW"], layer["dW_autodiff"])):
-            cells = [f"{_num(m)}<br><small>{_num(a)}</small>" for m, a in zip(manual, auto)]
-            rows.append(_row([f"row {j + 1}"] + cells))
-        parts.append("<table class='bp'>" + "".join(rows) + "</table><p><small>Each ∇W entry: manual, and "
-                     "jax.grad's below it.</small></p>")
+        if softmax:
+            parts.append(f"<p class='note'>Softmax is not element-wise: each output depends on every v, so "
+                         f"Φ'<sub>{i}</sub> is the full Jacobian J = diag(z) − z z<sup>T</sup> (z = ŷ), and "
+                         f"g<sub>{i}</sub> = J<sup>T</sup> {signal}, not its diagonal times {signal}.</p>")
+            parts.append(_matrix(f"J = ∂u<sub>{i}</sub>/∂v<sub>{i}</sub>", layer["jacobian"]))
+        parts.append(_matrix(f"∇W<sub>{i}</sub> = g<sub>{i}</sub> u<sub>{i - 1}</sub><sup>T</sup>", layer["dW"],
+                             below=layer["dW_autodiff"]))
+        parts.append("<p><small>Each ∇W entry: manual, and jax.grad's below it.</small></p>")
     return "\n".join(parts)
 
 
-def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit):
+def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit, request: gr.Request):
     """``(tables as HTML, largest difference, every number as JSON)``."""
     try:
-        if isinstance(seed, float) and seed.is_integer():
-            seed = int(seed)
+        seed = fit.form_number("seed", seed, whole=True)
         settings = backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
-                                                     x=x, y=y, seed=seed, zero_unit=zero_unit)
+                                          x=x, y=y, seed=seed, zero_unit=zero_unit)
         result = backprop.compute(settings)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise MESSAGES.refuse(request, str(e)) from None
     return tables_html(result), result["max_difference"], result
 
 
@@ -175,17 +375,17 @@ def probability_table(p: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"digit": [str(k) for k in range(10)], "probability": p})
 
 
-def read_digit(model: digits.Model | None, drawing):
+def read_digit(model: digits.Model | None, drawing, request: gr.Request | None = None):
     """``(the 28 × 28 input, the probabilities' bar chart, the top three)`` for a drawing from the pad."""
     if model is None:
-        raise gr.Error("there is no network to read digits with: see the note at the top of this tab")
+        raise MESSAGES.refuse(request, "there is no network to read digits with: see the note at the top of this tab")
     canvas = drawing.get("composite") if isinstance(drawing, dict) else drawing
     if canvas is None:
-        raise gr.Error("the drawing is empty: draw a digit on the pad first")
+        raise MESSAGES.refuse(request, "the drawing is empty: draw a digit on the pad first")
     try:
         digit = digits.preprocess(canvas)
     except ValueError as e:
-        raise gr.Error(str(e)) from None
+        raise MESSAGES.refuse(request, str(e)) from None
     p = digits.probabilities(model, digit)
     pixels = np.kron(digit, np.ones((8, 8))).astype(np.uint8)  # each of the 28 × 28 pixels shown 8 × 8
     return pixels, probability_table(p), {str(k): float(v) for k, v in enumerate(p)}
@@ -193,87 +393,147 @@ def read_digit(model: digits.Model | None, drawing):
 
 # -- The page -----------------------------------------------------------------------------------------------------
 
+MESSAGES, RUNS = Messages(), Runs()
+
 CSS = """
 table.bp { border-collapse: collapse; margin-bottom: 0.6em; font-variant-numeric: tabular-nums; }
 table.bp td, table.bp th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
+.message p { color: #b00020; }
 """
+
+# The pad opens on no tool, so a first stroke would draw nothing: select the brush when the tab opens.
+SELECT_BRUSH = """() => { setTimeout(() => {
+  const brush = document.querySelector("#pad button[aria-label='Brush']");
+  if (brush && !brush.classList.contains("selected") && brush.getAttribute("aria-pressed") !== "true") brush.click();
+}, 300); }"""
 
 
 def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
-    """The page: three tabs, each event's handler named for the client (``/train``, ``/tables``, ``/read``)."""
+    """The page: three tabs, each event's handler named for the client (``/train``, ``/tables``, ``/read``, and
+    ``/stop``).
+
+    Beside each form, a box shows the last refusal until the next press and marks the results as old once the form
+    changes after them.
+    """
     fit_defaults, bp = fit.FitSettings(), backprop.TableSettings()
+
+    def pressed(button, fields, message, fn, outputs, cleared: dict, shown, *, trigger_mode="once", **kwargs):
+        """``button`` empties the box beside the form, then runs ``fn`` (its event is returned). A refusal goes to
+        the box and sets each component of ``cleared`` to its value there; an edit of ``fields`` while ``shown``
+        holds a result marks the results old in the box."""
+        def refused(request: gr.Request):
+            return MESSAGES.take(request), *cleared.values()
+
+        def edited(shown, note):
+            return note if (note or "").startswith("**Not run") else stale_note(shown)
+
+        event = button.click(lambda: "", None, message, api_name=False, queue=False, trigger_mode=trigger_mode)
+        event = event.then(fn, fields, outputs, trigger_mode=trigger_mode, **kwargs)
+        event.failure(refused, None, [message, *cleared], api_name=False, queue=False)
+        gr.on([f.input for f in fields], edited, [shown, message], message, api_name=False, queue=False)
+        return event
+
     with gr.Blocks(title="jaxnet playground", analytics_enabled=False) as page:
         gr.Markdown("# jaxnet playground\nThe lecture on feed-forward networks, computed live by jaxnet on this "
                     "machine.")
         with gr.Tab("Universal approximation", id="fit"):
             gr.Markdown("One hidden layer fits f(x) = sin 20x · sin 10x + x/10 from 300 points of [0, 1] "
-                        "(`experiments/universal_approx.py`, one seed). Widen it and watch the test error fall; "
-                        "try the usual fan-in initialisation to see why the experiment spreads its units.")
+                        "(`experiments/universal_approx.py`, one seed of `make demo`). Try widths 10, 100, 1,000 "
+                        "and 10,000, and the usual fan-in initialisation to see why the experiment spreads its "
+                        "units.", elem_id="fit-intro")
             with gr.Row():
                 with gr.Column(scale=1, min_width=240):
-                    width = gr.Number(fit_defaults.width, label="width (10 to 10,000)", precision=0)
+                    width = number_box(fit_defaults.width, label="width (10 to 10,000)", elem_id="width")
                     activation = gr.Dropdown(["tanh", "sigmoid", "relu"], value=fit_defaults.activation,
                                              label="hidden activation")
                     init = gr.Radio(["spread", "fan-in"], value=fit_defaults.init, label="initialisation")
-                    lr = gr.Number(fit_defaults.lr, label="learning rate (hidden layer; the readout's is 1 / width)")
-                    steps = gr.Number(fit_defaults.steps, label="steps (full-batch Adam, cosine decay)", precision=0)
-                    seed = gr.Number(fit_defaults.seed, label="seed", precision=0)
+                    lr = number_box(fit_defaults.lr, label="learning rate (hidden layer; the readout's is 1 / width)")
+                    steps = number_box(fit_defaults.steps, label=f"steps (full-batch Adam, cosine decay; width × "
+                                       f"steps ≤ {fit.MAX_WORK:,})")
+                    seed = number_box(fit_defaults.seed, label="seed")
                     with gr.Row():
                         start = gr.Button("Train", variant="primary", elem_id="train")
-                        stop = gr.Button("Stop", elem_id="stop")
+                        stop_button = gr.Button("Stop", elem_id="stop")
+                    fit_message = gr.Markdown(elem_id="fit-message", elem_classes="message")
+                    gr.Markdown("Train during a run replaces the run with one for the form's values.")
                 with gr.Column(scale=3):
                     fit_plot = gr.Plot(label="fit", format="png", elem_id="fit-plot")
                     fit_status = gr.Markdown(elem_id="fit-status")
                     with gr.Row():
-                        test_rmse = gr.Number(label="test RMSE", interactive=False)
-                        step = gr.Number(label="step", interactive=False, precision=0)
-            run = start.click(train, [width, activation, init, lr, steps, seed],
-                              [fit_plot, fit_status, test_rmse, step], api_name="train", concurrency_limit=None,
-                              show_progress="minimal")
-            stop.click(None, None, None, cancels=[run], api_name=False)  # type: ignore[arg-type]  # False: no API
+                        # Filled when the page opens, by the untrained network's numbers (Gradio's number box
+                        # shows an empty value as 0, an error no network had).
+                        test_rmse = gr.Number(None, label="test RMSE", interactive=False, elem_id="test-rmse")
+                        step = gr.Number(None, label="step", interactive=False, precision=0, elem_id="step")
+            gr.Markdown("**What width buys**, measured with the tab's defaults (`make demo`: 1,000 steps, 3 seeds, "
+                        "mean test RMSE; 2-core CPU, 2026-12-05):\n\n" + width_curve_markdown() + "\n\nThe error "
+                        "falls 50-fold from 10 to 100 units, then stays at a floor near 0.0035 to 10,000: past some "
+                        "hundred units the error is set by the training (its steps and rate), not by the width. "
+                        "The lecture's theorem says a wide enough network *can* fit f this well, not that training "
+                        "finds a better fit with every unit added.", elem_id="width-curve")
+            fit_inputs = [width, activation, init, lr, steps, seed]
+            fit_outputs = [fit_plot, fit_status, test_rmse, step]
+            # A refused form keeps the last run on the page, marked as not the form's (an empty number box would
+            # show 0).
+            pressed(start, fit_inputs, fit_message, train, fit_outputs, {fit_status: OLD_RUN}, fit_status,
+                    trigger_mode="multiple", api_name="train", concurrency_limit=None, show_progress="minimal")
+            stop_button.click(stop, None, fit_status, api_name="stop", queue=False)
+            page.load(preview, fit_inputs, fit_outputs, api_name=False)
         with gr.Tab("Back-propagation", id="backprop"):
             gr.Markdown("The lecture's back-propagation for one example: v<sub>i</sub> = W<sub>i</sub> "
                         "u<sub>i−1</sub> + b<sub>i</sub>, u<sub>i</sub> = φ<sub>i</sub>(v<sub>i</sub>), then "
                         "g<sub>L</sub> = Φ'<sub>L</sub> ∂L/∂ŷ, g<sub>i</sub> = Φ'<sub>i</sub> W<sub>i+1</sub>"
                         "<sup>T</sup> g<sub>i+1</sub>, ∇W<sub>i</sub> = g<sub>i</sub> u<sub>i−1</sub><sup>T</sup>, "
                         "∇b<sub>i</sub> = g<sub>i</sub> (`jaxnet.backprop.tables`), beside `jax.grad`'s numbers. "
+                        "The losses for one example: mse = ½‖ŷ − y‖², mae = ‖ŷ − y‖₁, cross_entropy = "
+                        "−y<sup>T</sup> log softmax(ŷ) on logits ŷ (y: a class, or probabilities summing to 1). "
+                        f"x and y are numbers in [−{backprop.BOUND:,g}, {backprop.BOUND:,g}]. "
                         "With the first unit's v at exactly 0, ReLU'(0) = 1, the lecture's convention.")
             with gr.Row():
-                sizes = gr.Textbox(bp.sizes, label="sizes d_0, …, d_L")
+                sizes = gr.Textbox(bp.sizes, label=f"sizes d_0, …, d_L (up to {backprop.MAX_LAYERS} layers of "
+                                   f"{backprop.MAX_WIDTH})")
                 bp_activation = gr.Dropdown(["relu", "tanh", "sigmoid", "identity"], value=bp.activation,
                                             label="hidden activation")
                 output = gr.Dropdown(["identity", "sigmoid", "tanh", "softmax"], value=bp.output,
                                      label="output activation")
                 loss = gr.Dropdown(["mse", "mae", "cross_entropy"], value=bp.loss, label="loss")
             with gr.Row():
-                x = gr.Textbox(bp.x, label="x")
+                x = gr.Textbox(bp.x, label="x", elem_id="x")
                 y = gr.Textbox(bp.y, label="y")
-                bp_seed = gr.Number(bp.seed, label="seed", precision=0)
+                bp_seed = number_box(bp.seed, label="seed")
                 zero_unit = gr.Checkbox(bp.zero_unit, label="v₁'s first unit exactly 0")
                 compute = gr.Button("Compute", variant="primary", elem_id="compute")
+            tables_message = gr.Markdown(elem_id="tables-message", elem_classes="message")
             difference = gr.Number(label="largest |manual − jax.grad| over every ∇W and ∇b", interactive=False)
             tables = gr.HTML(elem_id="tables")
             numbers = gr.JSON(label="every number", open=False)
             inputs = [sizes, bp_activation, output, loss, x, y, bp_seed, zero_unit]
-            compute.click(backprop_tables, inputs, [tables, difference, numbers], api_name="tables")
+            pressed(compute, inputs, tables_message, backprop_tables, [tables, difference, numbers],
+                    {tables: "", difference: None, numbers: None}, tables, api_name="tables")
             page.load(backprop_tables, inputs, [tables, difference, numbers], api_name=False)
-        with gr.Tab("A digit you draw", id="digit"):
+        with gr.Tab("A digit you draw", id="digit") as digit_tab:
             gr.Markdown("Draw a digit. It is scaled into a 20 × 20 box and centred by its centre of mass in "
                         "28 × 28, as MNIST's digits were, and read by the lecture's 784-200-10 network.\n\n"
                         + model_text)
             with gr.Row():
-                pad = gr.Sketchpad(canvas_size=(280, 280), type="numpy", image_mode="RGBA", label="draw here",
-                                   brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"),
-                                   layers=False, transforms=(), elem_id="pad", interactive=model is not None)
+                pad = size_checked(gr.Sketchpad(
+                    canvas_size=(280, 280), type="numpy", image_mode="RGBA", label="draw here",
+                    brush=gr.Brush(default_size=12, colors=["#000000"], color_mode="fixed"), layers=False,
+                    transforms=(), elem_id="pad", interactive=model is not None, buttons=[]))
                 with gr.Column():
                     read = gr.Button("Read", variant="primary", elem_id="read")
+                    digit_message = gr.Markdown(elem_id="digit-message", elem_classes="message")
                     digit = gr.Image(label="the network's input, 28 × 28", image_mode="L", height=260, width=260,
-                                     interactive=False, elem_id="input28")
+                                     interactive=False, elem_id="input28", buttons=["fullscreen"])
                     top = gr.Label(num_top_classes=3, label="reading", elem_id="reading")
             bars = gr.BarPlot(probability_table(np.zeros(10)), x="digit", y="probability", y_lim=[0, 1], sort="x",
                               label="the ten probabilities", height=240)
-            read_fn = lambda drawing: read_digit(model, drawing)
-            read.click(read_fn, pad, [digit, bars, top], api_name="read")
+            def read_fn(drawing, request: gr.Request):
+                return read_digit(model, drawing, request)
+
+            # Drawings are small; a few at a time bounds the memory many readers at once can take.
+            pressed(read, [pad], digit_message, read_fn, [digit, bars, top], {digit: None, top: None}, top,
+                    api_name="read", concurrency_limit=2)
+            digit_tab.select(None, None, None, js=SELECT_BRUSH, api_name=False, queue=False)
     return page
 
 
@@ -283,7 +543,7 @@ def main(config: Config) -> None:
     page.queue(default_concurrency_limit=8)
     print(f"jaxnet playground: http://{HOST}:{config.port}/", flush=True)
     page.launch(server_name=HOST, server_port=config.port, ssr_mode=False, css=CSS, show_error=True,
-                footer_links=["api"], quiet=True)
+                footer_links=["api"], quiet=True, max_file_size=MAX_UPLOAD)
 
 
 def run(argv=None) -> None:

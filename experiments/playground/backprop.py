@@ -9,6 +9,7 @@ pre-activation (its row of W_1 and its bias set to 0), which shows the lecture's
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Annotated, Literal
 
 import jax
@@ -21,19 +22,27 @@ from experiments.playground.fit import label
 from jaxnet import backprop, losses, mlp
 
 MAX_WIDTH, MAX_LAYERS = 12, 6  # what a page of tables can show
+# |x| and |y| at most this: with 6 layers of 12 units and weights of N(0, 2/fan_in) (even at 10 σ), a forward and
+# backward pass then stays far inside float32 (1e3 · (12 · 14)^11 ≈ 3e27 for the largest ∇W entry, the loss below
+# 1e34, against float32's 3.4e38); x = 1e39 is itself inf in float32 and x = 1e30 overflows the loss.
+BOUND = 1000.0
+# A probability row must sum to 1 within this (typed decimals such as 0.1, 0.2, 0.7 sum to 1 ± 2e-16).
+ROW_SUM_TOLERANCE = 1e-6
+LOSS_FORMULAS = {"mse": "½‖ŷ − y‖²", "mae": "‖ŷ − y‖₁", "cross_entropy": "−yᵀ log softmax(ŷ)"}
 
 
-def numbers(text: str, what: str) -> list[float]:
-    """``"0.5, -1, 2"`` (commas or spaces) as floats; ``ValueError`` naming ``what`` for anything else."""
-    parts = [p for p in str(text or "").replace(",", " ").split() if p]
+def numbers(text: str, what: str, bound: float = BOUND) -> list[float]:
+    """``"0.5, -1, 2"`` (commas or spaces) as floats in [−bound, bound]; ``ValueError`` naming ``what`` otherwise."""
+    parts = [p for p in str(text if text is not None else "").replace(",", " ").split() if p]
     try:
         values = [float(p) for p in parts]
     except ValueError:
         raise ValueError(f"{what} must be numbers separated by commas, got {text!r}") from None
     if not values:
         raise ValueError(f"{what} is empty; give it numbers separated by commas")
-    if not all(np.isfinite(values)):
-        raise ValueError(f"{what} must be finite numbers, got {text!r}")
+    if not all(np.isfinite(values)) or max(abs(v) for v in values) > bound:
+        raise ValueError(f"{what} must be numbers in [−{bound:,g}, {bound:,g}] (larger ones overflow float32 in a "
+                         f"deep network), got {text!r}")
     return values
 
 
@@ -46,7 +55,7 @@ class TableSettings:
     output: Literal["identity", "sigmoid", "tanh", "softmax"] = "identity"  # φ_L
     loss: Literal["mse", "mae", "cross_entropy"] = "mse"
     x: str = "0.5, -1.0, 2.0"  # the example's input, d_0 numbers
-    y: str = "1.0, 0.0"  # its target, d_L numbers
+    y: str = "1.0, 0.0"  # its target, d_L numbers (or, for the cross-entropy, one class)
     seed: Annotated[int, Range(0, 2**31 - 1)] = 1  # the parameters' initialisation (1: both signs in both layers)
     zero_unit: bool = True  # v_1's first entry exactly 0 (its row of W_1 and its bias zeroed)
 
@@ -54,27 +63,52 @@ class TableSettings:
         cli.check(self, label)
 
     def layer_sizes(self) -> list[int]:
-        sizes = numbers(self.sizes, "sizes")
+        sizes = numbers(self.sizes, "sizes", bound=math.inf)  # its own message below
         if not all(s.is_integer() and 1 <= s <= MAX_WIDTH for s in sizes) or not 2 <= len(sizes) <= MAX_LAYERS + 1:
             raise ValueError(f"sizes must be 2 to {MAX_LAYERS + 1} whole numbers in [1, {MAX_WIDTH}] (d_0 to d_L), "
                              f"got {self.sizes!r}")
         return [int(s) for s in sizes]
+
+    def target(self, classes: int) -> np.ndarray:
+        """y as ``(classes,)`` float32. For the cross-entropy, a probability row (entries in [0, 1] summing to 1) or
+        one class k in [0, classes), which becomes its one-hot row; for the other losses, ``classes`` numbers."""
+        y = numbers(self.y, "y")
+        if self.loss != "cross_entropy":
+            if len(y) != classes:
+                raise ValueError(f"y has {len(y)} numbers; the network's output d_L = {classes} needs {classes}")
+            return np.asarray(y, np.float32)
+        if len(y) == 1 and classes > 1:
+            if not (y[0].is_integer() and 0 <= y[0] < classes):
+                raise ValueError(f"y for the cross-entropy is a class in 0 … {classes - 1} or {classes} probabilities,"
+                                 f" got {self.y!r}")
+            return np.eye(classes, dtype=np.float32)[int(y[0])]
+        if len(y) != classes or min(y) < 0 or max(y) > 1 or abs(sum(y) - 1) > ROW_SUM_TOLERANCE:
+            raise ValueError(f"y for the cross-entropy must be {classes} probabilities (each in [0, 1], summing to 1) "
+                             f"or one class in 0 … {classes - 1}, got {self.y!r}")
+        return np.asarray(y, np.float32)
+
+
+def _host(a) -> list:
+    """An array as nested float lists, with −0 written as 0 (the sign of a zero means nothing on this page)."""
+    return (np.asarray(a, np.float64) + 0.0).tolist()
 
 
 def compute(settings: TableSettings) -> dict:
     """Every table of the tab as plain lists, and ``max_difference``: the largest |manual − jax.grad| of any entry
     of any ∇W_i or ∇b_i.
 
+    Each layer's entry holds W, b, v, u, g, dW, db and jax.grad's dW and db, and ``signal``: what Φ'_i multiplies,
+    W_{i+1}ᵀ g_{i+1} for a hidden layer and ∂L/∂ŷ for the output. An element-wise φ gives ``derivative`` (φ'(v), so
+    g = φ'(v) ⊙ signal); softmax gives ``jacobian`` (diag z − z zᵀ, so g = Jᵀ signal) and no ``derivative``.
+
     Raises:
       ValueError: for sizes, x or y that do not fit, or a loss the output cannot go with (the library's message).
     """
     sizes = settings.layer_sizes()
     x = np.asarray(numbers(settings.x, "x"), np.float32)
-    y = np.asarray(numbers(settings.y, "y"), np.float32)
     if x.shape != (sizes[0],):
         raise ValueError(f"x has {x.size} numbers; the network's input d_0 = {sizes[0]} needs {sizes[0]}")
-    if y.shape != (sizes[-1],):
-        raise ValueError(f"y has {y.size} numbers; the network's output d_L = {sizes[-1]} needs {sizes[-1]}")
+    y = settings.target(sizes[-1])
     net = mlp.Net(settings.activation, settings.output)
     loss = losses.get(settings.loss)
     backprop.check_supported(loss, net.output)
@@ -86,15 +120,39 @@ def compute(settings: TableSettings) -> dict:
     t = backprop.tables(params, xs, ys, net, loss=loss)
     auto = jax.grad(lambda p: loss.fn(mlp.apply(p, xs, net), ys))(params)
     phis = net.layers(len(params))
-    host = lambda a: np.asarray(a, np.float64).tolist()
+    signals = [params[i + 1][0].T @ t.g[i + 1] for i in range(len(params) - 1)] + [loss.signal(t.u[-1], ys)]
     layers = []
     for i, ((W, b), phi) in enumerate(zip(params, phis)):
-        derivative = phi.derivative(t.v[i])
-        layers.append({
-            "layer": i + 1, "activation": phi.name, "W": host(W), "b": host(b), "v": host(t.v[i]),
-            "u": host(t.u[i + 1]), "derivative": host(derivative if phi.elementwise else jnp.diagonal(derivative)),
-            "g": host(t.g[i]), "dW": host(t.dW[i]), "db": host(t.db[i]),
-            "dW_autodiff": host(auto[i][0]), "db_autodiff": host(auto[i][1]),
-            "difference": float(max(jnp.max(jnp.abs(t.dW[i] - auto[i][0])), jnp.max(jnp.abs(t.db[i] - auto[i][1]))))})
-    return {"sizes": sizes, "x": host(t.u[0]), "y": host(y), "yhat": host(t.u[-1]), "loss": float(t.loss),
-            "loss_name": loss.name, "layers": layers, "max_difference": max(layer["difference"] for layer in layers)}
+        layer = {"layer": i + 1, "activation": phi.name, "W": _host(W), "b": _host(b), "v": _host(t.v[i]),
+                 "u": _host(t.u[i + 1]), "signal": _host(signals[i]), "g": _host(t.g[i]), "dW": _host(t.dW[i]),
+                 "db": _host(t.db[i]), "dW_autodiff": _host(auto[i][0]), "db_autodiff": _host(auto[i][1]),
+                 "difference": float(max(jnp.max(jnp.abs(t.dW[i] - auto[i][0])),
+                                         jnp.max(jnp.abs(t.db[i] - auto[i][1]))))}
+        if phi.elementwise:
+            layer["derivative"] = _host(phi.derivative(t.v[i]))
+        else:
+            layer["jacobian"] = _host(phi.derivative(t.v[i]))
+        layers.append(layer)
+    result = {"sizes": sizes, "x": _host(t.u[0]), "y": _host(y), "yhat": _host(t.u[-1]), "loss": float(t.loss),
+              "loss_name": loss.name, "loss_formula": LOSS_FORMULAS.get(loss.name, loss.name), "layers": layers,
+              "max_difference": max(layer["difference"] for layer in layers)}
+    check_finite(result)
+    return result
+
+
+def check_finite(result: dict) -> None:
+    """Raises ``ValueError`` if any number of ``result`` is not finite: the bounds on x and y are meant to make that
+    impossible, and a page of nan would say nothing."""
+    def leaves(value):
+        if isinstance(value, dict):
+            for v in value.values():
+                yield from leaves(v)
+        elif isinstance(value, list):
+            for v in value:
+                yield from leaves(v)
+        elif isinstance(value, float):
+            yield value
+    bad = [v for v in leaves(result) if not np.isfinite(v)]
+    if bad:
+        raise ValueError(f"this network and example overflow float32 ({len(bad)} numbers are not finite); use smaller "
+                         f"x and y")

@@ -28,8 +28,21 @@ BOX, SIDE, CENTRE = 20, 28, 14.0  # MNIST's box, image side and centre of mass (
 INK_FLOOR = 0.05  # ink below this (of full black) is anti-aliasing dust, not part of the digit's bounding box
 
 
+# The largest drawing read, in pixels (the pad's is 280 × 280): a drawing's memory grows by about 100 bytes a pixel
+# on its way to 28 × 28 (decoding, RGBA as floats, the ink), so this bounds one reading near 100 MB.
+MAX_PIXELS = 1_000_000
+
+
 class EmptyDrawing(ValueError):
     """A drawing with no ink."""
+
+
+def check_size(size: tuple[int, int]) -> None:
+    """Raises ``ValueError`` for an image of ``(width, height)`` over :data:`MAX_PIXELS` pixels, naming its size."""
+    width, height = size
+    if width * height > MAX_PIXELS:
+        raise ValueError(f"the drawing is {width:,} × {height:,} pixels; at most {MAX_PIXELS:,} pixels are read "
+                         f"(the pad's is 280 × 280)")
 
 
 def ink(canvas: np.ndarray) -> np.ndarray:
@@ -59,7 +72,10 @@ def preprocess(canvas: np.ndarray) -> np.ndarray:
 
     Raises:
       EmptyDrawing: if nothing was drawn.
+      ValueError: for a drawing of more than :data:`MAX_PIXELS` pixels.
     """
+    canvas = np.asarray(canvas)
+    check_size((canvas.shape[1], canvas.shape[0]) if canvas.ndim >= 2 else (canvas.size, 1))
     amount = ink(canvas)
     lit = np.argwhere(amount > INK_FLOOR)  # (row, column) of every inked pixel
     if lit.size == 0:

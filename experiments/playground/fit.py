@@ -26,6 +26,15 @@ from experiments.cli import Range
 from jaxnet import mlp, train
 
 UPDATES = 20  # reports per run, after the initial network's
+# A run's cost grows with width × steps; this bound keeps the longest run near make demo's width 10,000 for one
+# seed at 2,000 steps (the measured worst case is in docs/playground.md).
+MAX_WORK = 20_000_000
+TEXT_FIELDS = ("activation", "init")
+
+# The tab's default settings are make demo's (experiments/universal_approx.py) for one seed, so its test RMSE over the
+# widths is make demo's table: `python -m experiments.universal_approx` on a 2-core AMD EPYC CPU (jax 0.12.0.1),
+# 2026-12-05, mean of 3 seeds (docs/experiments.md has the seeds and the timings).
+MEASURED_CURVE = {10: 0.1859, 100: 0.0035, 1000: 0.0037, 10_000: 0.0034}
 
 
 def label(name: str) -> str:
@@ -33,49 +42,66 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def form_number(name: str, value, whole: bool) -> float | int:
+    """A number from a form or a client: a float, an int or a number's text; ``ValueError`` naming the field for
+    an empty box, text, NaN, an infinity or (``whole``) a fraction, which is never rounded."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"{label(name)} is empty or not a number; give it a value")
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"{label(name)} must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{label(name)} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{label(name)} must be a finite number, got {value}")
+    if whole:
+        if not float(value).is_integer():
+            raise ValueError(f"{label(name)} must be a whole number, got {value:g}")
+        return int(value)
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class FitSettings:
-    """One run of the tab; each numeric field's valid range is in its annotation (the page says it on a bad value)."""
+    """One run of the tab; each numeric field's valid range is in its annotation (the page says it on a bad value).
+
+    The defaults are make demo's (``universal_approx.Config``) for one seed.
+    """
 
     width: Annotated[int, Range(10, 10_000)] = 1000  # hidden units
     activation: Literal["tanh", "sigmoid", "relu"] = "tanh"  # hidden activation
     init: Literal["spread", "fan-in"] = "spread"  # the experiment's spread transitions, or lecun's fan-in normal
-    lr: Annotated[float, Range(0, 1, low_open=True)] = 1e-2  # the hidden layer's rate (the readout's is 1 / width)
-    steps: Annotated[int, Range(1, 20_000)] = 2000  # full-batch Adam steps
+    lr: Annotated[float, Range(0, 1, low_open=True)] = 5e-3  # the hidden layer's rate (the readout's is 1 / width)
+    steps: Annotated[int, Range(1, 20_000)] = 1000  # full-batch Adam steps
     seed: Annotated[int, Range(0, 2**31 - 1)] = 0  # initialisation
 
     def __post_init__(self):
         cli.check(self, label)
+        if self.width * self.steps > MAX_WORK:
+            raise ValueError(f"width × steps must be at most {MAX_WORK:,} (a run's time grows with both), got "
+                             f"{self.width:,} × {self.steps:,}; width {self.width:,} can run up to "
+                             f"{MAX_WORK // self.width:,} steps")
 
     @classmethod
     def from_form(cls, **values) -> FitSettings:
-        """Settings from a form's values, where numbers may arrive as floats (``1000.0``) or ``None`` (an empty box).
+        """Settings from a form's or a client's values, where numbers may arrive as floats (``1000.0``), text or
+        ``None`` (an empty box).
 
         Raises:
-          ValueError: naming the field, for an empty box, a fraction where a whole number belongs, or a value out
-            of its range.
+          ValueError: naming the field, for an empty box, text, NaN, an infinity, a fraction where a whole number
+            belongs (never rounded), or a value out of its range.
         """
         whole = {"width", "steps", "seed"}
-        for name, value in values.items():
-            if value is None:
-                raise ValueError(f"{label(name)} is empty or not a number; give it a value")
-            if isinstance(value, str) and name not in ("activation", "init"):
-                try:
-                    value = values[name] = float(value)
-                except ValueError:
-                    raise ValueError(f"{label(name)} must be a number, got {value!r}") from None
-            if name in whole and isinstance(value, float):
-                if not (math.isfinite(value) and value.is_integer()):
-                    raise ValueError(f"{label(name)} must be a whole number, got {value:g}")
-                values[name] = int(value)
-        return cls(**values)
+        numeric = {name: form_number(name, value, name in whole) for name, value in values.items()
+                   if name not in TEXT_FIELDS}
+        return cls(**{**values, **numeric})
 
     def experiment(self) -> universal_approx.Config:
-        """The experiment's configuration of this run: one seed of one width."""
-        # The tab's slower schedule (2,000 steps, rate 1e-2: the page is watched as it trains) with the slope it was
-        # tuned for; make demo's 1,000 steps use slope 50 and rate 5e-3.
+        """The experiment's configuration of this run: one seed of one width (make demo's slope and schedule)."""
         return universal_approx.Config(widths=(self.width,), activation=self.activation, lr=self.lr, steps=self.steps,
-                                       slope=30.0, seeds=1, seed=self.seed, plots=False, verbose=False)
+                                       seeds=1, seed=self.seed, plots=False, verbose=False)
 
 
 class Snapshot(NamedTuple):
@@ -136,6 +162,9 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
     while True:
         measured = _measure(params, x, y, x_test, y_test, net=net)
         train_rmse, prediction, test_rmse = float(measured[0]), np.asarray(measured[1]), float(measured[2])
+        if not (math.isfinite(train_rmse) and math.isfinite(test_rmse) and np.isfinite(prediction).all()):
+            raise ValueError(f"the run diverged by step {step:,}: its error is no longer a finite number; lower the "
+                             f"learning rate (it was {settings.lr:g})")
         curve.append((step, train_rmse, test_rmse))
         yield Snapshot(step, settings.steps, x_test[:, 0], prediction[:, 0], train_rmse, test_rmse,
                        list(curve), time.perf_counter() - tic)

@@ -28,7 +28,7 @@ import os
 import sys
 import threading
 import warnings
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 if __name__ == "__main__" and not __package__:  # run as a file: import the package from the repository root
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -77,9 +77,16 @@ def number_box(value, **kwargs) -> gr.Number:
     return box
 
 
+class Unreadable(NamedTuple):
+    """A drawing refused before it was decoded, in its place, so that the handler refuses it by name."""
+
+    reason: str
+
+
 def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
     """The drawing pad, refusing an image of more than :data:`digits.MAX_PIXELS` pixels from its header, before
-    Gradio decodes it (a 10,000² PNG of 0.4 MB would otherwise ask for gigabytes)."""
+    Gradio decodes it (a 10,000² PNG of 0.4 MB would otherwise ask for gigabytes): the handler gets an
+    :class:`Unreadable` instead of the image."""
     decode = pad.convert_and_format_image
 
     def convert_and_format_image(file, flatten_on_white: bool = False):
@@ -93,11 +100,11 @@ def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
             except Image.DecompressionBombError:
                 size = (digits.MAX_PIXELS + 1, 1)  # over PIL's own, larger limit: too large in any case
             except (OSError, ValueError):
-                raise gr.Error("the drawing is not an image that can be read (PNG, WebP, JPEG, …)") from None
+                return Unreadable("the drawing is not an image that can be read (PNG, WebP, JPEG, …)")
             try:
                 digits.check_size(size)
             except ValueError as e:
-                raise gr.Error(str(e)) from None
+                return Unreadable(str(e))
         return decode(file, flatten_on_white)
 
     pad.convert_and_format_image = convert_and_format_image  # type: ignore[method-assign]
@@ -115,7 +122,8 @@ class Messages:
         """Records ``message`` for the session and returns the error to raise (its text goes to clients too)."""
         if request is not None and request.session_hash:
             self._last[request.session_hash] = message
-        return gr.Error(message)
+        # No toast: the box shows it, for as long as it holds (a toast is gone after 10 s, and piles up).
+        return gr.Error(message, visible=False, print_exception=False)
 
     def take(self, request: gr.Request | None) -> str:
         """The session's last refusal, as the box shows it, and forgets it."""
@@ -380,6 +388,10 @@ def read_digit(model: digits.Model | None, drawing, request: gr.Request | None =
     if model is None:
         raise MESSAGES.refuse(request, "there is no network to read digits with: see the note at the top of this tab")
     canvas = drawing.get("composite") if isinstance(drawing, dict) else drawing
+    unreadable = [part for part in ([drawing.get("background"), canvas, *drawing.get("layers", [])]
+                                    if isinstance(drawing, dict) else [canvas]) if isinstance(part, Unreadable)]
+    if unreadable:
+        raise MESSAGES.refuse(request, unreadable[0].reason)
     if canvas is None:
         raise MESSAGES.refuse(request, "the drawing is empty: draw a digit on the pad first")
     try:

@@ -158,19 +158,22 @@ def main() -> None:
     process, url = start_server()
     try:
         client = Client(url, verbose=False, download_files=False)
+        memory: Memory | None = Memory(process.pid)
         try:
-            memory: Memory | None = Memory(process.pid)
-            memory.reset()
-        except OSError:  # not Linux, or no permission: the memory column stays empty
+            Memory(process.pid).reset()
+        except OSError:  # not Linux, or no permission: the memory columns stay empty
             memory = None
         rows = ["| width | run | first update (the initial network) | first trained update | updates | updates/s "
-                "| whole run | test RMSE |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+                "| whole run | test RMSE | memory growth |", "|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         runs = [(width, 1000, run) for width in WIDTHS for run in ("first (compiles)", "second (reuses)")]
         runs.append((*WORST, "the longest allowed, 10,000 × 2,000 steps (compiles)"))
         for width, steps, run in runs:
+            if memory is not None:
+                memory.reset()
             r = one_run(client, width, steps)
+            grown = f"{memory.growth() / MB:.0f} MB" if memory is not None else ""
             rows.append(f"| {width:,} | {run} | {r['first']:.2f} s | {r['first_trained']:.2f} s | {r['updates']} "
-                        f"| {r['per_second']:.1f} | {r['total']:.1f} s | {r['rmse']:.4f} |")
+                        f"| {r['per_second']:.1f} | {r['total']:.1f} s | {r['rmse']:.4f} | {grown} |")
             print(rows[-1], flush=True)
         with tempfile.TemporaryDirectory() as folder:
             others = ["| request | median latency | the server's memory growth |", "|---|---:|---:|"]
@@ -202,8 +205,9 @@ demo's: 1,000 full-batch Adam steps, tanh, spread units) at four widths, and the
 (width × steps ≤ 20,000,000), pressed through Gradio's client, which receives every update the page does: 21 updates
 per run (the initial network, then one after each of 20 compiled chunks), each a plotted figure of the fit and the
 error curve. "First update" is the initial network's plot; "first trained update" the plot after the first chunk (on
-a first run it includes compiling the width's program). Then the other tabs, one request at a time, and the memory
-one request adds to the server's resident size at its peak (from /proc; the server had already served the runs).
+a first run it includes compiling the width's program); "memory growth" is how far the run took the server's resident
+size above where it started (at its peak, read from /proc). Then the other tabs, one request at a time, with the same
+measure of memory (the server had already served the runs).
 
 {table}
 <!-- playground-end -->"""

@@ -115,19 +115,27 @@ class Messages:
     """The last refusal of each session (a browser tab, a client), for the box beside the form: a toast vanishes
     and the page would then show old results under a changed form as if they belonged to it."""
 
+    KEPT = 1000  # sessions remembered: a client of the API never takes its refusals, so the oldest are dropped
+
     def __init__(self):
+        self._lock = threading.Lock()
         self._last: dict[str, str] = {}
 
     def refuse(self, request: gr.Request | None, message: str) -> gr.Error:
         """Records ``message`` for the session and returns the error to raise (its text goes to clients too)."""
         if request is not None and request.session_hash:
-            self._last[request.session_hash] = message
+            with self._lock:
+                self._last.pop(request.session_hash, None)
+                self._last[request.session_hash] = message
+                while len(self._last) > self.KEPT:
+                    del self._last[next(iter(self._last))]
         # No toast: the box shows it, for as long as it holds (a toast is gone after 10 s, and piles up).
         return gr.Error(message, visible=False, print_exception=False)
 
     def take(self, request: gr.Request | None) -> str:
         """The session's last refusal, as the box shows it, and forgets it."""
-        message = self._last.pop(request.session_hash, "") if request is not None else ""
+        with self._lock:
+            message = self._last.pop(request.session_hash or "", "") if request is not None else ""
         return f"**Not run:** {message}" if message else ""
 
 

@@ -121,9 +121,9 @@ def compute(settings: TableSettings) -> dict:
     auto = jax.grad(lambda p: loss.fn(mlp.apply(p, xs, net), ys))(params)
     phis = net.layers(len(params))
     signals = [params[i + 1][0].T @ t.g[i + 1] for i in range(len(params) - 1)] + [loss.signal(t.u[-1], ys)]
-    layers = []
+    layers: list[dict] = []
     for i, ((W, b), phi) in enumerate(zip(params, phis)):
-        layer = {"layer": i + 1, "activation": phi.name, "W": _host(W), "b": _host(b), "v": _host(t.v[i]),
+        layer: dict = {"layer": i + 1, "activation": phi.name, "W": _host(W), "b": _host(b), "v": _host(t.v[i]),
                  "u": _host(t.u[i + 1]), "signal": _host(signals[i]), "g": _host(t.g[i]), "dW": _host(t.dW[i]),
                  "db": _host(t.db[i]), "dW_autodiff": _host(auto[i][0]), "db_autodiff": _host(auto[i][1]),
                  "difference": float(max(jnp.max(jnp.abs(t.dW[i] - auto[i][0])),

@@ -614,8 +614,9 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
 
         tab("A digit you draw").click()
         brush = "#pad button[aria-label='Brush']"
-        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, brush).is_displayed())
-        time.sleep(1.0)  # the brush is picked as the tab opens: no click on it here
+        # The page picks the brush as the tab opens (the selected tool's button is highlighted): no click on it here.
+        wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, brush).get_attribute("class"))
+        time.sleep(0.5)
         canvas = [c for c in driver.find_elements(By.CSS_SELECTOR, "#pad canvas") if c.is_displayed()][0]
         stroke = ActionChains(driver).move_to_element_with_offset(canvas, -50, -90).click_and_hold()
         for dx, dy in ((35, 0), (35, 0), (30, 0), (-10, 40), (-15, 50), (-15, 50), (-10, 40)):  # a 7, from its bar

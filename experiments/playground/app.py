@@ -421,11 +421,18 @@ table.bp td, table.bp th { border: 1px solid #ccc; padding: 2px 8px; text-align:
 .message p { color: #b00020; }
 """
 
-# The pad opens on no tool, so a first stroke would draw nothing: select the brush when the tab opens.
-SELECT_BRUSH = """() => { setTimeout(() => {
-  const brush = document.querySelector("#pad button[aria-label='Brush']");
-  if (brush && !brush.classList.contains("selected") && brush.getAttribute("aria-pressed") !== "true") brush.click();
-}, 300); }"""
+# The pad opens on no tool, so a first stroke would draw nothing: select the brush when the tab opens. The editor
+# sets its tool up as it starts (later on a slow machine), so this looks for five seconds and selects it whenever it
+# is not (a selected tool's button has the class "highlight"; clicking a selected one leaves it selected).
+SELECT_BRUSH = """() => {
+  let tries = 0;
+  const select = () => {
+    const brush = document.querySelector("#pad button[aria-label='Brush']");
+    if (brush && brush.offsetParent !== null && !brush.classList.contains("highlight")) brush.click();
+    if (++tries < 20) setTimeout(select, 250);
+  };
+  select();
+}"""
 
 
 def build(model: digits.Model | None, model_text: str) -> gr.Blocks:

@@ -28,8 +28,9 @@ BOX, SIDE, CENTRE = 20, 28, 14.0  # MNIST's box, image side and centre of mass (
 INK_FLOOR = 0.05  # ink below this (of full black) is anti-aliasing dust, not part of the digit's bounding box
 
 
-# The largest drawing read, in pixels (the pad's is 280 × 280): a drawing's memory grows by about 100 bytes a pixel
-# on its way to 28 × 28 (decoding, RGBA as floats, the ink), so this bounds one reading near 100 MB.
+# The largest drawing read, in pixels (the pad's is 280 × 280). A drawing takes memory on its way to 28 × 28 in
+# proportion to its pixels (decoded RGBA, then floats, then the ink); at this limit one reading took 53 MB of the
+# server's memory in `python -m benchmarks.playground` (docs/playground.md).
 MAX_PIXELS = 1_000_000
 
 

@@ -3,10 +3,14 @@
 # make launchers: the multi-process runs (under mpirun and srun, and with explicit flags).
 # make docs: the documentation site.  make dist: the wheel and the sdist.
 # make playground: the lecture, live, on a local web page (http://127.0.0.1:7860; PORT=... to change).
-# Both create .venv on first use. EXTRAS picks the package extras installed there (CI adds "data" for tfds).
+# Both create .venv on first use with $(PYTHON) (default: the machine's python3). EXTRAS picks the package extras
+# installed there. The defaults run the whole suite but the tests that need another extra or the MNIST files, which
+# skip saying what to install or set (-rs lists them); all of it: make test EXTRAS=$(ALL_EXTRAS) with
+# JAXNET_DATA_DIR set to the MNIST files' folder (as CI does).
 PYTHON ?= python3
 VENV ?= .venv
 EXTRAS ?= test,plots
+ALL_EXTRAS := test,plots,data,docs,playground,tensorboard,interop
 comma := ,
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
@@ -32,10 +36,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not launchers"
+	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadfile -m "not launchers"
 
 check: install
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not launchers"
+	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not launchers"
 
 # The multi-process runs: under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
 # as root, `bash .ci/slurm.sh start` brings up a one-node SLURM), and started with explicit flags. One test at a

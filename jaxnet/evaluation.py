@@ -13,23 +13,45 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import losses, mlp
+from jaxnet import losses, mlp, program
 
 
 def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_size: int, ensemble: bool = False,
-                  activation: mlp.ActivationSpec | None = None, output: str | None = None) -> Callable:
+                  activation: mlp.ActivationSpec | None = None, output: str | None = None,
+                  one_by_one: bool | None = None) -> Callable:
     """A compiled ``evaluate(params, x, y, n_valid) -> (mean loss, metric)`` over chunks of ``chunk_size`` rows.
 
     ``x`` and ``y`` are padded to a multiple of ``chunk_size`` (rows past ``n_valid`` are ignored). The metric is
     the loss's own (``Loss.metric``): the accuracy, argmax of the output against the label, or NaN for none.
     Cached on its arguments, so every evaluation of the same network and loss reuses one compiled program.
 
+    An ensemble's members are evaluated as its training runs them (``one_by_one``, by default
+    :func:`jaxnet.program.members_one_by_one` without a mesh): in turn, each by the one-network program, so each
+    member's values equal its own evaluation bit for bit; or side by side with ``jax.vmap``, whose batched sums
+    XLA may group in another order (the values then agree to float32 round-off, and which bits move depends on
+    XLA's version).
+
     Raises:
       ValueError: for a softmax output before a loss that takes logits.
     """
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     losses.check_output(loss, net.output)
+    if one_by_one is None:
+        one_by_one = program.members_one_by_one(None)
+    if ensemble and one_by_one:
+        return _members_in_turn(_make_evaluate(net, loss, chunk_size, False))
     return _make_evaluate(net, loss, chunk_size, ensemble)
+
+
+def _members_in_turn(evaluate_one: Callable) -> Callable:
+    """The one-network ``evaluate_one`` applied to each member of a stacked ensemble; values stacked, ``(K,)``."""
+    def evaluate(params, x, y, n_valid):
+        x, y = jnp.asarray(x), jnp.asarray(y)  # on the device once, not once per member
+        members = jax.tree.leaves(params)[0].shape[0]
+        values = [evaluate_one(jax.tree.map(lambda a, k=k: a[k], params), x, y, n_valid) for k in range(members)]
+        return tuple(jnp.stack(column) for column in zip(*values))
+
+    return evaluate
 
 
 @functools.lru_cache(maxsize=64)

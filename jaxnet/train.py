@@ -406,7 +406,7 @@ class Trainer:
     def _evaluate_program(self, chunk: int):
         if chunk not in self._evaluates:
             self._evaluates[chunk] = make_evaluate(net=self.net, loss=self.loss, chunk_size=chunk,
-                                                   ensemble=self.ensemble)
+                                                   ensemble=self.ensemble, one_by_one=self.one_by_one)
         return self._evaluates[chunk]
 
     def fit(self, state: TrainState, x, y, *, epochs: int, key: Array, eval_data: tuple[Any, Any] | None = None,

@@ -9,6 +9,8 @@ import shutil
 
 import pytest
 
+import requires
+
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 
 
@@ -18,7 +20,7 @@ def start(*, window: str = "1280,1000", only_local: bool = False):
     ``only_local``: every host name but 127.0.0.1 and localhost resolves to nothing, as with the network unplugged,
     so a page that fetches anything from outside logs a failed request.
     """
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed: pip install -e '.[docs]'")
+    webdriver = pytest.importorskip("selenium.webdriver", reason=requires.extra("docs"))
     if not (os.path.exists(CHROMIUM) and CHROMEDRIVER):
         pytest.skip("Debian's chromium and chromium-driver are not installed: "
                     "as root, apt-get install -y chromium chromium-driver")

@@ -5,6 +5,8 @@ import pytest
 
 from jaxnet import data  # noqa: E402
 
+import requires
+
 pytestmark = pytest.mark.slow  # each runs a whole benchmark script
 
 from benchmarks import first_call, gpu, run  # noqa: E402
@@ -25,13 +27,13 @@ def test_bench_runs_on_tiny_sizes(tmp_path):
     assert not (tmp_path / "RESULTS.md").exists()  # a tiny run is a check, never a result
 
 
-@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason="needs the MNIST files in $JAXNET_DATA_DIR")
+@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=requires.MNIST)
 def test_gpu_script_runs_on_tiny_sizes():
     accuracy, big = gpu.main(["--tiny"])
     assert 0 < accuracy["final_accuracy"] <= 1 and big["samples_per_s"] > 0
 
 
-@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason="needs the MNIST files in $JAXNET_DATA_DIR")
+@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=requires.MNIST)
 def test_first_call_comparison_runs_on_a_small_set():
     results = first_call.main(["--epochs", "1", "--train-limit", "2048"])
     assert len(results) == 3 and all(0 < accuracies[0] <= 1 for accuracies in results.values())

@@ -12,6 +12,7 @@ import pytest
 
 from jaxnet import callbacks, checkpoint, distributed, mlp, train
 
+import requires
 from problems import blobs, small_params
 
 
@@ -253,7 +254,7 @@ def test_bad_settings_are_refused_before_anything_trains(tmp_path):
 
 
 def test_only_process_zero_writes(tmp_path, monkeypatch):
-    pytest.importorskip("tensorboardX")
+    pytest.importorskip("tensorboardX", reason=requires.extra("tensorboard"))
     x, y = blobs()
     monkeypatch.setattr(distributed, "is_writer", lambda: False)
     trained(small_params(), x, y, epochs=2, eval_data=(x, y), callbacks=[
@@ -271,8 +272,9 @@ def test_injected_hyperparams_are_found_inside_a_chain():
 
 
 def test_tensorboard_writes_each_records_scalars_and_the_learning_rate(tmp_path):
-    pytest.importorskip("tensorboardX")
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    pytest.importorskip("tensorboardX", reason=requires.extra("tensorboard"))
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                            reason=requires.extra("tensorboard"))
     x, y = blobs()
     schedule = optax.linear_schedule(0.1, 0.0, 18)  # 6 steps an epoch: the rate falls by 1/3 an epoch
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=schedule)
@@ -376,8 +378,9 @@ def test_the_messages_name_the_callback_and_the_problem_exactly():
 
 
 def test_tensorboard_writes_each_members_scalars_and_nothing_else(tmp_path):
-    pytest.importorskip("tensorboardX")
-    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    pytest.importorskip("tensorboardX", reason=requires.extra("tensorboard"))
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator",
+                                            reason=requires.extra("tensorboard"))
     x, y = blobs()
     trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32,
                             ensemble=True)
@@ -397,7 +400,7 @@ def test_tensorboard_writes_each_members_scalars_and_nothing_else(tmp_path):
 
 
 def test_tensorboard_refuses_an_unwritable_directory(tmp_path):
-    pytest.importorskip("tensorboardX")
+    pytest.importorskip("tensorboardX", reason=requires.extra("tensorboard"))
     x, y = blobs()
     blocker = tmp_path / "a_file"
     blocker.write_text("not a directory")

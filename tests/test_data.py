@@ -10,11 +10,12 @@ import pytest
 
 from jaxnet import data
 
+import requires
 from idx_files import fake_mnist, write_idx
 
 REAL = os.environ.get(data.ENV_VAR)
 needs_real = pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None,
-                                reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
+                                reason=requires.MNIST)
 
 
 @needs_real
@@ -121,7 +122,7 @@ def test_bad_arguments():
 @pytest.mark.slow
 @needs_real
 def test_tfds_builds_offline_from_the_original_files(tmp_path):
-    pytest.importorskip("tensorflow_datasets")
+    pytest.importorskip("tensorflow_datasets", reason=requires.extra("data"))
     manual = tmp_path / "downloads" / "manual"
     manual.mkdir(parents=True)
     for f in os.listdir(REAL):
@@ -139,7 +140,7 @@ def test_tfds_builds_offline_from_the_original_files(tmp_path):
 
 @pytest.mark.slow
 def test_tfds_offline_without_files_fails_fast(tmp_path, monkeypatch):
-    pytest.importorskip("tensorflow_datasets")
+    pytest.importorskip("tensorflow_datasets", reason=requires.extra("data"))
     monkeypatch.setattr(data, "_TFDS_HOST", ("127.0.0.1", 9))  # offline, on any machine: nothing listens there
     tic = time.perf_counter()
     with pytest.raises(data.DataError, match=r"no network to download it.*downloads/manual"):

@@ -21,6 +21,7 @@ import pytest
 from jaxnet import data
 
 import chromium
+import requires
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SHOTS = os.path.join(ROOT, "runs", "docs")
@@ -40,8 +41,8 @@ def site(tmp_path_factory):
     ``$JAXNET_DOCS_HTML`` names a site ``make docs`` has just built (CI sets it right after building, so the suite
     does not build it twice); otherwise the test builds its own.
     """
-    pytest.importorskip("sphinx", reason="the docs extra is not installed: pip install -e '.[docs]'")
-    pytest.importorskip("myst_nb", reason="the docs extra is not installed: pip install -e '.[docs]'")
+    pytest.importorskip("sphinx", reason=requires.extra("docs"))
+    pytest.importorskip("myst_nb", reason=requires.extra("docs"))
     if os.environ.get("JAXNET_DOCS_HTML"):
         out = os.environ["JAXNET_DOCS_HTML"]
         assert os.path.isfile(os.path.join(out, "index.html")), f"$JAXNET_DOCS_HTML={out} holds no built site"

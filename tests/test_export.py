@@ -151,7 +151,8 @@ def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, en
 def test_the_evaluation_lowers_with_the_forward_products_only(platform, ensemble):
     key = jax.random.key(0)
     params = shapes(lambda: train.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2]))
-    evaluate = train.make_evaluate(NET, loss="cross_entropy", chunk_size=500, ensemble=ensemble)
+    # On an accelerator an ensemble's members are evaluated side by side (one_by_one=False: one vmapped program).
+    evaluate = train.make_evaluate(NET, loss="cross_entropy", chunk_size=500, ensemble=ensemble, one_by_one=False)
     text = module_text(evaluate, platform, params, *data_specs(1000), jax.ShapeDtypeStruct((), jnp.int32))
     check_module(text, 2)
 

@@ -6,7 +6,9 @@ import pytest
 
 from experiments import mnist, universal_approx
 
-pytest.importorskip("matplotlib", reason="the plots extra is not installed")
+import requires
+
+pytest.importorskip("matplotlib", reason=requires.extra("plots"))
 from matplotlib.figure import Figure  # noqa: E402
 
 

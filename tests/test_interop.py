@@ -15,7 +15,9 @@ import pytest
 
 from jaxnet import interop, mlp, train
 
-HINT = "the interop extra is not installed: pip install -e '.[interop]'"
+import requires
+
+HINT = requires.extra("interop")
 SIZES = [5, 16, 16, 3]
 ATOL = 1e-6
 

@@ -6,6 +6,7 @@ import pytest
 
 from jaxnet import data
 
+import requires
 from idx_files import labelled_mnist
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
@@ -32,7 +33,7 @@ def check_outputs(out, metrics, y_test):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None, reason="needs the real MNIST files")
+@pytest.mark.skipif(not REAL or data.find_idx_dir("mnist", REAL) is None, reason=requires.MNIST)
 def test_short_schedule_on_real_mnist_reaches_97_percent(tmp_path):
     config = mnist.Config(epochs=3, seeds=1, out=str(tmp_path), verbose=False)
     metrics = mnist.main(config)

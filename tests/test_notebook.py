@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+import requires
+
 EXPERIMENTS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "experiments"))
 NOTEBOOK = os.path.join(EXPERIMENTS, "lecture.ipynb")
 
@@ -47,8 +49,8 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
 
 def execute(tmp_path, monkeypatch) -> str:
     """Runs the notebook here; returns the text of its outputs."""
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
+    nbformat = pytest.importorskip("nbformat", reason=requires.extra("test"))
+    nbclient = pytest.importorskip("nbclient", reason=requires.extra("test"))
     # Run in a scratch folder (its files go there), importing the experiments' package from the repository root.
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.path.dirname(EXPERIMENTS), os.environ.get("PYTHONPATH", "")]))
     monkeypatch.setenv("MPLBACKEND", "Agg")

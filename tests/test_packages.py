@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+import requires
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ENTRIES = [("experiments.universal_approx", "experiments/universal_approx.py"),
            ("experiments.mnist", "experiments/mnist.py"),
@@ -22,7 +24,7 @@ def run(args, cwd=ROOT):
 
 
 def test_the_playground_the_benchmarks_and_the_tests_share_one_experiment_module():
-    pytest.importorskip("gradio", reason="the playground extra is not installed")
+    pytest.importorskip("gradio", reason=requires.extra("playground"))
     code = ("import sys\n"
             "from experiments import mnist\n"
             "from experiments.playground import digits\n"
@@ -42,7 +44,7 @@ def test_the_playground_the_benchmarks_and_the_tests_share_one_experiment_module
 @pytest.mark.parametrize("module, path", ENTRIES, ids=[m for m, _ in ENTRIES])
 def test_each_entry_runs_as_a_module_and_as_a_file(module, path, tmp_path):
     if module == "experiments.playground":
-        pytest.importorskip("gradio", reason="the playground extra is not installed")
+        pytest.importorskip("gradio", reason=requires.extra("playground"))
     as_module = run(["-m", module, "--help"])
     as_file = run([os.path.join(ROOT, path), "--help"], cwd=tmp_path)  # from anywhere, as users run the sweep
     for result in (as_module, as_file):
@@ -65,3 +67,20 @@ def test_at_most_one_path_line_per_entry_script():
                 assert len(lines) <= 1, f"{where}: {lines}"
                 if lines and name.endswith(".py"):  # only an entry script may need one, to run as a file
                     assert 'if __name__ == "__main__" and not __package__:' in text, where
+
+
+def test_the_whole_suites_extras_are_the_same_everywhere_they_are_named():
+    # The extras that run the whole suite: pyproject's, but bench (PyTorch for make bench, which no test needs).
+    import tomllib
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with open(os.path.join(root, "pyproject.toml"), "rb") as f:
+        declared = set(tomllib.load(f)["project"]["optional-dependencies"]) - {"bench"}
+    assert set(requires.ALL_EXTRAS.split(",")) == declared
+    texts = {}
+    for name in ("Makefile", "README.md", ".ci/run"):
+        with open(os.path.join(root, name)) as f:
+            texts[name] = f.read()
+    assert f"ALL_EXTRAS := {requires.ALL_EXTRAS}\n" in texts["Makefile"]
+    assert f"make test EXTRAS={requires.ALL_EXTRAS}`" in texts["README.md"]
+    assert f'EXTRAS="${{EXTRAS:-{requires.ALL_EXTRAS}}}"' in texts[".ci/run"]

@@ -26,9 +26,10 @@ import pytest
 
 from jaxnet import data
 
+import requires
 from idx_files import glyph_mnist
 
-pytest.importorskip("gradio", reason="the playground extra is not installed: pip install -e '.[playground]'")
+pytest.importorskip("gradio", reason=requires.extra("playground"))
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402

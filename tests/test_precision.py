@@ -13,6 +13,7 @@ import pytest
 
 from jaxnet import backprop, data, losses, mlp, program, train
 
+import requires
 from jaxprs import equations
 from problems import blobs
 
@@ -134,7 +135,7 @@ def test_a_short_mnist_run_in_bfloat16_lands_within_0_3_points_of_float32():
     from experiments import mnist
 
     if data.find_idx_dir() is None:
-        pytest.skip("MNIST's IDX files are not available: set JAXNET_DATA_DIR")
+        pytest.skip(requires.MNIST)
     accuracy = {}
     for dtype in ("float32", "bfloat16"):
         config = mnist.Config(epochs=3, train_limit=10_000, seeds=1, compute_dtype=dtype, plots=False,

@@ -5,6 +5,8 @@ import pytest
 
 from jaxnet import data
 
+import requires
+
 README = os.path.join(os.path.dirname(__file__), "..", "README.md")
 with open(README) as f:
     BLOCKS = re.findall(r"```python\n(.*?)```", f.read(), re.S)
@@ -16,7 +18,7 @@ def test_the_ten_line_example_runs():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=f"the MNIST IDX files are not in ${data.ENV_VAR}")
+@pytest.mark.skipif(data.find_idx_dir("mnist") is None, reason=requires.MNIST)
 def test_the_training_example_reaches_the_accuracy_of_scaled_inputs(recwarn, tmp_path, monkeypatch):
     # The second block, exactly as written, on what load_mnist returns: 784-200-10, 3 epochs of Adam 1e-3. Raw pixels
     # fed unscaled reach 93.9%, scaled ones 97.0% (benchmarks/first_call.py); the example must be the second kind,

@@ -25,7 +25,7 @@ export JAX_COMPILATION_CACHE_DIR ?= $(abspath $(VENV))/jax-cache
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS ?= 0
 export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
-.PHONY: install test check launchers lint demo mnist notebook bench clean docs dist playground mutants planted
+.PHONY: install test check launchers lint demo mnist study notebook bench clean docs dist playground mutants planted
 
 install: $(STAMP)
 
@@ -56,6 +56,11 @@ demo: install
 
 mnist: install
 	$(PY) -m experiments.mnist
+
+# The width sweep taken apart: what each width can represent, what the data allow, what training reaches
+# (runs/width_study/; about 3 minutes here).
+study: install
+	$(PY) -m experiments.width_study
 
 # The lecture's notebook, executed into runs/lecture.ipynb with its outputs (the stored one has none).
 notebook: install

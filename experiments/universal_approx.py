@@ -124,12 +124,18 @@ def make_optimizer(config: Config, width: int) -> optax.GradientTransformation:
     return optax.multi_transform({"hidden": build(config.lr), "output": build(config.lr_out / width)}, labels)
 
 
-def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
-    """Trains ``config.seeds`` networks of one width as an ensemble; returns their errors, the test predictions
-    (``_test_pred``) and the trained parameters (``_params``, with the seed axis first)."""
+def initial_params(config: Config, width: int) -> mlp.Params:
+    """The ``config.seeds`` networks of one width as the sweep starts them, stacked (the seed axis first)."""
     keys = jax.random.split(jax.random.fold_in(jax.random.key(config.seed), width), config.seeds)
     # One compiled program (an eager vmap would start one per operation).
-    params = jax.jit(jax.vmap(lambda k: init_spread(k, width, domain=config.domain, slope=config.slope)))(keys)
+    return jax.jit(jax.vmap(lambda k: init_spread(k, width, domain=config.domain, slope=config.slope)))(keys)
+
+
+def fit_width(config: Config, width: int, x, y, x_test, y_test) -> dict:
+    """Trains ``config.seeds`` networks of one width as an ensemble, from :func:`initial_params`; returns their
+    errors, the test predictions (``_test_pred``) and the trained parameters (``_params``, with the seed axis
+    first)."""
+    params = initial_params(config, width)
     tic = time.perf_counter()
     params, history = train.fit(
         params, x, y, optimizer=make_optimizer(config, width), epochs=config.steps, batch_size=len(x),

@@ -12,6 +12,7 @@ import requires
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 ENTRIES = [("experiments.universal_approx", "experiments/universal_approx.py"),
+           ("experiments.width_study", "experiments/width_study.py"),
            ("experiments.mnist", "experiments/mnist.py"),
            ("experiments.playground", "experiments/playground/app.py"),
            ("benchmarks.run", "benchmarks/run.py"),

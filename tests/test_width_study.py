@@ -1,0 +1,110 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import universal_approx, width_study
+from jaxnet import mlp
+
+NUMPY_HIDDEN = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0.0)}
+
+
+def least_squares_written_out(params, x_fit, y_fit, x_test, y_test, activation):
+    # The minimum-norm least-squares readout from the SVD, singular values below float64 round-off left out (the
+    # cut-off numpy.linalg.lstsq uses by default): a = V diag(1/s) Uᵀ y.
+    (W1, b1), _ = params
+    W1, b1 = np.asarray(W1, np.float64), np.asarray(b1, np.float64)
+    features = lambda x: np.hstack([NUMPY_HIDDEN[activation](x @ W1.T + b1), np.ones((len(x), 1))])
+    U, s, Vt = np.linalg.svd(features(x_fit), full_matrices=False)
+    keep = s > s[0] * np.finfo(np.float64).eps * max(features(x_fit).shape)
+    a = Vt[keep].T @ ((U[:, keep].T @ y_fit) / s[keep][:, None])
+    return float(np.sqrt(np.mean((features(x_test) @ a - y_test) ** 2)))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("width", [3, 40, 500])
+def test_readout_rmse_is_numpys_least_squares_written_out(activation, width):
+    # Widths below, near and above the 120 fit points (the last underdetermined: the minimum-norm readout).
+    rng = np.random.default_rng(width)
+    params = mlp.init(jax.random.key(width), [2, width, 3])
+    x_fit, x_test = rng.uniform(-2, 2, (120, 2)), rng.uniform(-2, 2, (50, 2))
+    f = lambda x: np.stack([np.sin(3 * x[:, 0]), x[:, 0] * x[:, 1], np.cos(x[:, 1])], axis=1)
+    got = width_study.readout_rmse(params, x_fit, f(x_fit), x_test, f(x_test), activation=activation)
+    expected = least_squares_written_out(params, x_fit, f(x_fit), x_test, f(x_test), activation)
+    # Two SVD-based solvers of the same problem: the same to far below the errors measured (float64 round-off,
+    # amplified by the features' condition number where they are near rank-deficient).
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+    with pytest.raises(ValueError, match="activation must be one of .*'softplus'"):
+        width_study.readout_rmse(params, x_fit, f(x_fit), x_test, f(x_test), activation="softplus")
+
+
+def test_the_slope_of_a_power_law_is_its_exponent():
+    widths = np.array([10, 30, 100, 1000, 10000])
+    assert width_study.loglog_slope(widths, 3.0 * widths ** -1.5) == pytest.approx(-1.5, abs=1e-12)
+    assert width_study.loglog_slope(widths, 0.2 * widths ** 0.5) == pytest.approx(0.5, abs=1e-12)
+
+
+@pytest.mark.slow
+def test_a_small_study_separates_representation_data_and_training(tmp_path):
+    config = width_study.Config(widths=(10, 40, 160), seeds=2, steps=1000, test_points=2000, fit_points=1000,
+                                budget_widths=(40,), budget_steps=(50, 200), out=str(tmp_path), plots=True)
+    result = width_study.main(config)
+    widths = result["widths"]
+    assert set(widths) == {10, 40, 160}
+    for r in widths.values():
+        assert {len(v) for v in r.values()} == {2}  # one value per seed, for every quantity
+        # Both are least-squares readouts of the same features; the dense fit's is the best on its own 1,000 points,
+        # so on the 2,000 test points it may lose to the 300-point fit only where both are nearly the best
+        # (measured: by 4e-5 relative at width 10, seed 0); 1e-3 allows that and nothing coarser.
+        assert np.all(np.array(r["representable_rmse"]) <= np.array(r["data_rmse"]) * (1 + 1e-3))
+    representable = {w: np.mean(r["representable_rmse"]) for w, r in widths.items()}
+    assert representable[10] / representable[160] > 1_000  # measured: about 5e4
+    # Training moves the hidden units: at width 10 it beats the initial units with their best readout (measured:
+    # 0.60 of it; 1.00 with the hidden layer frozen), and at width 160 it reaches the sweep's fit (measured: 0.0041;
+    # 0.0099 with the hidden layer frozen, about 0.3 from the initial slope 1 instead of 50).
+    assert np.all(np.array(widths[10]["trained_rmse"]) < 0.8 * np.array(widths[10]["representable_rmse"]))
+    assert max(widths[160]["trained_rmse"]) < 0.006
+    # The trained hidden layer with its readout solved again is at least as good as the trained readout.
+    assert np.all(np.array(widths[160]["readout_rmse_after_training"]) <= np.array(widths[160]["trained_rmse"]))
+    assert result["steps"][40][200][0] < result["steps"][40][50][0]  # more steps, lower error
+    assert result["slope"]["representable"] < -3 and result["slope"]["trained"] < 0
+    assert result["slope"]["representable"] == pytest.approx(
+        width_study.loglog_slope([10, 40, 160], [representable[w] for w in (10, 40, 160)]))
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["widths"]["40"]["trained_rmse"] == widths[40]["trained_rmse"]
+    assert (tmp_path / "error_by_width.png").stat().st_size > 0 and (tmp_path / "error_by_steps.png").stat().st_size
+    assert "| 160 |" in result["table"]
+
+
+def test_the_trained_numbers_are_the_sweeps():
+    # The study trains with the sweep's own initialisation and recipe: its trained RMSE is the sweep's.
+    config = width_study.Config(widths=(8,), seeds=2, steps=30, test_points=200, fit_points=100, budget_widths=(),
+                                out="unused", plots=False)
+    sweep = universal_approx.Config(widths=(8,), seeds=2, steps=30, test_points=200, plots=False, verbose=False)
+    x, y = universal_approx.sample(sweep.n)
+    x_test, y_test = universal_approx.sample(sweep.test_points)
+    x_fit = width_study.fit_grid(100, (0.0, 1.0))
+    data = {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "x_fit": x_fit, "y_fit": universal_approx.target(x_fit),
+            "y64": universal_approx.target(x.astype(np.float64)),
+            "y_test64": universal_approx.target(x_test.astype(np.float64))}
+    studied = width_study.study_width(config, 8, data)
+    assert studied["trained_rmse"] == universal_approx.fit_width(sweep, 8, x, y, x_test, y_test)["test_rmse"]
+
+
+def test_a_fit_grid_too_coarse_for_the_features_is_refused():
+    config = width_study.Config(widths=(40,), seeds=1, steps=5, test_points=100, fit_points=20, budget_widths=(),
+                                out="unused", plots=False)
+    x, y = universal_approx.sample(config.n)
+    x_fit = width_study.fit_grid(20, (0.0, 1.0))
+    data = {"x": x, "y": y, "x_test": x, "y_test": y, "x_fit": x_fit, "y_fit": universal_approx.target(x_fit),
+            "y64": y.astype(np.float64), "y_test64": y.astype(np.float64)}
+    with pytest.raises(ValueError, match=r"rank \d+, too close to the 20 fit points .* raise --fit-points"):
+        width_study.study_width(config, 40, data)
+
+
+def test_the_fit_grid_lies_inside_the_domain_off_the_training_points():
+    grid = width_study.fit_grid(4, (-1.0, 1.0))
+    np.testing.assert_allclose(grid[:, 0], [-0.75, -0.25, 0.25, 0.75])
+    x, _ = universal_approx.sample(300)
+    assert not np.isin(width_study.fit_grid(2000, (0.0, 1.0)), x.astype(np.float64)).any()

@@ -244,10 +244,10 @@ def main(config: Config, watch: stopwatch.Stopwatch | None = None) -> dict:
     """Runs the study, writes ``results.json`` (and the figures) to ``config.out``, returns the results.
 
     Returns:
-      ``{"widths": {width: {name: [one value per seed]}}, "steps": {width: {steps: [...]}}, "slope":
-      {"representable": ..., "trained": ...}, "slope_per_seed": {...: [...]}, "table": ..., "seconds": ...}``:
-      the four RMSEs of the module's docstring and ``representable_rank`` per width, the budget runs, and the
-      log-log slopes of the mean representable and trained curves over all the widths (per seed too).
+      The results, whose ``widths`` maps each width to the four RMSEs of the module's docstring and ``representable_rank``, each
+      a list of one value per seed; ``steps`` maps each budget width to ``{steps: [RMSE per seed]}``; ``slope``
+      holds the log-log slopes of the mean ``representable`` and ``trained`` curves over all the widths, and
+      ``slope_per_seed`` the same per seed; ``table`` is the printed table and ``seconds`` where the time went.
     """
     watch = watch or stopwatch.Stopwatch()
     os.makedirs(config.out, exist_ok=True)

@@ -2,11 +2,12 @@
 
 Modules, in the order they import each other: :mod:`jaxnet.activations` and :mod:`jaxnet.losses` (φ and L with
 their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.perceptron`, :mod:`jaxnet.backprop`
-(hand-written gradients), then the training engine: :mod:`jaxnet.program` (the compiled step and epochs),
-:mod:`jaxnet.evaluation`, :mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host side between compiled calls) and
-:mod:`jaxnet.callbacks` (what runs between compiled calls: checkpoints, early stopping, logs, TensorBoard) and
-:mod:`jaxnet.train` (``Trainer``, ``fit``, ``make_step``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed`
-(multi-process runs) and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
+(hand-written gradients), :mod:`jaxnet.gradcheck` (a student's back-propagation checked, its mistake named), then
+the training engine: :mod:`jaxnet.program` (the compiled step and epochs), :mod:`jaxnet.evaluation`,
+:mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host side between compiled calls) and :mod:`jaxnet.callbacks`
+(what runs between compiled calls: checkpoints, early stopping, logs, TensorBoard) and :mod:`jaxnet.train`
+(``Trainer``, ``fit``, ``make_step``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed` (multi-process runs)
+and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
 """
 
 from importlib import metadata as _metadata
@@ -24,6 +25,7 @@ from jaxnet import (
     data,
     distributed,
     evaluation,
+    gradcheck,
     loop,
     losses,
     mlp,
@@ -33,5 +35,5 @@ from jaxnet import (
 )
 from jaxnet.mlp import Net
 
-__all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation", "loop",
-           "losses", "mlp", "perceptron", "program", "train"]
+__all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation",
+           "gradcheck", "loop", "losses", "mlp", "perceptron", "program", "train"]

@@ -1,0 +1,129 @@
+"""The back-propagation exercises: the solutions pass, each usual mistake fails with its words, the notebook's blanks
+are "not done"."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from experiments import exercises
+
+import requires
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+SOLUTIONS = os.path.join(os.path.dirname(__file__), "exercise_solutions.py")
+NOTEBOOK = os.path.join(ROOT, "experiments", "exercises", "backprop.ipynb")
+
+# A mistake planted in a copy of the solutions: (the line as written, the line with the mistake, the exercises that
+# fail, words each failure must say).
+BANK = {
+    "derivative_at_u": ("g = hidden_signal(g, np.asarray(params[i - 1][0], np.float64), vs[i - 2], tanh_derivative)",
+                        "g = hidden_signal(g, np.asarray(params[i - 1][0], np.float64), us[i - 1], tanh_derivative)",
+                        {"backprop": "derivative_at_u: the error enters at layer 2 of 3"}),
+    "missing_derivative": ("    return phi_derivative(v) * (g_next @ W_next)", "    return g_next @ W_next",
+                           {"hidden_signal": "Φ'(v) is missing", "backprop": "missing_derivative: the error enters at "
+                                                                             "layer 2 of 3"}),
+    "wrong_sign": ("    return (yhat - y) / len(y)", "    return (y - yhat) / len(y)",
+                   {"output_signal": "the sign is flipped", "backprop": "wrong_sign", "train": "it must fall"}),
+    "sum_not_mean": ("    return (yhat - y) / len(y)", "    return yhat - y",
+                     {"output_signal": "the 1/N is missing", "backprop": "sum_not_mean"}),
+    "transposed": ("    return g.T @ u_prev, g.sum(axis=0)", "    return u_prev.T @ g, g.sum(axis=0)",
+                   {"weight_gradients": "∇W is transposed", "backprop": "shape: layer 1: ∇W₁ has shape (2, 5)"}),
+    "bias": ("    return g.T @ u_prev, g.sum(axis=0)", "    return g.T @ u_prev, g.mean(axis=0)",
+             {"weight_gradients": "mean over the batch", "backprop": "bias: the error enters at layer 3"}),
+    "half": ("    return np.sum((yhat - y) ** 2) / (2 * len(y))", "    return np.sum((yhat - y) ** 2) / len(y)",
+             {"l2_loss": "the ½ of L2 is missing"}),
+    "naive_softmax": ("    shifted = logits - logits.max(axis=1, keepdims=True)", "    shifted = logits",
+                      {"cross_entropy_loss": "not finite for logits of size 1000"}),
+    "no_bias": ("    v = u @ W.T + b", "    v = u @ W.T",
+                {"layer_forward": "v misses the bias", "backprop": "wrong"}),
+    "ascent": ("    return [(W - lr * dW, b - lr * db)", "    return [(W + lr * dW, b + lr * db)",
+               {"sgd_step": "climbs the loss", "train": "it must fall"}),
+}
+
+
+def planted(tmp_path, name) -> str:
+    original, mistake, _ = BANK[name]
+    with open(SOLUTIONS) as f:
+        text = f.read()
+    assert text.count(original) == 1, original
+    path = tmp_path / f"{name}.py"
+    path.write_text(text.replace(original, mistake))
+    return str(path)
+
+
+def test_the_solutions_pass_every_exercise():
+    results = exercises.check_file(SOLUTIONS)
+    assert [r.name for r in results] == list(exercises.NAMES)
+    assert all(r.passed for r in results), [str(r) for r in results if not r.passed]
+
+
+@pytest.mark.parametrize("name", list(BANK))
+def test_each_planted_mistake_fails_its_exercises_with_their_words(tmp_path, name):
+    _, _, failing = BANK[name]
+    results = {r.name: r for r in exercises.check_file(planted(tmp_path, name))}
+    for exercise, words in failing.items():
+        assert results[exercise].status == "failed" and words in results[exercise].message, str(results[exercise])
+    # The functions it does not reach still pass (train uses backprop, so it may fail with it).
+    untouched = [r for n, r in results.items() if n not in failing and n not in ("backprop", "train")]
+    assert all(r.passed for r in untouched), [str(r) for r in untouched if not r.passed]
+
+
+def test_the_grader_runs_from_the_command_line(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    run = lambda path: subprocess.run([sys.executable, "-m", "experiments.exercises", "check", path], cwd=ROOT,
+                                      env=env, capture_output=True, text=True, timeout=300)
+    good = run(SOLUTIONS)
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert good.stdout.splitlines()[0] == "exercise 1, layer_forward: passed"
+    assert good.stdout.splitlines()[-1] == "9 of 9 passed"
+    bad = run(planted(tmp_path, "derivative_at_u"))
+    assert bad.returncode == 1 and "exercise 7, backprop: failed: derivative_at_u" in bad.stdout
+    missing = run(str(tmp_path / "absent.py"))
+    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_a_blank_or_a_missing_function_is_not_done_and_a_crash_is_a_failure(tmp_path):
+    def blank(*args):
+        raise NotImplementedError
+
+    assert exercises.check("l2_loss", blank).status == "not done"
+    assert exercises.check("backprop", blank).status == "not done"  # through the checker of jaxnet.gradcheck
+    assert exercises.check("train", None).status == "not done"
+    crash = exercises.check("l2_loss", lambda yhat, y: 1 / 0)
+    assert crash.status == "failed" and "ZeroDivisionError" in crash.message
+    with pytest.raises(ValueError, match="unknown exercise 'l3_loss'"):
+        exercises.check("l3_loss", blank)
+    path = tmp_path / "partial.py"
+    path.write_text("def l2_loss(yhat, y):\n    return ((yhat - y) ** 2).sum() / (2 * len(y))\n")
+    statuses = {r.name: r.status for r in exercises.check_file(str(path))}
+    assert statuses["l2_loss"] == "passed" and statuses["backprop"] == "not done"
+
+
+def test_the_notebook_asks_for_each_exercise_in_order_and_is_stored_blank():
+    with open(NOTEBOOK) as f:
+        cells = json.load(f)["cells"]
+    code = ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+    assert all(not c["outputs"] and c["execution_count"] is None for c in cells if c["cell_type"] == "code")
+    defined = [line.split("(")[0][4:] for cell in code for line in cell.splitlines() if line.startswith("def ")]
+    assert defined == list(exercises.NAMES)
+    blanks = [cell for cell in code if cell.startswith("def ")]
+    assert all("raise NotImplementedError" in cell for cell in blanks)
+    checks = [cell for cell in code if cell.startswith("exercises.check(")]
+    assert checks == [f'exercises.check("{name}", {name})' for name in exercises.NAMES]
+
+
+@pytest.mark.slow
+def test_the_notebook_runs_and_reports_its_blanks_as_not_done(tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat", reason=requires.extra("test"))
+    nbclient = pytest.importorskip("nbclient", reason=requires.extra("test"))
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
+                            resources={"metadata": {"path": os.path.dirname(NOTEBOOK)}}).execute()
+    text = "".join(o.get("text", "") + o.get("data", {}).get("text/plain", "") for c in nb.cells
+                   if c.cell_type == "code" for o in c.outputs)
+    for k, name in enumerate(exercises.NAMES, start=1):
+        assert text.count(f"exercise {k}, {name}: not done") == 2  # its own check and the summary's
+    assert "Error" not in text and "failed" not in text

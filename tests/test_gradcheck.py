@@ -1,0 +1,224 @@
+"""The back-propagation checker against a bank of wrong back-propagations written out in NumPy, one per mistake."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxnet import backprop, gradcheck, mlp
+
+SIZES = [3, 5, 5, 4]  # layer 2 is square (5 × 5), so a transposed ∇W₂ keeps its shape
+N = 8
+
+PHI = {"tanh": (np.tanh, lambda v: 1 - np.tanh(v) ** 2),
+       "sigmoid": (lambda v: 1 / (1 + np.exp(-v)), lambda v: np.exp(-v) / (1 + np.exp(-v)) ** 2),
+       "relu": (lambda v: np.where(v >= 0, v, 0), lambda v: (v >= 0).astype(v.dtype))}
+
+
+def numpy_backprop(hidden, loss, mistake=None, layers=(), dtype=np.float32):
+    """A student's back-propagation for ``Net(hidden)`` (identity output) written out in NumPy in ``dtype``, with
+    ``mistake`` planted at ``layers`` (1-based) where it belongs to a layer."""
+    phi, derivative = PHI[hidden]
+
+    def grad_fn(params, x, y):
+        Ws = [np.asarray(W, dtype) for W, _ in params]
+        bs = [np.asarray(b, dtype) for _, b in params]
+        us, vs = [np.asarray(x, dtype)], []
+        for i, (W, b) in enumerate(zip(Ws, bs), start=1):
+            vs.append(us[-1] @ W.T + b)
+            us.append(vs[-1] if i == len(Ws) else phi(vs[-1]))
+        n = len(us[0])
+        if loss == "mse":
+            g = (us[-1] - np.asarray(y, dtype)) / n
+        else:  # softmax + cross-entropy on integer labels: the fused (z − y)/N
+            z = np.exp(vs[-1] - vs[-1].max(axis=1, keepdims=True))
+            z /= z.sum(axis=1, keepdims=True)
+            g = (z - np.eye(z.shape[1], dtype=dtype)[np.asarray(y)]) / n
+            if mistake == "softmax_diagonal":
+                g = g * z * (1 - z)
+        g = {"wrong_sign": -g, "sum_not_mean": g * n, "scaled": 2 * g}.get(mistake, g)
+        grads = []
+        for i in range(len(Ws), 0, -1):
+            dW = g.T @ us[i - 1]
+            db = g.sum(axis=0)
+            if mistake == "transposed" and i in layers:
+                dW = dW.T
+            if mistake == "bias" and i in layers:
+                db = g.mean(axis=0)
+            grads.append((dW, db))
+            if i > 1:
+                back = g @ Ws[i - 1]
+                if mistake == "derivative_at_u" and i - 1 in layers:
+                    g = derivative(us[i - 1]) * back
+                elif mistake == "missing_derivative" and i - 1 in layers:
+                    g = back
+                else:
+                    g = derivative(vs[i - 2]) * back
+        return grads[::-1]
+
+    return grad_fn
+
+
+def problem(loss, seed=0):
+    params = mlp.init(jax.random.key(seed), SIZES)
+    x = jax.random.normal(jax.random.key(seed + 1), (N, SIZES[0]))
+    y = (jax.random.randint(jax.random.key(seed + 2), (N,), 0, SIZES[-1]) if loss == "cross_entropy"
+         else jax.random.normal(jax.random.key(seed + 2), (N, SIZES[-1])))
+    return params, x, y
+
+
+# (mistake, the layers it is planted at, the diagnosis, the layer where it enters)
+BANK = [
+    ("wrong_sign", (), "wrong_sign", 3),
+    ("sum_not_mean", (), "sum_not_mean", 3),
+    ("scaled", (), "scaled", 3),
+    ("transposed", (2,), "transposed", 2),
+    ("derivative_at_u", (2,), "derivative_at_u", 2),
+    ("derivative_at_u", (1,), "derivative_at_u", 1),
+    ("derivative_at_u", (1, 2), "derivative_at_u", 2),
+    ("missing_derivative", (2,), "missing_derivative", 2),
+    ("missing_derivative", (1,), "missing_derivative", 1),
+    ("missing_derivative", (1, 2), "missing_derivative", 2),
+    ("bias", (1,), "bias", 1),
+    ("bias", (3,), "bias", 3),
+]
+
+
+@pytest.mark.parametrize("hidden,loss", list(itertools.product(PHI, ["mse", "cross_entropy"])))
+@pytest.mark.parametrize("mistake,layers,diagnosis,layer", BANK, ids=[f"{m}-{'-'.join(map(str, ls))}"
+                                                                     for m, ls, _, _ in BANK])
+def test_each_mistake_gets_its_diagnosis_and_layer(hidden, loss, mistake, layers, diagnosis, layer):
+    params, x, y = problem(loss)
+    report = gradcheck.check(numpy_backprop(hidden, loss, mistake, layers), params, x, y, mlp.Net(hidden), loss=loss)
+    if hidden == "relu" and diagnosis == "missing_derivative":
+        diagnosis = "derivative_at_u"  # ReLU'(ReLU(v)) = 1: the two give the same numbers (documented)
+    assert (report.ok, report.diagnosis, report.layer) == (False, diagnosis, layer), str(report)
+    assert f"layer {layer} of 3" in str(report) and diagnosis in str(report)
+    if diagnosis == "scaled":
+        assert report.factor == pytest.approx(2.0, rel=1e-4)
+    else:
+        assert report.factor is None
+
+
+@pytest.mark.parametrize("hidden", list(PHI))
+def test_the_softmax_treated_as_elementwise_is_named(hidden):
+    params, x, y = problem("cross_entropy")
+    report = gradcheck.check(numpy_backprop(hidden, "cross_entropy", "softmax_diagonal"), params, x, y,
+                             mlp.Net(hidden), loss="cross_entropy")
+    assert (report.diagnosis, report.layer) == ("softmax_diagonal", 3), str(report)
+    assert "z_j(1 − z_j)" in str(report)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden,loss", list(itertools.product(PHI, ["mse", "cross_entropy"])))
+def test_the_right_backprop_is_ok_in_float32_and_float64(hidden, loss, dtype):
+    params, x, y = problem(loss, seed=3)
+    report = gradcheck.check(numpy_backprop(hidden, loss, dtype=dtype), params, x, y, mlp.Net(hidden), loss=loss)
+    assert (report.ok, report.diagnosis, report.layer, report.factor) == (True, "ok", None, None), str(report)
+    assert len(report.errors) == 3
+    # float64 arithmetic on float32 parameters: round-off of float64 only; float32: of float32, far below RTOL.
+    assert max(max(e) for e in report.errors) < (1e-12 if dtype == np.float64 else 1e-5)
+
+
+@pytest.mark.parametrize("sizes", [[3, 2], [3, 6, 2], [3, 6, 4, 2]], ids=["depth 1", "depth 2", "depth 3"])
+@pytest.mark.parametrize("hidden", ["relu", "sigmoid", "tanh", "identity", "sign"])
+@pytest.mark.parametrize("output,loss", [("identity", "mse"), ("sigmoid", "mse"), ("tanh", "mae"),
+                                         ("softmax", "mse"), ("identity", "cross_entropy")])
+def test_manual_grad_is_ok_for_every_supported_combination(sizes, hidden, output, loss):
+    net = mlp.Net(hidden, output=output)
+    params = mlp.init(jax.random.key(0), sizes)
+    x = jax.random.normal(jax.random.key(1), (5, sizes[0]))
+    y = (jnp.array([0, 1, 1, 0, 1]) if loss == "cross_entropy" else jax.random.uniform(jax.random.key(2), (5, 2)))
+    grad_fn = lambda p, x, y: backprop.manual_grad(p, x, y, net, loss=loss)
+    assert gradcheck.check(grad_fn, params, x, y, net, loss=loss).diagnosis == "ok"
+    with jax.enable_x64(True):
+        params64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
+        x64 = jnp.asarray(x, jnp.float64)
+        y64 = y if loss == "cross_entropy" else jnp.asarray(y, jnp.float64)
+        report = gradcheck.check(grad_fn, params64, x64, y64, net, loss=loss)
+    assert report.diagnosis == "ok" and max(max(e) for e in report.errors) < 1e-12, str(report)
+
+
+def test_one_example_is_checked_as_a_batch_of_one():
+    params, x, y = problem("mse")
+    grad_fn = lambda p, x, y: backprop.manual_grad(p, x, y, mlp.Net("tanh"), loss="mse")
+    assert gradcheck.check(grad_fn, params, x[0], y[0], mlp.Net("tanh"), loss="mse").ok
+    flipped = lambda p, x, y: [(-dW, -db) for dW, db in grad_fn(p, x, y)]
+    assert gradcheck.check(flipped, params, x[0], y[0], mlp.Net("tanh"), loss="mse").diagnosis == "wrong_sign"
+
+
+def test_shapes_and_structure_are_named_by_layer():
+    params, x, y = problem("mse")
+    right = numpy_backprop("tanh", "mse")
+    check = lambda fn: gradcheck.check(fn, params, x, y, activation="tanh", loss="mse")
+
+    def transposed_first(p, x, y):
+        grads = right(p, x, y)
+        return [(grads[0][0].T, grads[0][1]), *grads[1:]]
+
+    report = check(transposed_first)
+    assert (report.diagnosis, report.layer, report.ok, report.errors) == ("shape", 1, False, [])
+    assert "∇W₁ has shape (3, 5), W₁ has (5, 3)" in str(report) and "transpose" in str(report)
+    report = check(lambda p, x, y: [(dW, np.tile(db, (N, 1))) for dW, db in right(p, x, y)])
+    assert (report.diagnosis, report.layer) == ("shape", 1) and "summed over the batch" in str(report)
+    report = check(lambda p, x, y: right(p, x, y)[:2])
+    assert (report.diagnosis, report.layer) == ("shape", None) and "2 layers' gradients" in str(report)
+    assert check(lambda p, x, y: {"W": 1}).diagnosis == "shape"
+    assert check(lambda p, x, y: [dW for dW, _ in right(p, x, y)]).diagnosis == "shape"
+
+
+def test_non_finite_gradients_are_named_at_their_highest_layer():
+    params, x, y = problem("mse")
+    right = numpy_backprop("tanh", "mse")
+
+    def nan_in_layer_2(p, x, y):
+        grads = right(p, x, y)
+        grads[1][1][0] = np.nan
+        return grads
+
+    report = gradcheck.check(nan_in_layer_2, params, x, y, mlp.Net("tanh"), loss="mse")
+    assert (report.diagnosis, report.layer) == ("nonfinite", 2) and "NaN" in str(report)
+
+
+def test_an_unrecognised_mistake_is_unknown_at_the_layer_it_enters():
+    params, x, y = problem("mse")
+    right = numpy_backprop("tanh", "mse")
+
+    def noisy_layer_1(p, x, y):
+        grads = right(p, x, y)
+        return [(grads[0][0] + np.random.default_rng(0).normal(size=grads[0][0].shape), grads[0][1]), *grads[1:]]
+
+    report = gradcheck.check(noisy_layer_1, params, x, y, mlp.Net("tanh"), loss="mse")
+    assert (report.diagnosis, report.layer, report.ok) == ("unknown", 1, False)
+    assert report.errors[0].dW > 0.1 and report.errors[0]["db"] == report.errors[0][1] < 1e-5
+
+
+def test_the_report_names_the_worst_element_and_the_rule_it_breaks():
+    params, x, y = problem("mse")
+    report = gradcheck.check(numpy_backprop("sigmoid", "mse", "derivative_at_u", (2,)), params, x, y,
+                             mlp.Net("sigmoid"), loss="mse")
+    text = str(report)
+    assert "∇W₂[" in text and "given" in text and "right" in text
+    assert "g₂ = Φ'₂(v₂) W₃ᵀ g₃" in text and "erratum 1" in text
+    # The worst element is the largest difference, with both values as the student and the reference have them.
+    given = numpy_backprop("sigmoid", "mse", "derivative_at_u", (2,), dtype=np.float64)(params, x, y)[1][0]
+    true = numpy_backprop("sigmoid", "mse", dtype=np.float64)(params, x, y)[1][0]
+    worst = np.unravel_index(np.argmax(np.abs(given - true)), given.shape)
+    assert f"∇W₂[{worst[0]}, {worst[1]}]: given {given[worst]:.6g}, right {true[worst]:.6g}" in text
+
+
+def test_bad_arguments_are_refused_clearly():
+    params, x, y = problem("mse")
+    right = numpy_backprop("tanh", "mse")
+    with pytest.raises(TypeError, match="grad_fn must be a function"):
+        gradcheck.check("backprop", params, x, y, mlp.Net("tanh"), loss="mse")
+    with pytest.raises(ValueError, match="non-empty list of"):
+        gradcheck.check(right, {"W": 1}, x, y, mlp.Net("tanh"), loss="mse")
+    with pytest.raises(ValueError, match="layer 1.*x of shape"):
+        gradcheck.check(right, params, x[:, :2], y, mlp.Net("tanh"), loss="mse")
+    with pytest.raises(ValueError, match="without dropout"):
+        gradcheck.check(right, params, x, y, mlp.Net("tanh", dropout=0.5), loss="mse")
+    with pytest.raises(ValueError, match="softmax"):
+        gradcheck.check(right, params, x, y, mlp.Net("tanh", output="softmax"), loss="cross_entropy")

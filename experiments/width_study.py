@@ -244,10 +244,11 @@ def main(config: Config, watch: stopwatch.Stopwatch | None = None) -> dict:
     """Runs the study, writes ``results.json`` (and the figures) to ``config.out``, returns the results.
 
     Returns:
-      The results, whose ``widths`` maps each width to the four RMSEs of the module's docstring and ``representable_rank``, each
-      a list of one value per seed; ``steps`` maps each budget width to ``{steps: [RMSE per seed]}``; ``slope``
-      holds the log-log slopes of the mean ``representable`` and ``trained`` curves over all the widths, and
-      ``slope_per_seed`` the same per seed; ``table`` is the printed table and ``seconds`` where the time went.
+      The results, whose ``widths`` maps each width to the four RMSEs of the module's docstring and
+      ``representable_rank``, each a list of one value per seed; ``steps`` maps each budget width to
+      ``{steps: [RMSE per seed]}``; ``slope`` holds the log-log slopes of the mean ``representable`` and
+      ``trained`` curves over all the widths, and ``slope_per_seed`` the same per seed; ``table`` is the printed
+      table and ``seconds`` where the time went.
     """
     watch = watch or stopwatch.Stopwatch()
     os.makedirs(config.out, exist_ok=True)

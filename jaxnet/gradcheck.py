@@ -167,6 +167,106 @@ def check(grad_fn: Callable, params: mlp.Params, x, y, net: mlp.Net | None = Non
     return Report(False, "unknown", layer, None, errors, _explain("unknown", layer, given, true, reference, errors))
 
 
+#: A typed table entry (:func:`check_table`) is right within this relative error of the true value, or within
+#: :data:`TABLE_ATOL` of it for entries near 0: three significant digits pass; the usual mistakes change entries by
+#: far more (a sign, a transposition, a wrong Φ' by tens of per cent).
+TABLE_RTOL = 1e-2
+#: The absolute tolerance of a typed table entry near 0 (see :data:`TABLE_RTOL`).
+TABLE_ATOL = 1e-4
+QUANTITIES = {"g": "g", "dW": "∇W", "db": "∇b"}
+
+
+@dataclasses.dataclass(frozen=True)
+class TableReport:
+    """What :func:`check_table` found for one table.
+
+    Attributes:
+      ok: every entry right (within :data:`TABLE_RTOL`, or :data:`TABLE_ATOL` near 0).
+      diagnosis: ``"ok"``, ``"shape"``, ``"nonfinite"``, one of the usual mistakes of :data:`DIAGNOSES` when the
+        whole table is what that mistake gives, or ``"unknown"``.
+      right: per entry, whether it is right (the table's shape; empty for ``"shape"``).
+      expected: the true table.
+      layer: the layer of the mistake named (where it enters); ``None`` when ok or unknown.
+      text: the explanation ``str(report)`` gives.
+    """
+
+    ok: bool
+    diagnosis: str
+    right: np.ndarray
+    expected: np.ndarray
+    layer: int | None
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def check_table(given, params: mlp.Params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Loss, layer: int,
+                quantity: str, activation: mlp.ActivationSpec | None = None, output: str | None = None) -> TableReport:
+    """Checks one table a student computed by hand, entry by entry: g_i, ∇W_i or ∇b_i of one layer.
+
+    Args:
+      given: the student's table: g_i ``(d_i,)`` (``(N, d_i)`` for a batch), ∇W_i ``(d_i, d_{i−1})`` or ∇b_i
+        ``(d_i,)``.
+      params, x, y, net, loss, activation, output: the network and the data, as for :func:`check`.
+      layer: i, the lecture's 1-based layer number.
+      quantity: ``"g"``, ``"dW"`` or ``"db"``.
+
+    Returns:
+      A :class:`TableReport`: each entry marked right or wrong and, when the whole table is what one of the usual
+      mistakes gives (the sign, a factor, a transposed ∇W, Φ' at u or left out at this layer or one above it,
+      softmax as element-wise), that diagnosis.
+
+    Raises:
+      ValueError: an unknown quantity, a layer the network does not have, or what :func:`check` refuses.
+    """
+    if quantity not in QUANTITIES:
+        raise ValueError(f"quantity must be one of {list(QUANTITIES)}, got {quantity!r}")
+    mlp.check_params(params, x)
+    if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 1 <= layer <= len(params):
+        raise ValueError(f"layer must be a whole number from 1 to {len(params)} (the network's layers), got {layer!r}")
+    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
+    backprop.check_supported(loss, net.output)
+    reference = _Reference(params, x, y, net, loss)
+    index = list(QUANTITIES).index(quantity)
+    one = np.ndim(x) == 1
+    pick = lambda tables: tables[layer - 1][index][0] if one and quantity == "g" else tables[layer - 1][index]
+    expected = pick(reference.backward())
+    name = f"{QUANTITIES[quantity]}{_i(layer)}"
+    given = np.asarray(given, np.float64)
+    if given.shape != expected.shape:
+        hint = " (its transpose)" if given.shape == expected.shape[::-1] and quantity == "dW" else ""
+        return TableReport(False, "shape", np.zeros(0, bool), expected, layer,
+                           f"shape: {name} has shape {expected.shape}; the table given has {given.shape}{hint}")
+    close = lambda a, b: np.isfinite(a) & (np.abs(a - b) <= TABLE_ATOL + TABLE_RTOL * np.abs(b))
+    right = close(given, expected)
+    count = f"{int(right.sum())} of {right.size} entries of {name} are right"
+    if right.all():
+        return TableReport(True, "ok", right, expected, None, f"ok: {count} (within {TABLE_RTOL:.0%}, or "
+                                                               f"{TABLE_ATOL:g} near 0)")
+    if not np.all(np.isfinite(given)):
+        return TableReport(False, "nonfinite", right, expected, layer, f"nonfinite: {count}; some are not numbers")
+    candidates = [("wrong_sign", len(params), -expected, "")]  # a sign flipped in g_L, where it enters
+    if quantity == "dW" and expected.shape[0] == expected.shape[1]:
+        candidates.append(("transposed", layer, expected.T, ""))
+    candidates += [(diagnosis, at, pick(tables), note) for diagnosis, at, note, tables in reference.mistakes()
+                   if at >= layer]
+    for diagnosis, at, table, note in candidates:
+        if np.all(close(given, table)):
+            mistake, rule = MISTAKES[diagnosis]
+            rule = "g_L" if rule == "g_i" and at == len(params) else rule
+            return TableReport(False, diagnosis, right, expected, at,
+                               f"{diagnosis}: {count}. The whole table is what this mistake gives: "
+                               f"{mistake.format(factor=0.0, note=note, i=_i(at), im1=_i(at - 1))}. "
+                               f"The rule: {_rule(rule, at, len(params))}.")
+    worst = np.unravel_index(int(np.argmax(np.where(right, 0.0, np.abs(given - expected)))), given.shape)
+    where = ", ".join(str(int(k)) for k in worst)
+    rule = {"g": "g_i" if layer < len(params) else "g_L", "dW": "dW", "db": "db"}[quantity]
+    return TableReport(False, "unknown", right, expected, None,
+                       f"unknown: {count}. The farthest, {name}[{where}]: given {given[worst]:.6g}, right "
+                       f"{expected[worst]:.6g}. The rule: {_rule(rule, layer, len(params))}.")
+
+
 def _relative(given: np.ndarray, true: np.ndarray) -> float:
     """‖given − true‖ / ‖true‖ (Frobenius), 0 when both are 0 and inf when only ``true`` is."""
     difference, size = float(np.linalg.norm(given - true)), float(np.linalg.norm(true))
@@ -215,9 +315,10 @@ class _Reference:
             yhat, self.v, self.u = mlp.forward(self.params, x, self.net)
             self.signal = loss.signal(yhat, y)  # ∂L/∂ŷ, the loss's 1/N included
 
-    def gradients(self, at_u: Sequence[int] = (), without: Sequence[int] = (), softmax_diagonal: bool = False):
-        """``[(dW_i, db_i)]`` in float64 NumPy by the lecture's rules, with Φ'_i taken at u_i for the layers in
-        ``at_u``, left out for those in ``without`` (1-based), and g_L times z(1 − z) if ``softmax_diagonal``."""
+    def backward(self, at_u: Sequence[int] = (), without: Sequence[int] = (), softmax_diagonal: bool = False):
+        """Per layer, ``(g_i (N, d_i), ∇W_i, ∇b_i)`` in float64 NumPy by the lecture's rules, with Φ'_i taken at u_i
+        for the layers in ``at_u``, left out for those in ``without`` (1-based), and g_L times z(1 − z) if
+        ``softmax_diagonal``."""
         with jax.enable_x64(True):
             def signal_into(i, back):  # g_i from what comes back into layer i
                 if i in without:
@@ -231,12 +332,30 @@ class _Reference:
             if softmax_diagonal:
                 z = activations.softmax(self.v[-1])
                 g = g * z * (1 - z)
-            grads = []
+            tables = []
             for i in range(L, 0, -1):
-                grads.append((np.asarray(g.T @ self.u[i - 1]), np.asarray(jnp.sum(g, axis=0))))
+                tables.append((np.asarray(g), np.asarray(g.T @ self.u[i - 1]), np.asarray(jnp.sum(g, axis=0))))
                 if i > 1:
                     g = signal_into(i - 1, g @ self.params[i - 1][0])
-        return grads[::-1]
+        return tables[::-1]
+
+    def gradients(self, **mistake):
+        """``[(∇W_i, ∇b_i)]`` of :meth:`backward`."""
+        return [(dW, db) for _, dW, db in self.backward(**mistake)]
+
+    def mistakes(self):
+        """``(diagnosis, layer, note, backward tables)`` for each mistake in a Φ' or in the softmax that can show
+        here: at one layer alone, or at that layer and every one below it."""
+        shown = [i for i, phi in enumerate(self.phis, start=1) if phi.elementwise and phi.name != "identity"]
+        for name in ("at_u", "without"):
+            diagnosis = "derivative_at_u" if name == "at_u" else "missing_derivative"
+            for i in reversed(shown):
+                below = [j for j in shown if j <= i]
+                yield diagnosis, i, self._note(diagnosis, i, alone=True), self.backward(**{name: [i]})
+                if len(below) > 1:
+                    yield diagnosis, i, self._note(diagnosis, i, alone=False), self.backward(**{name: below})
+        if self.loss.takes_logits:
+            yield "softmax_diagonal", len(self.phis), "", self.backward(softmax_diagonal=True)
 
     def candidates(self, true, given):
         """``(diagnosis, layer, factor, predicted gradients, note)`` for each usual mistake that can show here."""
@@ -254,16 +373,8 @@ class _Reference:
         for i, (dW, db) in enumerate(true, start=1):
             if dW.shape[0] == dW.shape[1]:
                 yield "transposed", i, None, [*true[:i - 1], (dW.T, db), *true[i:]], ""
-        shown = [i for i, phi in enumerate(self.phis, start=1) if phi.elementwise and phi.name != "identity"]
-        for name in ("at_u", "without"):
-            diagnosis = "derivative_at_u" if name == "at_u" else "missing_derivative"
-            for i in reversed(shown):
-                below = [j for j in shown if j <= i]
-                yield diagnosis, i, None, self.gradients(**{name: [i]}), self._note(diagnosis, i, alone=True)
-                if len(below) > 1:
-                    yield diagnosis, i, None, self.gradients(**{name: below}), self._note(diagnosis, i, alone=False)
-        if self.loss.takes_logits:
-            yield "softmax_diagonal", L, None, self.gradients(softmax_diagonal=True), ""
+        for diagnosis, i, note, tables in self.mistakes():
+            yield diagnosis, i, None, [(dW, db) for _, dW, db in tables], note
 
     def _note(self, diagnosis: str, layer: int, alone: bool) -> str:
         where = f"at layer {layer}" + ("" if alone else " and every layer below it")

@@ -222,3 +222,33 @@ def test_bad_arguments_are_refused_clearly():
         gradcheck.check(right, params, x, y, mlp.Net("tanh", dropout=0.5), loss="mse")
     with pytest.raises(ValueError, match="softmax"):
         gradcheck.check(right, params, x, y, mlp.Net("tanh", output="softmax"), loss="cross_entropy")
+
+
+@pytest.mark.parametrize("mistake,layers,diagnosis", [(None, (), "ok"), ("transposed", (2,), "transposed"),
+                                                      ("derivative_at_u", (2,), "derivative_at_u"),
+                                                      ("missing_derivative", (2,), "missing_derivative"),
+                                                      ("wrong_sign", (), "wrong_sign")])
+def test_one_table_by_hand_is_marked_entry_by_entry_and_its_mistake_named(mistake, layers, diagnosis):
+    params, x, y = problem("mse")
+    dW2 = numpy_backprop("tanh", "mse", mistake, layers)(params, x, y)[1][0]
+    report = gradcheck.check_table(np.round(dW2, 5), params, x, y, mlp.Net("tanh"), loss="mse", layer=2,
+                                   quantity="dW")
+    assert report.diagnosis == diagnosis and report.ok is (diagnosis == "ok"), str(report)
+    true = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[1][0]
+    np.testing.assert_allclose(report.expected, true, rtol=1e-12)
+    expected_marks = np.abs(np.round(dW2, 5) - true) <= 1e-4 + 1e-2 * np.abs(true)  # the stated tolerance
+    np.testing.assert_array_equal(report.right, expected_marks)
+    if diagnosis not in ("ok",):
+        assert report.layer == (3 if diagnosis == "wrong_sign" else 2) and not report.right.all()
+
+
+def test_a_table_of_the_wrong_shape_or_layer_is_named():
+    params, x, y = problem("mse")
+    report = gradcheck.check_table(np.zeros((3, 5)), params, x, y, mlp.Net("tanh"), loss="mse", layer=1,
+                                   quantity="dW")  # ∇W₁ is (5, 3), like W₁
+    assert report.diagnosis == "shape" and "has shape (5, 3)" in str(report) and "(3, 5) (its transpose)" in str(
+        report)
+    with pytest.raises(ValueError, match="quantity must be one of"):
+        gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="W")
+    with pytest.raises(ValueError, match="layer must be a whole number from 1 to 3"):
+        gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=4, quantity="db")

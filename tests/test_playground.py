@@ -112,6 +112,57 @@ def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_deri
     assert result["max_difference"] <= 1e-6
 
 
+def hand_tables(hidden="sigmoid"):
+    """The tab's default network with ``hidden`` units, forward and backward by the lecture's rules in float64
+    NumPy: ``(settings, us, vs, gs, Ws)``."""
+    settings = tables.TableSettings(activation=hidden, zero_unit=False)
+    layers = tables.compute(settings)["layers"]
+    W = [np.array(layer["W"], np.float64) for layer in layers]
+    b = [np.array(layer["b"], np.float64) for layer in layers]
+    phi = {"sigmoid": lambda v: 1 / (1 + np.exp(-v)), "tanh": np.tanh}[hidden]
+    derivative = {"sigmoid": lambda v: phi(v) * (1 - phi(v)), "tanh": lambda v: 1 - np.tanh(v) ** 2}[hidden]
+    us, vs = [np.array([0.5, -1.0, 2.0])], []
+    for i in range(3):
+        vs.append(W[i] @ us[-1] + b[i])
+        us.append(phi(vs[-1]) if i < 2 else vs[-1])
+    gs = [None, None, us[-1] - np.array([1.0, 0.0])]
+    for i in (1, 0):
+        gs[i] = derivative(vs[i]) * (W[i + 1].T @ gs[i + 1])
+    at_u = derivative(us[2]) * (W[2].T @ gs[2])  # g_2 with Φ' at u_2: the lecture's erratum 1
+    return settings, us, gs, W, at_u
+
+
+def typed(table) -> str:
+    table = np.atleast_2d(table)
+    return "; ".join(" ".join(f"{v:.4g}" for v in row) for row in table)  # four significant digits, as typed
+
+
+def test_typed_tables_are_marked_entry_by_entry_and_known_mistakes_named():
+    settings, us, gs, W, at_u = hand_tables("sigmoid")
+    right = tables.check_entries(settings, 2, "g", typed(gs[1]))
+    assert (right["diagnosis"], right["right"]) == ("ok", [True] * 4)
+    wrong_entry = gs[1].copy()
+    wrong_entry[2] += 0.5
+    one = tables.check_entries(settings, 2, "g", typed(wrong_entry))
+    assert one["right"] == [True, True, False, True] and one["diagnosis"] == "unknown"
+    assert tables.check_entries(settings, 2, "g", typed(at_u))["diagnosis"] == "derivative_at_u"
+    missing = W[2].T @ gs[2]  # Φ'_2 left out
+    assert tables.check_entries(settings, 2, "g", typed(missing))["diagnosis"] == "missing_derivative"
+    dW = np.outer(gs[1], us[1])
+    assert tables.check_entries(settings, 2, "∇W", typed(dW))["diagnosis"] == "ok"
+    transposed = tables.check_entries(settings, 2, "∇W", typed(dW.T))
+    assert transposed["diagnosis"] == "transposed" and "u₁ g₂ᵀ instead of g₂ u₁ᵀ" in transposed["text"]
+    assert tables.check_entries(settings, 3, "g", typed(-gs[2]))["diagnosis"] == "wrong_sign"
+    # Three significant digits pass (1%); two need not.
+    assert tables.check_entries(settings, 1, "g", " ".join(f"{v:.3g}" for v in gs[0]))["diagnosis"] == "ok"
+    with pytest.raises(ValueError, match=r"∇W2 needs 4 rows of 4 numbers .* got 1 rows"):
+        tables.check_entries(settings, 2, "∇W", "1 2 3 4")
+    with pytest.raises(ValueError, match=r"g2 needs 4 numbers, got 3"):
+        tables.check_entries(settings, 2, "g", "1 2 3")
+    with pytest.raises(ValueError, match=r"layer must be a whole number from 1 to 3"):
+        tables.check_entries(settings, 4, "g", "1 2")
+
+
 @pytest.mark.parametrize("values, message", [
     ({"width": 0}, r"width must be in \[10, 10000\], got 0"),
     ({"width": 1e9}, r"width must be in \[10, 10000\], got 1000000000"),
@@ -325,6 +376,22 @@ def test_the_tables_tab_agrees_with_jax_grad(client):
         np.testing.assert_allclose(layer["db"], layer["db_autodiff"], atol=1e-6)
     assert numbers["layers"][0]["v"][0] == 0.0 and numbers["layers"][0]["derivative"][0] == 1.0
     assert "Layer 3" in html and "∇W" in html
+
+
+@on_the_server
+def test_the_check_marks_a_students_table_and_names_the_mistake_through_the_client(client):
+    settings, us, gs, W, at_u = hand_tables("sigmoid")
+    form = ("3, 4, 4, 2", "sigmoid", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1, False)
+    html, diagnosis = client.predict(*form, 2, "g", typed(gs[1]), api_name="/check")
+    assert diagnosis == "ok" and html.count("✓") == 4 and "✗" not in html
+    html, diagnosis = client.predict(*form, 2, "g", typed(at_u), api_name="/check")
+    assert diagnosis == "derivative_at_u" and "erratum 1" in html and "✗" in html
+    html, diagnosis = client.predict(*form, 2, "∇W", typed(np.outer(gs[1], us[1]).T), api_name="/check")
+    assert diagnosis == "transposed"
+    with pytest.raises(AppError, match=r"^g2 needs 4 numbers, got 2$"):
+        client.predict(*form, 2, "g", "1, 2", api_name="/check")
+    with pytest.raises(AppError, match=r"^layer must be a whole number, got 1.5$"):
+        client.predict(*form, 1.5, "g", "1, 2", api_name="/check")
 
 
 def drawing(image28: np.ndarray, path: str) -> dict:
@@ -581,6 +648,14 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         tab("Back-propagation").click()
         wait.until(lambda d: "Layer 3" in d.find_element(By.ID, "tables").text)
         driver.save_screenshot(os.path.join(SHOTS, "backprop.png"))
+        # A student's g_2 with its sign flipped: every entry that is not 0 marked wrong, and the mistake named.
+        g2 = tables.compute(tables.TableSettings())["layers"][1]["g"]
+        type_into("#check-values textarea", ", ".join(f"{-v:.4g}" for v in g2))
+        find("#check").click()
+        wait.until(lambda d: find("#check-diagnosis textarea").get_attribute("value") == "wrong_sign")
+        assert text("#check-result").count("✗") == sum(v != 0 for v in g2) > 0 and "sign is flipped" in text(
+            "#check-result")
+        driver.save_screenshot(os.path.join(SHOTS, "backprop-check.png"))
         type_into("#x textarea", "1e39, 1, 2")  # results for the old x are now marked as old ...
         wait.until(lambda d: "Old results" in text("#tables-message"))
         find("#compute").click()  # ... and refused: a message, and the old tables cleared

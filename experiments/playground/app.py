@@ -384,6 +384,35 @@ def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit, requ
     return tables_html(result), result["max_difference"], result
 
 
+def checked_html(result: dict) -> str:
+    """The typed table with each entry marked ✓ (right) or ✗ (wrong), and what the check says of the whole."""
+    name = f"{html.escape(result['table'])}<sub>{result['layer']}</sub>"
+    given, right = result["given"], result["right"]
+    if given and not isinstance(given[0], list):  # a vector: one row
+        given, right = [given], [right]
+    rows = [_row([name] + [f"col {k + 1}" for k in range(len(given[0]))], header=True)]
+    for j, (values, marks) in enumerate(zip(given, right)):
+        cells = [f"<span class='{'right' if ok else 'wrong'}'>{_num(v)} {'✓' if ok else '✗'}</span>"
+                 for v, ok in zip(values, marks)]
+        rows.append(_row([f"row {j + 1}"] + cells))
+    return (f"<p id='check-text'>{html.escape(result['text'])}</p>"
+            f"<table class='bp check'>{''.join(rows)}</table>")
+
+
+def check_numbers(sizes, activation, output, loss, x, y, seed, zero_unit, layer, table, values,
+                  request: gr.Request):
+    """``(the typed table marked entry by entry as HTML, the diagnosis)`` for the tables' network."""
+    try:
+        seed = fit.form_number("seed", seed, whole=True)
+        layer = fit.form_number("layer", layer, whole=True)
+        settings = backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
+                                          x=x, y=y, seed=seed, zero_unit=zero_unit)
+        result = backprop.check_entries(settings, layer, table, values)
+    except ValueError as e:
+        raise MESSAGES.refuse(request, str(e)) from None
+    return checked_html(result), result["diagnosis"]
+
+
 # -- A digit you draw ---------------------------------------------------------------------------------------------
 
 def probability_table(p: np.ndarray) -> pd.DataFrame:
@@ -419,6 +448,8 @@ CSS = """
 table.bp { border-collapse: collapse; margin-bottom: 0.6em; font-variant-numeric: tabular-nums; }
 table.bp td, table.bp th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 .message p { color: #b00020; }
+table.check .right { color: #1b5e20; }
+table.check .wrong { color: #b00020; font-weight: bold; }
 """
 
 # The pad opens on no tool, so a first stroke would draw nothing: select the brush when the tab opens. The editor
@@ -537,6 +568,26 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
             pressed(compute, inputs, tables_message, backprop_tables, [tables, difference, numbers],
                     {tables: "", difference: None, numbers: None}, tables, api_name="tables")
             page.load(backprop_tables, inputs, [tables, difference, numbers], api_name=False)
+            gr.Markdown("### Check your own numbers\nCompute one layer's g<sub>i</sub> or ∇W<sub>i</sub> by hand, "
+                        "from W, b, v, u and the signal of the tables above (cover the answers), type it here and "
+                        "press Check. Each entry is marked right (✓) or wrong (✗): right means within 1% of the "
+                        "true value, or 0.0001 near 0, so three significant digits pass. When the whole table is "
+                        "what one of the usual mistakes gives, the mistake is named: Φ' taken at u instead of v "
+                        "(the lecture's erratum 1), Φ' left out, the sign flipped, ∇W transposed "
+                        "(`jaxnet.gradcheck.check_table`).", elem_id="check-intro")
+            with gr.Row():
+                check_layer = number_box(2, label="layer i", elem_id="check-layer")
+                check_table = gr.Radio(list(backprop.CHECKED), value="g", label="table")
+                check_values = gr.Textbox("", lines=3, elem_id="check-values",
+                                          label="your values: g_i as d_i numbers; ∇W_i as d_i rows of d_(i−1) "
+                                                "numbers, rows separated by ';' or new lines")
+                check_button = gr.Button("Check", variant="primary", elem_id="check")
+            check_message = gr.Markdown(elem_id="check-message", elem_classes="message")
+            check_diagnosis = gr.Textbox(label="diagnosis", interactive=False, elem_id="check-diagnosis")
+            check_result = gr.HTML(elem_id="check-result")
+            pressed(check_button, [*inputs, check_layer, check_table, check_values], check_message, check_numbers,
+                    [check_result, check_diagnosis], {check_result: "", check_diagnosis: ""}, check_result,
+                    api_name="check")
         with gr.Tab("A digit you draw", id="digit") as digit_tab:
             gr.Markdown("Draw a digit. It is scaled into a 20 × 20 box and centred by its centre of mass in "
                         "28 × 28, as MNIST's digits were, and read by the lecture's 784-200-10 network.\n\n"

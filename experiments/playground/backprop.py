@@ -19,7 +19,7 @@ import numpy as np
 from experiments import cli
 from experiments.cli import Range
 from experiments.playground.fit import label
-from jaxnet import backprop, losses, mlp
+from jaxnet import backprop, gradcheck, losses, mlp
 
 MAX_WIDTH, MAX_LAYERS = 12, 6  # what a page of tables can show
 # |x| and |y| at most this: with 6 layers of 12 units and weights of N(0, 2/fan_in) (even at 10 σ), a forward and
@@ -93,13 +93,8 @@ def _host(a) -> list:
     return (np.asarray(a, np.float64) + 0.0).tolist()
 
 
-def compute(settings: TableSettings) -> dict:
-    """Every table of the tab as plain lists, and ``max_difference``: the largest |manual − jax.grad| of any entry
-    of any ∇W_i or ∇b_i.
-
-    Each layer's entry holds W, b, v, u, g, dW, db and jax.grad's dW and db, and ``signal``: what Φ'_i multiplies,
-    W_{i+1}ᵀ g_{i+1} for a hidden layer and ∂L/∂ŷ for the output. An element-wise φ gives ``derivative`` (φ'(v), so
-    g = φ'(v) ⊙ signal); softmax gives ``jacobian`` (diag z − z zᵀ, so g = Jᵀ signal) and no ``derivative``.
+def network(settings: TableSettings) -> tuple[mlp.Params, jax.Array, jax.Array, mlp.Net, losses.Loss]:
+    """``(params, x, y, net, loss)`` of the tab's settings.
 
     Raises:
       ValueError: for sizes, x or y that do not fit, or a loss the output cannot go with (the library's message).
@@ -116,7 +111,22 @@ def compute(settings: TableSettings) -> dict:
     if settings.zero_unit:
         W, b = params[0]
         params[0] = (W.at[0].set(0.0), b.at[0].set(0.0))
-    xs, ys = jnp.asarray(x), jnp.asarray(y)
+    return params, jnp.asarray(x), jnp.asarray(y), net, loss
+
+
+def compute(settings: TableSettings) -> dict:
+    """Every table of the tab as plain lists, and ``max_difference``: the largest |manual − jax.grad| of any entry
+    of any ∇W_i or ∇b_i.
+
+    Each layer's entry holds W, b, v, u, g, dW, db and jax.grad's dW and db, and ``signal``: what Φ'_i multiplies,
+    W_{i+1}ᵀ g_{i+1} for a hidden layer and ∂L/∂ŷ for the output. An element-wise φ gives ``derivative`` (φ'(v), so
+    g = φ'(v) ⊙ signal); softmax gives ``jacobian`` (diag z − z zᵀ, so g = Jᵀ signal) and no ``derivative``.
+
+    Raises:
+      ValueError: for sizes, x or y that do not fit, or a loss the output cannot go with (the library's message).
+    """
+    params, xs, ys, net, loss = network(settings)
+    y, sizes = np.asarray(ys), [W.shape[1] for W, _ in params[:1]] + [W.shape[0] for W, _ in params]
     t = backprop.tables(params, xs, ys, net, loss=loss)
     auto = jax.grad(lambda p: loss.fn(mlp.apply(p, xs, net), ys))(params)
     phis = net.layers(len(params))
@@ -156,3 +166,50 @@ def check_finite(result: dict) -> None:
     if bad:
         raise ValueError(f"this network and example overflow float32 ({len(bad)} numbers are not finite); use smaller "
                          f"x and y")
+
+
+# What a student may check by hand: the table's name on the page, and jaxnet.gradcheck's name for it.
+CHECKED = {"g": "g", "∇W": "dW"}
+
+
+def typed_table(text: str, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """A table typed into a box: ``(d,)`` as d numbers, ``(rows, cols)`` as rows separated by ``;`` or new lines.
+
+    Raises:
+      ValueError: naming ``what`` and the shape it needs.
+    """
+    rows = [r for r in str(text if text is not None else "").replace(";", "\n").splitlines() if r.strip()]
+    if len(shape) == 1:
+        values = numbers(" ".join(rows), what)
+        if len(values) != shape[0]:
+            raise ValueError(f"{what} needs {shape[0]} numbers, got {len(values)}")
+        return np.asarray(values, np.float64)
+    if len(rows) != shape[0]:
+        raise ValueError(f"{what} needs {shape[0]} rows of {shape[1]} numbers (rows separated by ';' or new lines), "
+                         f"got {len(rows)} rows")
+    table = [numbers(row, f"{what}, row {k + 1}") for k, row in enumerate(rows)]
+    for k, row in enumerate(table, start=1):
+        if len(row) != shape[1]:
+            raise ValueError(f"{what}, row {k}, needs {shape[1]} numbers, got {len(row)}")
+    return np.asarray(table, np.float64)
+
+
+def check_entries(settings: TableSettings, layer, table: str, text: str) -> dict:
+    """The student's g_i or ∇W_i (``table``: ``"g"`` or ``"∇W"``) for the tab's network, checked entry by entry by
+    :func:`jaxnet.gradcheck.check_table`: ``{"given", "right", "diagnosis", "text", "layer", "table"}``.
+
+    Raises:
+      ValueError: a layer the network does not have, a table of the wrong size, or what :func:`network` refuses.
+    """
+    if table not in CHECKED:
+        raise ValueError(f"table must be one of {list(CHECKED)}, got {table!r}")
+    params, x, y, net, loss = network(settings)
+    if not 1 <= layer <= len(params):
+        raise ValueError(f"layer must be a whole number from 1 to {len(params)} (the network's layers), got {layer}")
+    W = params[layer - 1][0]
+    shape = (W.shape[0],) if table == "g" else tuple(W.shape)
+    name = f"{table}{layer}"
+    given = typed_table(text, shape, name)
+    report = gradcheck.check_table(given, params, x, y, net, loss=loss, layer=layer, quantity=CHECKED[table])
+    return {"table": table, "layer": layer, "given": _host(given), "right": report.right.tolist(),
+            "diagnosis": report.diagnosis, "text": report.text}

@@ -1,8 +1,9 @@
 """What runs between compiled calls of :meth:`jaxnet.train.Trainer.fit`: checkpoints, early stopping, logs, the
 progress bar and TensorBoard.
 
-The protocol. A callback is any object with some of these three methods (:class:`Callback` gives no-op defaults);
-``fit`` calls them in the order the callbacks are given, always on the host, never inside compiled code:
+The protocol. A callback is any object with any of these methods (a missing one is skipped; :class:`Callback` gives
+no-op defaults); ``fit`` calls them in the order the callbacks are given (but checkpoints of the last state after
+every other callback, see below), always on the host, never inside compiled code:
 
 * ``on_fit_start(run, state)`` once, before anything trains. It checks its settings against the run (a ``monitor``
   the run does not record, an unwritable path) and raises ``ValueError`` there, so a bad setting costs no training.
@@ -10,9 +11,18 @@ The protocol. A callback is any object with some of these three methods (:class:
 * ``on_epochs_end(run, state, records)`` after each compiled call of ``epochs_per_call`` epochs: ``state`` is the
   state after them and ``records`` their entries of the history, one dict per epoch, equal to what ``fit`` returns
   (``epoch``, ``train_loss``, ``seconds``, and on the call's last epoch ``eval_loss`` and ``eval_accuracy`` when
-  there is ``eval_data``). Returning ``True`` stops training after this call.
+  there is ``eval_data``). Returning ``True`` stops training after this call; returning a
+  :class:`jaxnet.train.TrainState` continues from it (:class:`ReduceLROnPlateau` returns the state with its new
+  ``lr_scale``).
 * ``on_fit_end(run, state)`` once, when training ends for any reason (``run.completed`` is False after an error).
   It may return a state for ``fit`` to return instead (``EarlyStopping``'s best parameters), else ``None``.
+
+* ``state_dict()`` and ``load_state_dict(state)``: what decides the callback's next moves (a best value, a count,
+  best parameters), as a dict of JSON values and arrays (an array, or a list of arrays). A
+  ``Checkpoint(..., keep="last")`` saves every callback's state with the training state, after every other
+  callback has seen the call, and a resumed run gives each callback its state back after all of them have started:
+  a run killed at any moment and started again with the same command ends as the uninterrupted run ends (the same
+  stop epoch, returned parameters, best file, history and log), and a run that had finished trains nothing more.
 
 ``run`` (:class:`Run`) tells a callback about the run: the final epoch, the key, what each record holds, the
 history so far, the facts for a checkpoint's header, and whether this process writes files. In a run of several
@@ -48,6 +58,11 @@ class Run:
       meta: facts about the network for a checkpoint's header: sizes, activations, input scaling, loss, dtype.
       writer: whether this process writes files (process 0 of a multi-process run).
       completed: set when the loop ended normally (all epochs, or a callback stopped it), not by an error.
+      callbacks: every callback of the run, in the order given (a checkpoint saves their states).
+      stopped: a callback stopped the run (set before checkpoints of the last state save; a resumed run that had
+        stopped trains nothing more).
+      resumed_states: the callbacks' states a resumed checkpoint brought, by :func:`state_key`.
+      saved_path: the last checkpoint of this run's state written (or resumed from), else ``None``.
     """
 
     epochs: int
@@ -57,6 +72,57 @@ class Run:
     meta: dict
     writer: bool = True
     completed: bool = False
+    callbacks: list = dataclasses.field(default_factory=list)
+    stopped: bool = False
+    resumed_states: dict = dataclasses.field(default_factory=dict)
+    saved_path: str | None = None
+
+
+def call(callback, hook: str, *args):
+    """``callback.hook(*args)``, or ``None`` for a callback without that hook."""
+    method = getattr(callback, hook, None)
+    return None if method is None else method(*args)
+
+
+def state_key(callbacks: list, callback) -> str:
+    """The name a callback's state is saved under: its place in the list and its class (``"2:EarlyStopping"``)."""
+    index = next(i for i, c in enumerate(callbacks) if c is callback)
+    return f"{index}:{type(callback).__name__}"
+
+
+def saves_last(callback) -> bool:
+    """Whether ``callback`` checkpoints the last state (and so runs after every other callback)."""
+    return isinstance(callback, Checkpoint) and callback.keep == "last"
+
+
+def _split_state(name: str, state: dict) -> tuple[dict, dict[str, np.ndarray]]:
+    """A callback's state as JSON (arrays replaced by markers) and its arrays by name, for a checkpoint (every
+    process takes part in bringing the arrays to the host)."""
+    described, arrays = {}, {}
+    for field, value in state.items():
+        if isinstance(value, (np.ndarray, jax.Array)):
+            arrays[f"{name}/{field}"] = distributed.to_host(value)
+            described[field] = {"__array__": f"{name}/{field}"}
+        elif isinstance(value, list) and value and all(isinstance(v, (np.ndarray, jax.Array)) for v in value):
+            for k, v in enumerate(value):
+                arrays[f"{name}/{field}/{k}"] = distributed.to_host(v)
+            described[field] = {"__arrays__": [f"{name}/{field}/{k}" for k in range(len(value))]}
+        else:
+            described[field] = value
+    return described, arrays
+
+
+def _join_state(described: dict, arrays: dict[str, np.ndarray]) -> dict:
+    """The inverse of :func:`_split_state`."""
+    state = {}
+    for field, value in described.items():
+        if isinstance(value, dict) and "__array__" in value:
+            state[field] = arrays[value["__array__"]]
+        elif isinstance(value, dict) and "__arrays__" in value:
+            state[field] = [arrays[k] for k in value["__arrays__"]]
+        else:
+            state[field] = value
+    return state
 
 
 class Callback:
@@ -137,8 +203,13 @@ class Checkpoint(Callback):
       keep: ``"last"``: the state after every compiled call. ``"best"``: the state of the call whose ``monitor``
         value was best so far (for inference; resuming needs ``"last"``: give two ``Checkpoint`` callbacks for both).
       monitor: a recorded field (``"eval_loss"``, ``"eval_accuracy"``, ``"train_loss"``), needed for ``"best"``.
-      mode: ``"min"`` or ``"max"``: which way the monitored value is better.
+      mode: ``"min"``, ``"max"``, or ``"auto"`` (the default, :class:`EarlyStopping`'s rule): ``"max"`` for an
+        accuracy, else ``"min"``.
       meta: more JSON facts for the header (the network's sizes, activations, loss and the history are always there).
+
+    A ``keep="last"`` checkpoint runs after every other callback and saves, with the state, every callback's
+    ``state_dict()``, the ``lr_scale`` and whether a callback stopped the run; resuming gives them all back
+    (the module's protocol). A ``keep="best"`` checkpoint's own state is its best value.
 
     Raises:
       ValueError: at construction, for an unknown ``resume``, ``keep`` or ``mode``, ``keep="best"`` without
@@ -148,7 +219,7 @@ class Checkpoint(Callback):
     """
 
     def __init__(self, path: str | os.PathLike, *, resume: bool | str = False, keep: str = "last",
-                 monitor: str | None = None, mode: str = "min", meta: dict[str, Any] | None = None):
+                 monitor: str | None = None, mode: str = "auto", meta: dict[str, Any] | None = None):
         if not any(resume is r for r in loop.RESUME):
             raise ValueError(f"Checkpoint: resume must be True, False or 'auto', got {resume!r}")
         if keep not in ("last", "best"):
@@ -159,9 +230,12 @@ class Checkpoint(Callback):
         if keep == "best" and resume is not False:
             raise ValueError("Checkpoint: a keep='best' checkpoint holds an earlier epoch and cannot resume a run; "
                              "add a second Checkpoint(path, resume=..., keep='last') for that")
-        _check_mode("Checkpoint", mode)
+        _check_mode("Checkpoint", mode, ("auto",) + MODES)
+        if mode == "auto":
+            mode = "max" if monitor is not None and "accuracy" in monitor else "min"
         self.path, self.resume, self.keep, self.monitor, self.mode = os.fspath(path), resume, keep, monitor, mode
         self.meta = dict(meta or {})
+        self._best = _Best(self.mode)
 
     def __repr__(self) -> str:
         return (f"Checkpoint({self.path!r}, resume={self.resume!r}, keep={self.keep!r}, monitor={self.monitor!r}, "
@@ -178,8 +252,24 @@ class Checkpoint(Callback):
             return None
         params, opt_state, epoch, records = loop.restore(self.path, params=state.params, opt_state=state.opt_state,
                                                          key=run.key)
+        header_meta = checkpoint.read_header(self.path)["meta"]
+        extras = checkpoint.read_extras(self.path)
         run.history[:] = records
-        return state._replace(params=params, opt_state=opt_state, epoch=epoch)
+        run.stopped = bool(header_meta.get("stopped", False))
+        run.resumed_states = {name: _join_state(described, extras)
+                              for name, described in header_meta.get("callbacks", {}).items()}
+        run.saved_path = self.path
+        return state._replace(params=params, opt_state=opt_state, epoch=epoch,
+                              lr_scale=float(header_meta.get("lr_scale", 1.0)))
+
+    def state_dict(self) -> dict:
+        """A keep-best checkpoint's best value so far (nothing for ``keep="last"``)."""
+        return {"best": self._best.value} if self.keep == "best" else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Takes back :meth:`state_dict`'s best value."""
+        if self.keep == "best":
+            self._best.value = state.get("best")
 
     def on_epochs_end(self, run: Run, state, records):
         """Saves the state (``keep="last"``), or when the monitored value is the best so far (``"best"``)."""
@@ -192,11 +282,24 @@ class Checkpoint(Callback):
         return None
 
     def save(self, run: Run, state) -> None:
-        """Writes ``state`` now (every process takes part in bringing it to the host; process 0 writes)."""
+        """Writes ``state`` now (every process takes part in bringing it to the host; process 0 writes); a
+        ``keep="last"`` checkpoint adds the callbacks' states."""
         params, opt_state = distributed.to_host((state.params, state.opt_state))
+        meta = {**run.meta, **self.meta, "history": list(run.history)}
+        extras: dict[str, np.ndarray] = {}
+        if self.keep == "last":
+            described = {}
+            for c in run.callbacks:
+                if hasattr(c, "state_dict"):
+                    name = state_key(run.callbacks, c)
+                    described[name], arrays = _split_state(name, c.state_dict())
+                    extras.update(arrays)
+            meta.update(callbacks=described, stopped=run.stopped, lr_scale=float(state.lr_scale))
         if run.writer:
             checkpoint.save(self.path, params=params, opt_state=opt_state, epoch=int(state.epoch), key=run.key,
-                            meta={**run.meta, **self.meta, "history": list(run.history)})
+                            meta=meta, extras=extras)
+        if self.keep == "last":
+            run.saved_path = self.path
 
 
 class EarlyStopping(Callback):
@@ -264,18 +367,119 @@ class EarlyStopping(Callback):
             return True
         return None
 
+    def state_dict(self) -> dict:
+        """The best value, its epoch, the calls waited, the stop epoch and (``restore_best``) the best parameters."""
+        state = {"best": self.best, "best_epoch": self.best_epoch, "waited": self._waited,
+                 "stopped_epoch": self.stopped_epoch}
+        if self._best_params is not None:
+            state["best_params"] = jax.tree.leaves(self._best_params)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        """Takes back :meth:`state_dict` (the best parameters in the structure of the run's parameters)."""
+        self.best = self._tracker.value = state["best"]
+        self.best_epoch, self._waited, self.stopped_epoch = state["best_epoch"], state["waited"], state["stopped_epoch"]
+        if "best_params" in state:  # leaves, given the run's structure when they are returned
+            self._best_params = [jnp.asarray(a) for a in state["best_params"]]
+
     def on_fit_end(self, run: Run, state):
         """The state with the best call's parameters, with ``restore_best``."""
         if self.restore_best and run.completed and self._best_params is not None:
-            return state._replace(params=self._best_params)
+            treedef = jax.tree.structure(state.params)
+            return state._replace(params=jax.tree.unflatten(treedef, jax.tree.leaves(self._best_params)))
         return None
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiplies the training state's ``lr_scale`` by ``factor`` when the monitored value stops improving.
+
+    Keras's rule, decided once per evaluation (after every compiled call: with ``eval_data``, the ``eval_*``
+    values exist only there): a value improves when it beats the best so far by more than ``min_delta``; after
+    ``patience`` evaluations without an improvement the scale is multiplied by ``factor`` (never below
+    ``min_scale``), the count restarts, and the next ``cooldown`` evaluations count for nothing. The scale multiplies
+    every update inside the compiled step (:attr:`jaxnet.train.TrainState.lr_scale`; for optax's optimizers, the
+    learning rate), so a change compiles nothing; every epoch's record holds the ``lr_scale`` it trained with, and a
+    resumed run takes the scale and the counts back from its checkpoint.
+
+    This is the callback for "lower the rate when the validation loss stalls". ``optax.contrib.reduce_on_plateau``
+    is a gradient transformation that watches the *minibatch* loss at every step: its ``patience`` counts steps, so
+    it fits full-batch training (one step per epoch) or a loss averaged over its own ``accumulation_size`` steps.
+
+    Args:
+      monitor: a recorded field; default ``"eval_loss"`` (so ``fit`` needs ``eval_data``).
+      factor: the multiplier, in (0, 1).
+      patience: evaluations without improvement before the scale drops (≥ 0).
+      min_delta: the smallest change that counts as an improvement (≥ 0).
+      mode: ``"min"``, ``"max"``, or ``"auto"``: ``"max"`` for accuracies, else ``"min"``.
+      cooldown: evaluations after a drop during which nothing is counted (≥ 0).
+      min_scale: the scale never goes below this (≥ 0).
+
+    Raises:
+      ValueError: a setting outside its range at construction; a ``monitor`` the run does not record at the start
+        of ``fit``.
+    """
+
+    def __init__(self, monitor: str = "eval_loss", *, factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 0.0, mode: str = "auto", cooldown: int = 0, min_scale: float = 0.0):
+        for name, value, low in (("patience", patience, 0), ("cooldown", cooldown, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= {low}, got {value!r}")
+        if not (isinstance(factor, (int, float)) and 0 < factor < 1):
+            raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1), got {factor!r}")
+        for name, value in (("min_delta", min_delta), ("min_scale", min_scale)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"ReduceLROnPlateau: {name} must be a finite number >= 0, got {value!r}")
+        _check_mode("ReduceLROnPlateau", mode, ("auto",) + MODES)
+        self.monitor, self.factor, self.patience, self.cooldown = monitor, float(factor), patience, cooldown
+        self.min_delta, self.min_scale = float(min_delta), float(min_scale)
+        self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
+        self._tracker, self._waited, self._cooling = _Best(self.mode, self.min_delta), 0, 0
+
+    def __repr__(self) -> str:
+        return (f"ReduceLROnPlateau({self.monitor!r}, factor={self.factor}, patience={self.patience}, "
+                f"min_delta={self.min_delta}, mode={self.mode!r}, cooldown={self.cooldown}, "
+                f"min_scale={self.min_scale})")
+
+    def on_fit_start(self, run: Run, state):
+        """Checks that the run records the monitored value; starts counting afresh."""
+        _check_monitor("ReduceLROnPlateau", self.monitor, run)
+        self._tracker, self._waited, self._cooling = _Best(self.mode, self.min_delta), 0, 0
+        return None
+
+    def on_epochs_end(self, run: Run, state, records):
+        """Counts the evaluation; returns the state with a lower ``lr_scale`` when the plateau has lasted."""
+        value = monitored(records, self.monitor)
+        if value is None:
+            return None
+        if self._cooling > 0:
+            self._cooling -= 1
+            self._waited = 0
+        if self._tracker.improves(value):
+            self._tracker.value, self._waited = value, 0
+            return None
+        if self._cooling > 0:
+            return None
+        self._waited += 1
+        if self._waited >= self.patience and state.lr_scale > self.min_scale:
+            self._waited, self._cooling = 0, self.cooldown
+            return state._replace(lr_scale=max(state.lr_scale * self.factor, self.min_scale))
+        return None
+
+    def state_dict(self) -> dict:
+        """The best value, the evaluations waited and the cooldown left (the scale is the training state's)."""
+        return {"best": self._tracker.value, "waited": self._waited, "cooling": self._cooling}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Takes back :meth:`state_dict`."""
+        self._tracker.value, self._waited, self._cooling = state["best"], state["waited"], state["cooling"]
 
 
 class JsonLog(Callback):
     """One JSON line per epoch record, appended to ``path`` (process 0 only).
 
-    A run that starts at epoch 1 empties the file first; a resumed or continued run appends to it, so the file
-    holds the whole run once.
+    A run that starts at epoch 1 empties the file first; a resumed or continued run starting at epoch k + 1 drops
+    any line of an epoch past k (written by a run killed after its last checkpoint) and appends, so the file holds
+    each epoch of the run once.
 
     Raises:
       ValueError: at the start of ``fit``, when the path cannot be written.
@@ -299,7 +503,7 @@ class JsonLog(Callback):
         if not run.writer:
             return None
         if self._first:
-            loop.start_log(self.path, fresh=records[0]["epoch"] == 1)
+            loop.start_log(self.path, fresh=records[0]["epoch"] == 1, first_epoch=records[0]["epoch"])
             self._first = False
         loop.append_log(self.path, records)
         return None

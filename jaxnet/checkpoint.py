@@ -40,7 +40,8 @@ def _key_to_numpy(key) -> tuple[np.ndarray, str | None]:
     return np.asarray(key), None
 
 
-def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: dict[str, Any] | None = None) -> None:
+def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: dict[str, Any] | None = None,
+         extras: dict[str, Any] | None = None) -> None:
     """Atomically writes a checkpoint to ``path`` (a ``.npz`` file).
 
     Args:
@@ -49,6 +50,8 @@ def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: d
       epoch: the number of epochs completed.
       key: the run's PRNG key (typed or raw ``uint32``).
       meta: more JSON-serialisable facts for the header (layer sizes, activation, dtype, history, ...).
+      extras: more arrays by name (the callbacks' states, such as early stopping's best parameters), read back by
+        :func:`read_extras`.
     """
     path = os.fspath(path)
     state = (params, opt_state)
@@ -58,6 +61,9 @@ def save(path: str | os.PathLike, *, params, opt_state, epoch: int, key, meta: d
               "versions": {"jax": jax.__version__, "numpy": np.__version__}, "meta": meta or {}}
     arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(state))}
     arrays["key"] = key_data
+    extras = extras or {}
+    header["extras"] = sorted(extras)
+    arrays.update({f"extra:{name}": np.asarray(value) for name, value in extras.items()})
     arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
@@ -155,6 +161,13 @@ def restore(path: str | os.PathLike, *, params, opt_state):
     treedef = jax.tree.structure((params, opt_state))
     params, opt_state = jax.tree.unflatten(treedef, leaves)
     return params, opt_state, header["epoch"], key, header
+
+
+def read_extras(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays :func:`save` was given as ``extras``, by name (empty for a checkpoint without any)."""
+    with _reading(path) as data:
+        header = _header(data, path)
+        return {name: np.asarray(data[f"extra:{name}"]) for name in header.get("extras", [])}
 
 
 def restore_params(path: str | os.PathLike, *, params):

@@ -38,11 +38,21 @@ class Progress:
             self.bar.close()
 
 
-def start_log(path, *, fresh: bool) -> None:
-    """Empties the JSON-lines log at ``path`` for a fresh run (a resumed run appends to it)."""
-    if path is not None and fresh:
+def start_log(path, *, fresh: bool, first_epoch: int | None = None) -> None:
+    """Empties the JSON-lines log at ``path`` for a fresh run; for a resumed one starting at ``first_epoch``, drops
+    the lines of that epoch and later (a run killed after its last checkpoint wrote them), keeping the rest."""
+    if path is None:
+        return
+    if fresh:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         open(path, "w").close()
+    elif first_epoch is not None and os.path.exists(path):
+        with open(path) as f:
+            lines = f.readlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("epoch", 0) < first_epoch]
+        if len(kept) != len(lines):
+            with open(path, "w") as f:
+                f.writelines(kept)
 
 
 def append_log(path, records: list[dict]) -> None:

@@ -44,16 +44,18 @@ def value_and_grad(net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
 
 
 def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: losses.Loss, grad: str) -> Callable:
-    """The pure (un-jitted) update ``(params, opt_state, x, y, key=None) -> (params, opt_state, loss value)``.
+    """The pure (un-jitted) update ``(params, opt_state, x, y, key=None, scale=None) -> (params, opt_state, loss
+    value)``.
 
     Integer inputs (images stored as ``uint8``, say) are converted inside it (:meth:`jaxnet.mlp.Net.input`), so a
     training set can sit on the device once in its compact form. ``key`` draws the step's dropout
-    (:func:`jaxnet.mlp.dropout_scales`); a net with dropout refuses to step without one.
+    (:func:`jaxnet.mlp.dropout_scales`); a net with dropout refuses to step without one. ``scale`` (a scalar array)
+    multiplies every update after the optimizer (for optax's optimizers, the learning rate); 1 changes no bit.
     """
     value_and_grad_fn = value_and_grad(net, loss, grad)
     extra_args = optax.with_extra_args_support(optimizer)
 
-    def update(params, opt_state, x, y, key=None):
+    def update(params, opt_state, x, y, key=None, scale=None):
         if key is None and net.drops:
             raise ValueError(f"the net drops units (dropout={net.dropout}), so each training step needs its own "
                              f"key: step(params, opt_state, x, y, key)")
@@ -61,6 +63,8 @@ def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: los
         # value= lets transforms that watch the loss (optax.contrib.reduce_on_plateau) see it; every optax
         # transform accepts it, and a hand-written one is wrapped to ignore it.
         updates, opt_state = extra_args.update(grads, opt_state, params, value=value)
+        if scale is not None:  # the plateau's scale (callbacks.ReduceLROnPlateau): a traced number, so no recompiling
+            updates = jax.tree.map(lambda u: u * scale.astype(u.dtype), updates)
         return optax.apply_updates(params, updates), opt_state, value
 
     return update
@@ -96,7 +100,8 @@ def run_members(run: Callable, params, opt_state, *args):
 def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Loss, grad: str = "autodiff",
                 batch_size: int, ensemble: bool = False, mesh: Mesh | None = None,
                 activation: mlp.ActivationSpec | None = None, output: str | None = None, unroll: int = 1) -> Callable:
-    """The compiled program behind :func:`jaxnet.train.fit`: ``epochs(params, opt_state, x, y, key, epoch_ids)``.
+    """The compiled program behind :func:`jaxnet.train.fit`: ``epochs(params, opt_state, x, y, key, epoch_ids,
+    scale=1.0)``.
 
     It runs one epoch per entry of ``epoch_ids`` (a ``lax.scan``), and each epoch is a ``lax.scan`` over
     ``N // batch_size`` minibatches of a fresh permutation drawn from ``fold_in(key, epoch)``. The last partial
@@ -106,47 +111,50 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     step sees the whole set, in order. A net with dropout draws step s's units from ``split(fold_in(fold_in(key,
     epoch), 1), steps)[s]``: a function of the key and the epoch alone, so continued and resumed runs stay exact
     (an ensemble's members share them, as they share the order of the examples). Returns ``(params, opt_state,
-    losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. ``unroll``
+    losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. ``scale``
+    multiplies every update (:func:`make_update`; a number, traced, so a new value compiles nothing). ``unroll``
     is the minibatch scan's (the same steps, ``unroll`` to a loop iteration). Each call returns a new program: hold
     it to reuse what it compiled.
     """
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)
     if ensemble:
-        update = jax.vmap(update, in_axes=(0, 0, None, None, None))
+        update = jax.vmap(update, in_axes=(0, 0, None, None, None, None))
     # On a mesh, each minibatch is split over the "data" axis: (batches, batch, ...) sharded on its second axis.
     batches_sharding = None if mesh is None else NamedSharding(mesh, PartitionSpec(None, "data"))
 
-    def one_batch(carry, batch):
-        params, opt_state, value = update(*carry, *batch)
+    def one_batch(carry, batch, scale):
+        params, opt_state, value = update(*carry, *batch, scale)
         return (params, opt_state), value
 
     def dropout_keys(epoch_key, steps):
         # Only a net that drops units draws them, so a net without dropout runs the very same program as before.
         return jax.random.split(jax.random.fold_in(epoch_key, 1), steps) if net.drops else None
 
-    def one_epoch(carry, epoch_id, x, y, key):
+    def one_epoch(carry, epoch_id, x, y, key, scale):
         epoch_key = jax.random.fold_in(key, epoch_id)
         if batch_size == x.shape[0]:  # full-batch gradient descent: the order of the examples does not matter
             step_keys = dropout_keys(epoch_key, 1)
-            return one_batch(carry, (x, y, None if step_keys is None else step_keys[0]))
+            return one_batch(carry, (x, y, None if step_keys is None else step_keys[0]), scale)
         n_batches = x.shape[0] // batch_size
         order = jax.random.permutation(epoch_key, x.shape[0])
         order = order[: n_batches * batch_size].reshape(n_batches, batch_size)
         step_keys = dropout_keys(epoch_key, n_batches)
         if batches_sharding is None:  # one device: gather each minibatch when its step needs it
-            carry, values = jax.lax.scan(lambda c, step: one_batch(c, (x[step[0]], y[step[0]], step[1])), carry,
-                                         (order, step_keys), unroll=unroll)
+            carry, values = jax.lax.scan(lambda c, step: one_batch(c, (x[step[0]], y[step[0]], step[1]), scale),
+                                         carry, (order, step_keys), unroll=unroll)
         else:
             # The set is sharded over "data" by rows; the epoch's shuffled batches are gathered once per epoch into
             # that layout (every device receives its part of every batch), not once per step.
             batches = [jax.lax.with_sharding_constraint(a[order], batches_sharding) for a in (x, y)]
-            carry, values = jax.lax.scan(one_batch, carry, (*batches, step_keys), unroll=unroll)
+            carry, values = jax.lax.scan(lambda c, batch: one_batch(c, batch, scale), carry, (*batches, step_keys),
+                                         unroll=unroll)
         return carry, jnp.mean(values, axis=0)
 
-    def epochs(params, opt_state, x, y, key, epoch_ids):
+    def epochs(params, opt_state, x, y, key, epoch_ids, scale=1.0):
+        scale = jnp.asarray(scale)
         (params, opt_state), values = jax.lax.scan(
-            lambda carry, e: one_epoch(carry, e, x, y, key), (params, opt_state), epoch_ids)
+            lambda carry, e: one_epoch(carry, e, x, y, key, scale), (params, opt_state), epoch_ids)
         return params, opt_state, values
 
     return jax.jit(epochs, donate_argnums=(0, 1))

@@ -250,11 +250,15 @@ class TrainState(NamedTuple):
       params: a list of ``(W, b)`` (every leaf with a leading member axis for an ensemble).
       opt_state: the optimizer's state for ``params``.
       epoch: how many epochs have been trained (the next one is ``epoch + 1``).
+      lr_scale: multiplies every update inside the compiled step, after the optimizer (for optax's optimizers, the
+        learning rate); :class:`jaxnet.callbacks.ReduceLROnPlateau` lowers it. A traced number: changing it compiles
+        nothing, and 1 (the default) changes no bit of a run.
     """
 
     params: Any
     opt_state: Any
     epoch: int = 0
+    lr_scale: float = 1.0
 
 
 class Trainer:
@@ -472,7 +476,7 @@ class Trainer:
         _check_opt_state(state.opt_state, self.optimizer, state.params, self.ensemble)
         rows = None if self.mesh is None else NamedSharding(self.mesh, PartitionSpec("data"))
         evaluate_fn = self._evaluator(eval_data, rows, d_in, d_out, stacklevel + 1)
-        recorded = ("epoch", "train_loss", "seconds") + (() if evaluate_fn is None else evaluate_fn.fields)
+        recorded = ("epoch", "train_loss", "seconds", "lr_scale") + (() if evaluate_fn is None else evaluate_fn.fields)
         meta: dict[str, Any] = {
             "sizes": [d_in] + [int(W.shape[-2]) for W, _ in first], "activation": self.net.activation,
             "output": self.net.output, "input_shift": self.net.input_shift, "input_scale": self.net.input_scale,
@@ -482,29 +486,35 @@ class Trainer:
         if self.net.compute_dtype is not None:
             meta["compute_dtype"] = self.net.compute_dtype
         history = History()
-        run = cb.Run(epochs=int(epochs), key=key, recorded=recorded, history=history, meta=meta,
-                     writer=distributed.is_writer())
         callbacks = list(callbacks)
         if verbose and not any(isinstance(c, cb.Progress) for c in callbacks):
             callbacks.append(cb.Progress())
-        for c in callbacks:
-            started = c.on_fit_start(run, state)
-            state = state if started is None else started
-        if state.epoch > epochs:
-            raise ValueError(f"the state has already trained {state.epoch} epochs, past epochs={epochs} (the final "
-                             f"epoch, not a number more); pass epochs >= {state.epoch}")
-        kept = [c.path for c in callbacks if isinstance(c, cb.Checkpoint) and c.keep == "last"]
+        run = cb.Run(epochs=int(epochs), key=key, recorded=recorded, history=history, meta=meta,
+                     writer=distributed.is_writer(), callbacks=callbacks)
+        started: list = []  # the callbacks whose on_fit_start ran: each gets its on_fit_end, whatever happens
         try:
-            state = self._loop(state, x_host, y_host, rows, key, int(epochs), evaluate_fn, run, callbacks, kept)
+            for c in callbacks:
+                started.append(c)
+                begun = cb.call(c, "on_fit_start", run, state)
+                state = state if begun is None else begun
+            for c in callbacks:  # a resumed checkpoint's callback states, now that each callback has started
+                saved = run.resumed_states.get(cb.state_key(callbacks, c))
+                if saved is not None and hasattr(c, "load_state_dict"):
+                    c.load_state_dict(saved)
+            if state.epoch > epochs:
+                raise ValueError(f"the state has already trained {state.epoch} epochs, past epochs={epochs} (the "
+                                 f"final epoch, not a number more); pass epochs >= {state.epoch}")
+            if not run.stopped:  # a run a callback had stopped, resumed, trains nothing more
+                state = self._loop(state, x_host, y_host, rows, key, int(epochs), evaluate_fn, run, callbacks)
             run.completed = True
         finally:
-            for c in callbacks:
-                ended = c.on_fit_end(run, state)
+            for c in started:
+                ended = cb.call(c, "on_fit_end", run, state)
                 state = state if ended is None else ended
         history.opt_state = state.opt_state
         return state, history
 
-    def _loop(self, state, x_host, y_host, rows, key, epochs, evaluate_fn, run, callbacks, kept):
+    def _loop(self, state, x_host, y_host, rows, key, epochs, evaluate_fn, run, callbacks):
         """The loop over compiled calls; returns the last state (also when a callback stops it early)."""
         # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own. On a
         # mesh it goes through the host, to be placed shard by shard; on one device it stays there.
@@ -513,26 +523,38 @@ class Trainer:
         if self.mesh is not None:
             state_sharding = NamedSharding(self.mesh, PartitionSpec("members" if self.ensemble else None))
             params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
-        state = TrainState(params, opt_state, int(state.epoch))
+        state = TrainState(params, opt_state, int(state.epoch), float(state.lr_scale))
         xs, ys = _place(x_host, rows), _place(y_host, rows)
         run_epochs = self._program()
+        # Checkpoints of the last state see the call after every other callback, so that what they save holds the
+        # others' states for this call (as Lightning orders its ModelCheckpoint last).
+        first, last = [c for c in callbacks if not cb.saves_last(c)], [c for c in callbacks if cb.saves_last(c)]
         for first_epoch in range(state.epoch, epochs, self.epochs_per_call):
             epoch_ids = np.arange(first_epoch, min(first_epoch + self.epochs_per_call, epochs))
             tic = time.perf_counter()
-            params, opt_state, values = run_epochs(state.params, state.opt_state, xs, ys, key, jnp.asarray(epoch_ids))
+            scale = jnp.asarray(state.lr_scale, jnp.float32)
+            params, opt_state, values = run_epochs(state.params, state.opt_state, xs, ys, key, jnp.asarray(epoch_ids),
+                                                   scale)
             values = distributed.to_host(values)  # waits for the compiled call to finish
             seconds = (time.perf_counter() - tic) / len(epoch_ids)
-            loop.check_finite(values, first_epoch, epochs, kept[0] if kept else None)
-            state = TrainState(params, opt_state, int(epoch_ids[-1]) + 1)
+            loop.check_finite(values, first_epoch, epochs, run.saved_path)
+            state = TrainState(params, opt_state, int(epoch_ids[-1]) + 1, state.lr_scale)
             # Plain Python numbers, converted in one go: a full-batch run has one record per step.
-            records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds}
+            records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds, "lr_scale": state.lr_scale}
                        for e, v in zip(epoch_ids.tolist(), values.tolist())]
             if evaluate_fn is not None:
                 records[-1].update(evaluate_fn(params))
             run.history.extend(records)
             stop = False
-            for c in callbacks:
-                stop = bool(c.on_epochs_end(run, state, records)) or stop
+            for c in first:
+                answer = cb.call(c, "on_epochs_end", run, state, records)
+                if isinstance(answer, TrainState):  # a callback's new state (ReduceLROnPlateau's scale)
+                    state = answer
+                else:
+                    stop = bool(answer) or stop
+            run.stopped = stop  # before the checkpoints save: a finished run, resumed, trains no more
+            for c in last:
+                cb.call(c, "on_epochs_end", run, state, records)
             if stop:
                 break
         return state

@@ -228,7 +228,7 @@ def test_bad_settings_are_refused_before_anything_trains(tmp_path):
     cases = [
         ([callbacks.EarlyStopping(patience=3)],
          r"EarlyStopping: monitor='eval_loss' is not recorded by this run \(eval_\* values need "
-         r"fit\(\.\.\., eval_data=\.\.\.\)\); it records \['epoch', 'train_loss', 'seconds'\]"),
+         r"fit\(\.\.\., eval_data=\.\.\.\)\); it records \['epoch', 'train_loss', 'seconds', 'lr_scale'\]"),
         ([callbacks.Checkpoint(tmp_path / "c.npz", keep="best", monitor="eval_accuracy")],
          "Checkpoint: monitor='eval_accuracy' is not recorded"),
         ([callbacks.JsonLog(blocker / "log.jsonl")], f"JsonLog: cannot write {re.escape(str(blocker))}"),
@@ -248,7 +248,7 @@ def test_bad_settings_are_refused_before_anything_trains(tmp_path):
             (lambda: callbacks.Checkpoint("c.npz", keep="all"), "keep must be 'last' or 'best', got 'all'"),
             (lambda: callbacks.Checkpoint("c.npz", keep="best", monitor="eval_loss", resume="auto"),
              "cannot resume a run; add a second Checkpoint"),
-            (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), r"mode must be one of \['min', 'max'\]")]:
+            (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), r"mode must be one of \['auto', 'min', 'max'\]")]:
         with pytest.raises(ValueError, match=message):
             make()
 
@@ -363,14 +363,14 @@ def test_the_messages_name_the_callback_and_the_problem_exactly():
     cases = [
         (lambda: trained(small_params(), x, y, callbacks=[callbacks.EarlyStopping("train_acc", patience=1)]),
          "EarlyStopping: monitor='train_acc' is not recorded by this run; it records ['epoch', 'train_loss', "
-         "'seconds']"),
+         "'seconds', 'lr_scale']"),
         (lambda: callbacks.EarlyStopping(patience=1, mode="up"),
          "EarlyStopping: mode must be one of ['auto', 'min', 'max'], got 'up'"),
         (lambda: callbacks.EarlyStopping(patience=2.0), "EarlyStopping: patience must be an int >= 1, got 2.0"),
         (lambda: callbacks.EarlyStopping(patience=True), "EarlyStopping: patience must be an int >= 1, got True"),
         (lambda: callbacks.EarlyStopping(patience=1, min_delta=float("inf")),
          "EarlyStopping: min_delta must be a finite number >= 0, got inf"),
-        (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), "Checkpoint: mode must be one of ['min', 'max'], got "
+        (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), "Checkpoint: mode must be one of ['auto', 'min', 'max'], got "
                                                                "'lowest'")]
     for call, message in cases:
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
@@ -444,3 +444,95 @@ def test_a_directory_without_write_permission_is_refused(tmp_path, monkeypatch):
     message = f"JsonLog: cannot write {tmp_path / 'log.jsonl'}: its directory {tmp_path} is not writable"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         trained(small_params(), *blobs(), callbacks=[callbacks.JsonLog(tmp_path / "log.jsonl")])
+
+
+def test_a_keep_best_checkpoint_of_an_accuracy_keeps_the_highest(tmp_path):
+    # mode="auto", as EarlyStopping: an accuracy is better higher. The best file holds the epoch of the highest.
+    x, y = blobs()
+    path = tmp_path / "best.npz"
+    _, history = trained(small_params(), x, y, epochs=6, eval_data=(x[:60], y[:60]),
+                         callbacks=[callbacks.Checkpoint(path, keep="best", monitor="eval_accuracy")])
+    accuracies = [r["eval_accuracy"] for r in history]
+    assert checkpoint.read_header(path)["epoch"] == 1 + int(np.argmax(accuracies))  # the first of the highest
+    assert callbacks.Checkpoint(path, keep="best", monitor="eval_loss").mode == "min"
+    assert callbacks.Checkpoint(path, keep="best", monitor="eval_accuracy", mode="min").mode == "min"
+
+
+def test_the_plateau_lowers_the_scale_as_keras_rule_says_and_trains_as_sgd_at_that_rate():
+    x, y = blobs()
+    lr, factor = 0.3, 0.5
+    plateau = callbacks.ReduceLROnPlateau("eval_loss", factor=factor, patience=2, cooldown=1, min_scale=0.1)
+    # Labels shifted by one class: the better the network learns, the worse this loss, so it plateaus at once.
+    state, history = trained(small_params(), x, y, epochs=12, optimizer=optax.sgd(lr),
+                             eval_data=(x[:40], (y[:40] + 1) % 3), callbacks=[plateau])
+    # The rule written out from the recorded values: the scale each epoch trained with.
+    best, waited, cooling, scale, expected = None, 0, 0, 1.0, []
+    for record in history:
+        expected.append(scale)
+        value = record["eval_loss"]
+        if cooling > 0:
+            cooling, waited = cooling - 1, 0
+        if best is None or value < best:
+            best, waited = value, 0
+        elif cooling == 0:
+            waited += 1
+            if waited >= 2 and scale > 0.1:
+                scale, waited, cooling = max(scale * factor, 0.1), 0, 1
+    assert [r["lr_scale"] for r in history] == expected and state.lr_scale == scale
+    assert min(expected) < 1.0, "the run must hit a plateau for this test to mean anything"
+    # The same run by hand: plain SGD epoch by epoch at lr × that epoch's scale gives the same parameters.
+    params = small_params()
+    for epoch, s in enumerate(expected, start=1):
+        trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(lr * s), batch_size=32)
+        step, _ = trainer.fit(train.TrainState(params, optax.sgd(lr * s).init(params), epoch - 1), x, y,
+                              epochs=epoch, key=jax.random.key(1), verbose=False)
+        params = step.params
+    chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)  # lr·(s·u) against (lr·s)·u: round-off
+
+
+def test_a_new_scale_compiles_nothing(monkeypatch):
+    x, y = blobs()
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32)
+    state = trainer.init(small_params())
+    state, _ = trainer.fit(state, x, y, epochs=1, key=jax.random.key(1), verbose=False)
+    traces = []
+    monkeypatch.setattr(train.program, "make_update", lambda *a, **k: traces.append(1))
+    before = trainer._program()._cache_size()
+    trainer.fit(state._replace(lr_scale=0.25), x, y, epochs=2, key=jax.random.key(1), verbose=False)
+    assert trainer._program()._cache_size() == before and not traces
+
+
+def test_the_plateaus_settings_are_checked():
+    for kwargs, message in (({"factor": 1.0}, "factor must be a number in"), ({"patience": -1}, "patience must be"),
+                            ({"cooldown": 1.5}, "cooldown must be"), ({"min_scale": -1.0}, "min_scale must be"),
+                            ({"mode": "up"}, "mode must be one of")):
+        with pytest.raises(ValueError, match=f"ReduceLROnPlateau: {message}"):
+            callbacks.ReduceLROnPlateau(**kwargs)
+    x, y = blobs()
+    with pytest.raises(ValueError, match="ReduceLROnPlateau: monitor='eval_loss' is not recorded"):
+        trained(small_params(), x, y, callbacks=[callbacks.ReduceLROnPlateau()])
+
+
+def test_a_callback_may_define_only_the_hooks_it_needs_and_every_started_one_is_ended():
+    class Duck:  # no base class, one hook
+        seen: list = []
+
+        def on_epochs_end(self, run, state, records):
+            self.seen.append(records[-1]["epoch"])
+
+    class Opened(callbacks.Callback):
+        ended = False
+
+        def on_fit_end(self, run, state):
+            Opened.ended = True
+
+    class Refuses:
+        def on_fit_start(self, run, state):
+            raise ValueError("Refuses: bad setting")
+
+    x, y = blobs()
+    trained(small_params(), x, y, epochs=2, callbacks=[Duck()])
+    assert Duck.seen == [1, 2]
+    with pytest.raises(ValueError, match="Refuses: bad setting"):
+        trained(small_params(), x, y, callbacks=[Opened(), Refuses()])
+    assert Opened.ended  # what an earlier callback opened (a TensorBoard writer) is closed

@@ -33,11 +33,11 @@ def make(optimizer=None, **kwargs):
 def test_init_gives_the_parameters_a_fresh_optimizer_state_at_epoch_zero():
     params = small_params()
     state = make(optax.adam(1e-3)).init(params)
-    assert isinstance(state, train.TrainState) and state.epoch == 0 and state.params is params
+    assert isinstance(state, train.TrainState) and state.epoch == 0 and state.params is params and state.lr_scale == 1
     chex.assert_trees_all_equal(state.opt_state, optax.adam(1e-3).init(params))
     # A pytree: jitted functions take it, and tree maps reach every array.
     leaves = jax.tree.leaves(state)
-    assert len(leaves) == len(jax.tree.leaves(params)) + len(jax.tree.leaves(state.opt_state)) + 1
+    assert len(leaves) == len(jax.tree.leaves(params)) + len(jax.tree.leaves(state.opt_state)) + 2  # epoch, scale
 
 
 @pytest.mark.parametrize("epochs_per_call", [1, 2])
@@ -223,7 +223,7 @@ def test_a_loss_without_a_metric_records_only_the_evaluation_loss():
     targets = np.eye(3, dtype=np.float32)[y]
     trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=32)
     message = ("EarlyStopping: monitor='eval_accuracy' is not recorded by this run; it records ['epoch', "
-               "'train_loss', 'seconds', 'eval_loss']")
+               "'train_loss', 'seconds', 'lr_scale', 'eval_loss']")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         trainer.fit(trainer.init(small_params()), x, targets, epochs=1, key=jax.random.key(1), verbose=False,
                     eval_data=(x, targets), callbacks=[callbacks.EarlyStopping("eval_accuracy", patience=1)])

@@ -370,8 +370,8 @@ def test_the_messages_name_the_callback_and_the_problem_exactly():
         (lambda: callbacks.EarlyStopping(patience=True), "EarlyStopping: patience must be an int >= 1, got True"),
         (lambda: callbacks.EarlyStopping(patience=1, min_delta=float("inf")),
          "EarlyStopping: min_delta must be a finite number >= 0, got inf"),
-        (lambda: callbacks.Checkpoint("c.npz", mode="lowest"), "Checkpoint: mode must be one of ['auto', 'min', 'max'], got "
-                                                               "'lowest'")]
+        (lambda: callbacks.Checkpoint("c.npz", mode="lowest"),
+         "Checkpoint: mode must be one of ['auto', 'min', 'max'], got 'lowest'")]
     for call, message in cases:
         with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
             call()

@@ -510,7 +510,8 @@ class JsonLog(Callback):
 
 
 class Progress(Callback):
-    """A tqdm bar over the epochs with the latest losses and accuracy; shown only when stderr is a terminal.
+    """A tqdm bar over the epochs with the latest losses and accuracy; shown when stderr is a terminal or in a
+    Jupyter notebook.
 
     ``fit(..., verbose=True)`` adds one when none is given.
     """

@@ -18,12 +18,15 @@ from jaxnet import losses, mlp, program
 
 def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_size: int, ensemble: bool = False,
                   activation: mlp.ActivationSpec | None = None, output: str | None = None,
-                  one_by_one: bool | None = None) -> Callable:
+                  one_by_one: bool | None = None, metrics: tuple[tuple[str, Callable], ...] = ()) -> Callable:
     """A compiled ``evaluate(params, x, y, n_valid) -> (mean loss, metric)`` over chunks of ``chunk_size`` rows.
 
     ``x`` and ``y`` are padded to a multiple of ``chunk_size`` (rows past ``n_valid`` are ignored). The metric is
     the loss's own (``Loss.metric``): the accuracy, argmax of the output against the label, or NaN for none.
-    Cached on its arguments, so every evaluation of the same network and loss reuses one compiled program.
+    ``metrics``: more ``(name, fn)`` pairs, ``fn(yhat, y)`` giving one value per example (``(rows,)`` for a chunk);
+    with any, the result is ``(mean loss, metric, (mean of each))``, each mean over the set's valid rows (the
+    chunks' sums added, so any chunk size gives the mean of the whole set). Cached on its arguments, so every
+    evaluation of the same network, loss and metrics reuses one compiled program.
 
     An ensemble's members are evaluated as its training runs them (``one_by_one``, by default
     :func:`jaxnet.program.members_one_by_one` without a mesh): in turn, each by the one-network program, so each
@@ -39,8 +42,8 @@ def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_
     if one_by_one is None:
         one_by_one = program.members_one_by_one(None)
     if ensemble and one_by_one:
-        return _members_in_turn(_make_evaluate(net, loss, chunk_size, False))
-    return _make_evaluate(net, loss, chunk_size, ensemble)
+        return _members_in_turn(_make_evaluate(net, loss, chunk_size, False, metrics))
+    return _make_evaluate(net, loss, chunk_size, ensemble, metrics)
 
 
 def _members_in_turn(evaluate_one: Callable) -> Callable:
@@ -49,13 +52,14 @@ def _members_in_turn(evaluate_one: Callable) -> Callable:
         x, y = jnp.asarray(x), jnp.asarray(y)  # on the device once, not once per member
         members = jax.tree.leaves(params)[0].shape[0]
         values = [evaluate_one(jax.tree.map(lambda a, k=k: a[k], params), x, y, n_valid) for k in range(members)]
-        return tuple(jnp.stack(column) for column in zip(*values))
+        return jax.tree.map(lambda *column: jnp.stack(column), *values)
 
     return evaluate
 
 
 @functools.lru_cache(maxsize=64)
-def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: bool) -> Callable:
+def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: bool,
+                   metrics: tuple[tuple[str, Callable], ...] = ()) -> Callable:
 
     def per_chunk(params, xc, yc, mask):
         yhat = mlp.apply(params, xc, net)
@@ -65,18 +69,33 @@ def _make_evaluate(net: mlp.Net, loss: losses.Loss, chunk_size: int, ensemble: b
             correct = jnp.argmax(yhat, axis=-1) == labels
         else:
             correct = jnp.zeros(mask.shape, bool)
-        return jnp.sum(jnp.where(mask, per_example, 0.0)), jnp.sum(mask & correct)
+        extra = tuple(jnp.sum(jnp.where(mask, jnp.reshape(fn(yhat, yc), mask.shape), 0.0)) for _, fn in metrics)
+        return jnp.sum(jnp.where(mask, per_example, 0.0)), jnp.sum(mask & correct), extra
 
     def evaluate_one(params, x, y, n_valid):
         n_chunks = x.shape[0] // chunk_size
         mask = (jnp.arange(x.shape[0]) < n_valid).reshape(n_chunks, chunk_size)
         chunks = (x.reshape(n_chunks, chunk_size, -1), y.reshape((n_chunks, chunk_size) + y.shape[1:]), mask)
-        total, correct = jax.lax.map(lambda c: per_chunk(params, *c), chunks)
+        total, correct, extra = jax.lax.map(lambda c: per_chunk(params, *c), chunks)
         metric = jnp.sum(correct) / n_valid if loss.metric is not None else jnp.nan
+        if metrics:
+            return jnp.sum(total) / n_valid, metric, tuple(jnp.sum(e) / n_valid for e in extra)
         return jnp.sum(total) / n_valid, metric
 
     fn = jax.vmap(evaluate_one, in_axes=(0, None, None, None)) if ensemble else evaluate_one
     return jax.jit(fn)
+
+
+@functools.lru_cache(maxsize=64)
+def make_predict(net: mlp.Net, chunk_size: int, ensemble: bool) -> Callable:
+    """A compiled ``predict(params, x) -> ŷ`` over chunks of ``chunk_size`` rows of ``x`` (padded to a multiple of
+    it): ``(rows, d_L)``, or ``(K, rows, d_L)`` for an ensemble. Cached on its arguments."""
+    def predict_one(params, x):
+        chunks = x.reshape(x.shape[0] // chunk_size, chunk_size, -1)
+        out = jax.lax.map(lambda c: mlp.apply(params, c, net), chunks)
+        return out.reshape(x.shape[0], -1)
+
+    return jax.jit(jax.vmap(predict_one, in_axes=(0, None)) if ensemble else predict_one)
 
 
 def pad(x: np.ndarray, y: np.ndarray, chunk_size: int, *, multiple_of: int = 1):

@@ -16,19 +16,27 @@ from jaxnet import checkpoint
 RESUME = (True, False, "auto")
 
 
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell), where stderr is no terminal but a bar shows."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
 class Progress:
-    """A tqdm bar over epochs, shown only when asked for and when stderr is a terminal."""
+    """A tqdm bar over epochs, shown only when asked for, and when stderr is a terminal or in a notebook (tqdm's
+    notebook form where ipywidgets is installed, its text form otherwise)."""
 
     def __init__(self, total: int, initial: int, verbose: bool):
         self.bar = None
-        if verbose and sys.stderr.isatty():
+        if verbose and (sys.stderr.isatty() or in_notebook()):
             from tqdm.auto import tqdm
             self.bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True)
 
     def update(self, n: int, record: dict) -> None:
         """Advances the bar by ``n`` epochs and shows ``record``'s losses and accuracy."""
         if self.bar is not None:
-            shown = {k: v for k, v in record.items() if k in ("train_loss", "eval_loss", "eval_accuracy")}
+            shown = {k: v for k, v in record.items() if k.endswith(("_loss", "_accuracy"))}  # every named set's
             self.bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in shown.items()}, refresh=False)
             self.bar.update(n)
 

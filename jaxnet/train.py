@@ -131,20 +131,33 @@ def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str |
     return jax.vmap(lambda k: mlp.init(k, sizes, init=init, dtype=dtype))(jax.random.split(key, members))
 
 
+def check_inputs(name: str, x: np.ndarray, d_in: int) -> None:
+    """The checks on inputs: shape ``(N, d_in)`` with N ≥ 1, finite.
+
+    Raises:
+      ValueError: naming ``name`` and the problem (the first bad row for NaN or inf).
+    """
+    if x.ndim != 2 or x.shape[1] != d_in:
+        raise ValueError(f"{name}: x must have shape (N, {d_in}) for this network, got {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: the set is empty (x has 0 examples)")
+    if not np.issubdtype(x.dtype, np.integer):
+        bad_rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        if bad_rows.size:
+            raise ValueError(f"{name}: x has NaN or inf in {bad_rows.size} rows, the first at row {bad_rows[0]}")
+
+
 def check_data(name: str, x: np.ndarray, y: np.ndarray, loss: losses.Loss, d_in: int, d_out: int) -> None:
     """The value checks on data, done once where it enters (the losses themselves never inspect values).
 
     Raises:
       ValueError: naming ``name`` and the problem: shapes, NaN or inf (with the first bad row), labels out of range.
     """
-    if x.ndim != 2 or x.shape[1] != d_in:
-        raise ValueError(f"{name}: x must have shape (N, {d_in}) for this network, got {x.shape}")
+    check_inputs(name, x, d_in)
+    if y.ndim == 0:
+        raise ValueError(f"{name}: y must have one row (or label) per example, got a scalar")
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"{name}: x has {x.shape[0]} examples but y has {y.shape[0]} (shape {y.shape})")
-    if not np.issubdtype(x.dtype, np.integer):
-        bad_rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
-        if bad_rows.size:
-            raise ValueError(f"{name}: x has NaN or inf in {bad_rows.size} rows, the first at row {bad_rows[0]}")
     if np.issubdtype(y.dtype, np.integer):
         if not loss.integer_labels or y.ndim != 1:
             raise ValueError(f"{name}: integer targets of shape {y.shape} need a loss that takes integer labels "
@@ -174,6 +187,24 @@ def check_input_scale(name: str, x: np.ndarray, net: mlp.Net, *, stacklevel: int
                 f"with mlp.Net(..., input_scale={scale}) (the data stays {x.dtype} on "
                 f"the device), or pass float inputs in [0, 1] (data.load_mnist's default)",
                 UnscaledInputWarning, stacklevel=stacklevel)
+
+
+def _check_metrics(metrics, loss: losses.Loss) -> tuple[tuple[str, Callable], ...]:
+    """``metrics`` as ``(name, fn)`` pairs, after checking each name and function."""
+    if metrics is None:
+        return ()
+    if not isinstance(metrics, dict):
+        raise TypeError(f"metrics must be a dict {{name: fn(yhat, y) -> one value per example}}, got "
+                        f"{type(metrics).__name__}")
+    taken = {"loss", loss.metric}
+    for name, fn in metrics.items():
+        if not isinstance(name, str) or not name.isidentifier() or name in taken:
+            raise ValueError(f"metrics: each name must be an identifier other than {sorted(t for t in taken if t)} "
+                             f"(they name the recorded fields: eval_<name>), got {name!r}")
+        if not callable(fn):
+            raise TypeError(f"metrics[{name!r}] must be a function fn(yhat, y) -> one value per example, got "
+                            f"{type(fn).__name__}")
+    return tuple(metrics.items())
 
 
 def evaluate(params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Loss,
@@ -309,7 +340,8 @@ class Trainer:
     def __init__(self, net: mlp.Net, *, loss: str | losses.Loss, optimizer: optax.GradientTransformation,
                  batch_size: int, grad: str = "autodiff", ensemble: bool = False,
                  hyperparams: dict[str, Any] | None = None, mesh: Mesh | None = None, devices: Sequence | None = None,
-                 epochs_per_call: int = 1, eval_chunk_size: int = 1000, unroll: int = 1):
+                 epochs_per_call: int = 1, eval_chunk_size: int = 1000, unroll: int = 1,
+                 metrics: dict[str, Callable] | None = None):
         if not isinstance(net, mlp.Net):
             raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}")
         self.net, self.loss, self.optimizer, self.grad = net, losses.get(loss), optimizer, grad
@@ -322,6 +354,7 @@ class Trainer:
             raise ValueError("hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams")
         self.batch_size, self.epochs_per_call, self.eval_chunk_size = batch_size, epochs_per_call, eval_chunk_size
         self.unroll = int(unroll)
+        self.metrics = _check_metrics(metrics, self.loss)
         self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
         self.mesh = _resolve_mesh(mesh, devices, ensemble)
         self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
@@ -334,6 +367,7 @@ class Trainer:
                              f"another) or the compute dtype")
         self._epochs: Any = None  # the compiled epochs, built at the first fit
         self._evaluates: dict[int, Any] = {}  # compiled evaluations, by chunk size
+        self._predicts: dict[int, Any] = {}  # compiled predictions, by chunk size
 
     def __repr__(self) -> str:
         strategy = ("one by one" if self.one_by_one else "vmapped") if self.ensemble else "single network"
@@ -390,27 +424,51 @@ class Trainer:
         return self._epochs
 
     def evaluate(self, params, x, y) -> dict[str, Any]:
-        """``{"loss": mean loss, "accuracy": ...}`` of ``params`` on ``(x, y)`` (the accuracy only for a loss with that
-        metric, such as the cross-entropy), evaluated in compiled chunks of ``eval_chunk_size`` rows; an ensemble's
-        values are arrays of K. Never drops units or changes ``params``.
+        """``{"loss": mean loss, "accuracy": ..., <metric>: ...}`` of ``params`` on ``(x, y)`` (the accuracy only for
+        a loss with that metric, such as the cross-entropy; one entry per metric of ``metrics``), evaluated in
+        compiled chunks of ``eval_chunk_size`` rows; an ensemble's values are arrays of K. Never drops units or
+        changes ``params``.
 
         Raises:
-          ValueError: bad shapes, NaN or inf, labels out of range.
+          ValueError: bad shapes, NaN or inf, labels out of range, an empty set.
         """
         first = self._first(params)
         x, y = np.asarray(x), np.asarray(y)
         check_data("evaluate", x, y, self.loss, first[0][0].shape[1], first[-1][0].shape[0])
         xp, yp, n, chunk = evaluation.pad(x, y, self.eval_chunk_size)
-        value, metric = self._evaluate_program(chunk)(params, xp, yp, n)
-        result = {"loss": value}
+        return self._named(self._evaluate_program(chunk)(params, xp, yp, n))
+
+    def _named(self, values) -> dict[str, Any]:
+        """The evaluation program's values by name: ``loss``, the loss's metric, then each of ``metrics``."""
+        result = {"loss": values[0]}
         if self.loss.metric is not None:
-            result[self.loss.metric] = metric
+            result[self.loss.metric] = values[1]
+        for (name, _), value in zip(self.metrics, values[2] if self.metrics else ()):
+            result[name] = value
         return result
+
+    def predict(self, params, x) -> Array:
+        """The network's outputs ŷ for inputs ``x`` ``(N, d_0)``: ``(N, d_L)``, or ``(K, N, d_L)`` for an ensemble;
+        computed in compiled chunks of ``eval_chunk_size`` rows (one program for any N), equal to
+        :func:`jaxnet.mlp.apply` to float32 round-off (the same products, on fewer rows at a time).
+
+        Raises:
+          ValueError: ``x`` does not fit the network, or is not finite.
+        """
+        first = self._first(params)
+        x = np.asarray(x)
+        check_inputs("predict", x, first[0][0].shape[1])
+        xp, _, n, chunk = evaluation.pad(x, np.zeros((x.shape[0], 1), np.float32), self.eval_chunk_size)
+        if chunk not in self._predicts:
+            self._predicts[chunk] = evaluation.make_predict(self.net, chunk, self.ensemble)
+        out = self._predicts[chunk](params, xp)
+        return out[..., :n, :]
 
     def _evaluate_program(self, chunk: int):
         if chunk not in self._evaluates:
             self._evaluates[chunk] = make_evaluate(net=self.net, loss=self.loss, chunk_size=chunk,
-                                                   ensemble=self.ensemble, one_by_one=self.one_by_one)
+                                                   ensemble=self.ensemble, one_by_one=self.one_by_one,
+                                                   metrics=self.metrics)
         return self._evaluates[chunk]
 
     def fit(self, state: TrainState, x, y, *, epochs: int, key: Array, eval_data: tuple[Any, Any] | None = None,
@@ -560,27 +618,48 @@ class Trainer:
         return state
 
     def _evaluator(self, eval_data, sharding, d_in, d_out, stacklevel):
-        """``params -> {"eval_loss": ..., "eval_accuracy": ...}`` on ``eval_data`` checked, padded and placed once
-        (sharded by rows over the data shards); its ``fields`` name what it records."""
+        """``params -> {"eval_loss": ..., "eval_accuracy": ..., "eval_<metric>": ...}`` on ``eval_data`` checked,
+        padded and placed once (sharded by rows over the data shards); its ``fields`` name what it records. A dict
+        of named sets records ``<name>_loss``, ``<name>_accuracy``, ``<name>_<metric>`` for each."""
         if eval_data is None:
             return None
-        x_eval, y_eval = np.asarray(eval_data[0]), np.asarray(eval_data[1])
-        check_data("eval_data", x_eval, y_eval, self.loss, d_in, d_out)
-        check_input_scale("eval_data", x_eval, self.net, stacklevel=stacklevel)
+        if isinstance(eval_data, dict):
+            if not eval_data:
+                raise ValueError("eval_data is an empty dict; give it named (x, y) pairs, or leave it out")
+            sets = dict(eval_data)
+            for name in sets:
+                if not isinstance(name, str) or not name.isidentifier():
+                    raise ValueError(f"eval_data's names must be identifiers (they prefix the recorded fields: "
+                                     f"<name>_loss), got {name!r}")
+        else:
+            sets = {"eval": eval_data}
+        evaluators = {}
+        for name, pair in sets.items():  # a loop, not a comprehension: the warning's stack depth is the same on 3.11
+            evaluators[name] = self._one_evaluator(name, pair, sharding, d_in, d_out, stacklevel + 1)
+
+        def evaluate_fn(params):
+            record: dict[str, Any] = {}
+            for name, one in evaluators.items():
+                record.update({f"{name}_{field}": value.tolist()
+                               for field, value in self._named(distributed.to_host(one(params))).items()})
+            return record
+
+        fields = ["loss"] + ([self.loss.metric] if self.loss.metric is not None else []) + [n for n, _ in self.metrics]
+        evaluate_fn.fields = tuple(f"{name}_{field}" for name in sets for field in fields)
+        return evaluate_fn
+
+    def _one_evaluator(self, name, pair, sharding, d_in, d_out, stacklevel):
+        """``params -> the evaluation program's values`` on one set, checked, padded and placed once."""
+        label = "eval_data" if name == "eval" else f"eval_data[{name!r}]"
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"{label} must be an (x, y) pair, got {type(pair).__name__}")
+        x_eval, y_eval = np.asarray(pair[0]), np.asarray(pair[1])
+        check_data(label, x_eval, y_eval, self.loss, d_in, d_out)
+        check_input_scale(label, x_eval, self.net, stacklevel=stacklevel)
         x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, self.eval_chunk_size, multiple_of=self._shards)
         x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
         fn = self._evaluate_program(chunk)
-        metric = self.loss.metric
-
-        def evaluate_fn(params):
-            value, metric_value = distributed.to_host(fn(params, x_eval, y_eval, n_eval))
-            record = {"eval_loss": value.tolist()}
-            if metric is not None:
-                record[f"eval_{metric}"] = metric_value.tolist()
-            return record
-
-        evaluate_fn.fields = ("eval_loss",) + (() if metric is None else (f"eval_{metric}",))
-        return evaluate_fn
+        return lambda params: fn(params, x_eval, y_eval, n_eval)
 
 
 #: fit's keywords that moved to callbacks, and what replaces each.

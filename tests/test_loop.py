@@ -71,6 +71,23 @@ def test_no_bar_unless_asked_for_and_on_a_terminal(fake_tqdm, monkeypatch, verbo
     assert progress.bar is None and fake_tqdm == []
 
 
+def test_a_bar_shows_in_a_notebook_kernel(fake_tqdm, monkeypatch):
+    import sys
+    import types
+
+    class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() returns
+        pass
+
+    monkeypatch.setattr("sys.stderr", io.StringIO())  # a kernel's stderr is no terminal
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=ZMQInteractiveShell))
+    progress = loop.Progress(total=4, initial=0, verbose=True)
+    progress.update(1, {"train_loss": 1.0, "val_loss": 2.0, "val_accuracy": 0.5, "lr_scale": 1.0})
+    assert len(fake_tqdm) == 1 and fake_tqdm[0].updates == [1]
+    assert fake_tqdm[0].postfixes[0][0][0] == {"train_loss": "1", "val_loss": "2", "val_accuracy": "0.5"}
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))  # a plain shell
+    assert loop.Progress(total=4, initial=0, verbose=True).bar is None
+
+
 @pytest.mark.parametrize("first_epoch", [0, 5])
 def test_check_finite_names_the_first_bad_epoch(first_epoch):
     values = np.ones((4, 3))  # 4 epochs, 3 members (or steps)

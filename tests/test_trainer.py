@@ -5,6 +5,7 @@ import re
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
@@ -267,3 +268,65 @@ def scan_unrolls(jaxpr) -> list:
 def test_unroll_must_be_a_positive_int(bad):
     with pytest.raises(ValueError, match=f"unroll must be an int >= 1, got {bad!r}"):
         make(unroll=bad)
+
+
+def test_named_evaluation_sets_are_each_recorded_as_evaluate_gives_them():
+    from jaxnet import callbacks
+
+    x, y = blobs()
+    sets = {"val": (x[:50], y[:50]), "test": (x[50:120], y[50:120])}
+    trainer = make()
+    state, history = trainer.fit(trainer.init(small_params()), x, y, epochs=3, key=jax.random.key(1),
+                                 eval_data=sets, verbose=False,
+                                 callbacks=[callbacks.EarlyStopping("val_loss", patience=5)])
+    last = history[-1]
+    assert {"val_loss", "val_accuracy", "test_loss", "test_accuracy"} <= set(last) and "eval_loss" not in last
+    for name, (xs, ys) in sets.items():
+        alone = trainer.evaluate(state.params, xs, ys)
+        assert last[f"{name}_loss"] == float(alone["loss"]) and last[f"{name}_accuracy"] == float(alone["accuracy"])
+    with pytest.raises(ValueError, match=r"eval_data\['test'\]: x must have shape"):
+        trainer.fit(trainer.init(small_params()), x, y, epochs=1, key=jax.random.key(1), verbose=False,
+                    eval_data={"val": (x, y), "test": (x[:, :2], y)})
+    with pytest.raises(ValueError, match="names must be identifiers"):
+        trainer.fit(trainer.init(small_params()), x, y, epochs=1, key=jax.random.key(1), verbose=False,
+                    eval_data={"the test": (x, y)})
+    with pytest.raises(ValueError, match=r"eval_data: the set is empty \(x has 0 examples\)"):
+        trainer.fit(trainer.init(small_params()), x, y, epochs=1, key=jax.random.key(1), verbose=False,
+                    eval_data=(x[:0], y[:0]))
+
+
+def test_a_metric_is_the_mean_of_its_per_example_values_over_the_whole_set():
+    x, y = blobs()
+    targets = np.eye(3, dtype=np.float32)[y]
+    absolute = lambda yhat, y: jnp.mean(jnp.abs(yhat - y), axis=-1)  # one value per example
+    params = small_params()
+    for chunk in (7, 1000):  # the chunks' sums added: any chunk size gives the whole set's mean
+        trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.01), batch_size=32,
+                                metrics={"mae": absolute}, eval_chunk_size=chunk)
+        values = trainer.evaluate(params, x, targets)
+        yhat = np.asarray(mlp.apply(params, x, mlp.Net("relu")), np.float64)
+        np.testing.assert_allclose(values["mae"], np.mean(np.abs(yhat - targets)), rtol=1e-6)
+        _, history = trainer.fit(trainer.init(params), x, targets, epochs=1, key=jax.random.key(1), verbose=False,
+                                 eval_data=(x, targets))
+        assert "eval_mae" in history[-1] and "mae" not in history[-1]
+    with pytest.raises(ValueError, match="each name must be an identifier other than"):
+        train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32,
+                      metrics={"accuracy": absolute})
+    with pytest.raises(TypeError, match=r"metrics\['mae'\] must be a function"):
+        train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=32, metrics={"mae": 1})
+
+
+def test_predict_gives_mlp_apply_in_chunks():
+    x, _ = blobs()
+    params = small_params()
+    trainer = make(eval_chunk_size=64)  # 203 rows: three chunks and a padded one
+    got = trainer.predict(params, x)
+    np.testing.assert_allclose(got, mlp.apply(params, x, mlp.Net("relu")), rtol=1e-6, atol=1e-6)
+    assert got.shape == (203, 3)
+    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    members = make(ensemble=True).predict(stacked, x)
+    assert members.shape == (2, 203, 3)
+    np.testing.assert_allclose(members[1], mlp.apply(jax.tree.map(lambda a: a[1], stacked), x, mlp.Net("relu")),
+                               rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match=r"predict: x must have shape \(N, 4\)"):
+        trainer.predict(params, x[:, :3])

@@ -49,7 +49,7 @@ def machine() -> str:
 
 
 def results_markdown(*, epochs, m_table, summary, limit_text, u_table, dp_table, sweep_table, sweep_model,
-                     unroll_table="", tta_table="") -> str:
+                     unroll_table="", tta_table="", streaming_table="") -> str:
     """The text of ``RESULTS.md`` from one run's tables and sentences."""
     return f"""# Benchmark results
 
@@ -77,6 +77,14 @@ Task M's epoch with `Trainer(..., unroll=k)`: k minibatch steps per iteration of
 steps), every k's epochs interleaved; the last column is the products-alone time above divided by the epoch's.
 
 {unroll_table}
+
+### The training set streamed from disk ({time.strftime('%Y-%m-%d')}, `python -m benchmarks.streaming`)
+
+Task M's epoch with the set in a memmap on disk, `Trainer(..., steps_per_call=K)`: the host gathers K minibatches
+of the epoch's permutation while the device runs the previous K; one `fit` call per epoch, each checking the set
+(read from disk in blocks) before it trains. Every row's epochs are interleaved with the others'.
+
+{streaming_table}
 
 ## Time to 98.4% on MNIST ({time.strftime('%Y-%m-%d')}, `python -m benchmarks.time_to_accuracy`)
 

@@ -21,6 +21,8 @@ if __name__ == "__main__" and not __package__:  # run as a file: import the pack
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from benchmarks.report import machine, results_markdown, table, write_results  # noqa: E402
 from benchmarks.scaling import SWEEP_RUNS, data_parallel, scaling_model, sweep  # noqa: E402
+from benchmarks.streaming import markdown as streaming_markdown  # noqa: E402
+from benchmarks.streaming import streaming_rows  # noqa: E402
 from benchmarks.task_m import IMPLS, matmul_rates, memory_of, task_m, task_m_data, torch_available  # noqa: E402
 from benchmarks.task_u import task_u  # noqa: E402
 from benchmarks.time_to_accuracy import markdown as tta_markdown  # noqa: E402
@@ -70,6 +72,9 @@ def main(argv=None):
     unroll = unroll_rows(n=1280, epochs=2) if args.tiny else unroll_rows(n)
     unroll_table = unroll_markdown(unroll)
     print(unroll_table, flush=True)
+    streaming = streaming_rows(n=2560, epochs=2, steps=(5,)) if args.tiny else streaming_rows(n)
+    streaming_table = streaming_markdown(streaming)
+    print(streaming_table, flush=True)
     tta_table = "(skipped: the MNIST files were not found; set JAXNET_DATA_DIR)"
     if data.find_idx_dir("mnist"):  # make mnist's recipe in jaxnet and in PyTorch, to 98.4%
         config = mnist.Config(out=os.path.join("runs", "time_to_accuracy"))
@@ -115,7 +120,7 @@ def main(argv=None):
         return {"m": m_rows, "u": u_rows, "dp": dp_rows, "limits": limits, "sweep": sweep_rows}
     report = results_markdown(epochs=epochs, m_table=m_table, summary=summary, limit_text=limit_text,
                               u_table=u_table, dp_table=dp_table, sweep_table=sweep_table, sweep_model=sweep_model,
-                              unroll_table=unroll_table, tta_table=tta_table)
+                              unroll_table=unroll_table, tta_table=tta_table, streaming_table=streaming_table)
     write_results(args.out, report)
     if args.json:
         with open(args.json, "w") as f:

@@ -4,7 +4,8 @@ Modules, in the order they import each other: :mod:`jaxnet.activations` and :mod
 their derivatives), :mod:`jaxnet.mlp` (init / forward / apply), :mod:`jaxnet.perceptron`, :mod:`jaxnet.backprop`
 (hand-written gradients), :mod:`jaxnet.gradcheck` (a student's back-propagation checked, its mistake named), then
 the training engine: :mod:`jaxnet.program` (the compiled step and epochs), :mod:`jaxnet.evaluation`,
-:mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host side between compiled calls) and :mod:`jaxnet.callbacks`
+:mod:`jaxnet.stream` (training data gathered by the host), :mod:`jaxnet.checkpoint`, :mod:`jaxnet.loop` (the host
+side between compiled calls) and :mod:`jaxnet.callbacks`
 (what runs between compiled calls: checkpoints, early stopping, logs, TensorBoard) and :mod:`jaxnet.train`
 (``Trainer``, ``fit``, ``make_step``, ``evaluate``, ``make_mesh``), :mod:`jaxnet.distributed` (multi-process runs)
 and :mod:`jaxnet.data` (MNIST loading; imports tensorflow-datasets only when asked to).
@@ -31,9 +32,10 @@ from jaxnet import (
     mlp,
     perceptron,
     program,
+    stream,
     train,
 )
 from jaxnet.mlp import Net
 
 __all__ = ["Net", "activations", "backprop", "callbacks", "checkpoint", "data", "distributed", "evaluation",
-           "gradcheck", "loop", "losses", "mlp", "perceptron", "program", "train"]
+           "gradcheck", "loop", "losses", "mlp", "perceptron", "program", "stream", "train"]

@@ -70,6 +70,35 @@ def make_update(optimizer: optax.GradientTransformation, net: mlp.Net, loss: los
     return update
 
 
+def make_steps(optimizer, net: mlp.Net, *, loss: str | losses.Loss, grad: str = "autodiff", ensemble: bool = False,
+               unroll: int = 1) -> Callable:
+    """The compiled program behind streamed training (``Trainer(..., steps_per_call=K)``): ``steps(params, opt_state,
+    xb, yb, step_keys, scale) -> (params, opt_state, values)``.
+
+    It runs one update per given minibatch, ``xb`` ``(K, B, d_0)`` and ``yb`` ``(K, B, …)`` gathered by the host,
+    as one ``lax.scan``: the steps of :func:`make_epochs`'s epoch, whose minibatches it gathers itself, with the
+    same update. ``step_keys`` ``(K,)`` draw a dropout net's units (``None`` without dropout); ``values`` are the K
+    minibatch losses, ``(K,)`` or ``(K, E)`` for a vmapped ensemble of E. Each call returns a new program.
+    """
+    update = make_update(optimizer, net, losses.get(loss), grad)
+    if ensemble:
+        update = jax.vmap(update, in_axes=(0, 0, None, None, None, None), out_axes=(0, 0, 0))
+
+    def steps(params, opt_state, xb, yb, step_keys, scale):
+        scale = jnp.asarray(scale)
+
+        def one_batch(carry, batch):
+            x, y, key = batch
+            params, opt_state, value = update(*carry, x, y, key, scale)
+            return (params, opt_state), value
+
+        (params, opt_state), values = jax.lax.scan(one_batch, (params, opt_state), (xb, yb, step_keys),
+                                                   unroll=unroll)
+        return params, opt_state, values
+
+    return jax.jit(steps, donate_argnums=(0, 1))
+
+
 def members_one_by_one(mesh: Mesh | None) -> bool:
     """Whether an ensemble trains its members one after another (True) or side by side with ``jax.vmap``.
 

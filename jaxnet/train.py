@@ -41,7 +41,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnet import callbacks as cb
-from jaxnet import distributed, evaluation, loop, losses, mlp, program
+from jaxnet import distributed, evaluation, loop, losses, mlp, program, stream
 
 Array = jax.Array
 GRADS = program.GRADS
@@ -131,43 +131,61 @@ def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str |
     return jax.vmap(lambda k: mlp.init(k, sizes, init=init, dtype=dtype))(jax.random.split(key, members))
 
 
-def check_inputs(name: str, x: np.ndarray, d_in: int) -> None:
-    """The checks on inputs: shape ``(N, d_in)`` with N ≥ 1, finite.
+#: Data is checked about this many bytes at a time, so that a memmap's check reads it from disk without holding it.
+CHECK_BYTES = 1 << 24
+
+
+def _blocks(data):
+    """``(start, end)`` of row blocks of about :data:`CHECK_BYTES` each (one block for a small set)."""
+    n = int(data.shape[0])
+    row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize)
+    rows = max(1, CHECK_BYTES // row_bytes)
+    return ((start, min(start + rows, n)) for start in range(0, n, rows))
+
+
+def check_inputs(name: str, x, d_in: int) -> None:
+    """The checks on inputs: shape ``(N, d_in)`` with N ≥ 1, finite (read in blocks of :data:`CHECK_BYTES`).
 
     Raises:
       ValueError: naming ``name`` and the problem (the first bad row for NaN or inf).
     """
-    if x.ndim != 2 or x.shape[1] != d_in:
-        raise ValueError(f"{name}: x must have shape (N, {d_in}) for this network, got {x.shape}")
-    if x.shape[0] == 0:
+    shape = tuple(x.shape)
+    if len(shape) != 2 or shape[1] != d_in:
+        raise ValueError(f"{name}: x must have shape (N, {d_in}) for this network, got {shape}")
+    if shape[0] == 0:
         raise ValueError(f"{name}: the set is empty (x has 0 examples)")
     if not np.issubdtype(x.dtype, np.integer):
-        bad_rows = np.flatnonzero(~np.isfinite(x).all(axis=1))
+        bad_rows = np.concatenate([start + np.flatnonzero(~np.isfinite(np.asarray(x[start:end])).all(axis=1))
+                                   for start, end in _blocks(x)])
         if bad_rows.size:
             raise ValueError(f"{name}: x has NaN or inf in {bad_rows.size} rows, the first at row {bad_rows[0]}")
 
 
-def check_data(name: str, x: np.ndarray, y: np.ndarray, loss: losses.Loss, d_in: int, d_out: int) -> None:
-    """The value checks on data, done once where it enters (the losses themselves never inspect values).
+def check_data(name: str, x, y, loss: losses.Loss, d_in: int, d_out: int) -> None:
+    """The value checks on data, done once where it enters (the losses themselves never inspect values); ``x`` and
+    ``y`` may be any array-likes (a memmap is read in blocks of :data:`CHECK_BYTES`).
 
     Raises:
       ValueError: naming ``name`` and the problem: shapes, NaN or inf (with the first bad row), labels out of range.
     """
     check_inputs(name, x, d_in)
-    if y.ndim == 0:
+    n, y_shape = x.shape[0], tuple(y.shape)
+    if len(y_shape) == 0:
         raise ValueError(f"{name}: y must have one row (or label) per example, got a scalar")
-    if y.shape[0] != x.shape[0]:
-        raise ValueError(f"{name}: x has {x.shape[0]} examples but y has {y.shape[0]} (shape {y.shape})")
+    if y_shape[0] != n:
+        raise ValueError(f"{name}: x has {n} examples but y has {y_shape[0]} (shape {y_shape})")
     if np.issubdtype(y.dtype, np.integer):
-        if not loss.integer_labels or y.ndim != 1:
-            raise ValueError(f"{name}: integer targets of shape {y.shape} need a loss that takes integer labels "
+        if not loss.integer_labels or len(y_shape) != 1:
+            raise ValueError(f"{name}: integer targets of shape {y_shape} need a loss that takes integer labels "
                              f"(such as 'cross_entropy') and shape (N,)")
-        if y.min() < 0 or y.max() >= d_out:
-            raise ValueError(f"{name}: labels must lie in [0, {d_out}), got min {y.min()}, max {y.max()}")
+        blocks = [np.asarray(y[start:end]) for start, end in _blocks(y)]
+        low, high = min(int(b.min()) for b in blocks), max(int(b.max()) for b in blocks)
+        if low < 0 or high >= d_out:
+            raise ValueError(f"{name}: labels must lie in [0, {d_out}), got min {low}, max {high}")
         return
-    if y.shape != (x.shape[0], d_out):
-        raise ValueError(f"{name}: y must have shape ({x.shape[0]}, {d_out}) like the network's output, got {y.shape}")
-    if not np.isfinite(y).all():
+    if y_shape != (n, d_out):
+        raise ValueError(f"{name}: y must have shape ({n}, {d_out}) like the network's output, got {y_shape}")
+    if not all(np.isfinite(np.asarray(y[start:end])).all() for start, end in _blocks(y)):
         raise ValueError(f"{name}: y contains NaN or inf")
 
 
@@ -178,8 +196,8 @@ class UnscaledInputWarning(UserWarning):
 def check_input_scale(name: str, x: np.ndarray, net: mlp.Net, *, stacklevel: int = 3) -> None:
     """Warns (:class:`UnscaledInputWarning`) when integer inputs with values above 1 meet a network with the default
     ``input_shift=0, input_scale=1``: raw pixels train markedly worse than scaled ones, without any error."""
-    if np.issubdtype(x.dtype, np.integer) and (net.input_shift, net.input_scale) == (0.0, 1.0) and x.size:
-        top = int(x.max())
+    if np.issubdtype(x.dtype, np.integer) and (net.input_shift, net.input_scale) == (0.0, 1.0) and x.shape[0]:
+        top = max(int(np.asarray(x[start:end]).max()) for start, end in _blocks(x))
         if top > 1:
             scale = 255.0 if x.dtype == np.uint8 else float(top)
             warnings.warn(
@@ -326,6 +344,13 @@ class Trainer:
       unroll: steps per iteration of the epoch's ``lax.scan`` over minibatches (``lax.scan``'s ``unroll``): the
         same steps and numbers, fewer loop iterations. On a CPU it changes little (``benchmarks/RESULTS.md``); on
         GPUs, where each iteration of a loop can wait on the host, unrolling can hide that.
+      metrics: ``{name: fn(yhat, y) -> one value per example}``, evaluated with the loss; each set's record holds
+        the mean over the set (``eval_<name>``, or ``<set>_<name>`` for named sets).
+      steps_per_call: stream the training set instead of placing it on the device (:mod:`jaxnet.stream`): it stays
+        where it is (a NumPy array, a memmap, any array-like with ``shape``, ``dtype`` and integer-array indexing),
+        the host gathers the next K minibatches of the epoch's permutation while the device runs the previous K,
+        and evaluation sets are read in chunks. The parameters equal the whole-epoch program's bit for bit. One
+        device only, and minibatches (``batch_size`` below N).
 
     >>> import jax, optax
     >>> from jaxnet import mlp
@@ -341,13 +366,14 @@ class Trainer:
                  batch_size: int, grad: str = "autodiff", ensemble: bool = False,
                  hyperparams: dict[str, Any] | None = None, mesh: Mesh | None = None, devices: Sequence | None = None,
                  epochs_per_call: int = 1, eval_chunk_size: int = 1000, unroll: int = 1,
-                 metrics: dict[str, Callable] | None = None):
+                 metrics: dict[str, Callable] | None = None, steps_per_call: int | None = None):
         if not isinstance(net, mlp.Net):
             raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}")
         self.net, self.loss, self.optimizer, self.grad = net, losses.get(loss), optimizer, grad
         program.value_and_grad(net, self.loss, grad)  # checks the output, the loss and grad now, not at the first step
         for name, value in (("batch_size", batch_size), ("epochs_per_call", epochs_per_call),
-                            ("eval_chunk_size", eval_chunk_size), ("unroll", unroll)):
+                            ("eval_chunk_size", eval_chunk_size), ("unroll", unroll),
+                            ("steps_per_call", 1 if steps_per_call is None else steps_per_call)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if hyperparams and not ensemble:
@@ -358,6 +384,10 @@ class Trainer:
         self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
         self.mesh = _resolve_mesh(mesh, devices, ensemble)
         self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
+        self.steps_per_call = None if steps_per_call is None else int(steps_per_call)
+        if self.steps_per_call is not None and (mesh is not None or devices is not None):
+            raise ValueError("steps_per_call streams the training set to one device; leave out mesh and devices "
+                             "(or steps_per_call, to shard a set that fits on the devices)")
         if ensemble and not self.one_by_one and net.compute_dtype is not None and jax.default_backend() == "cpu":
             # XLA's CPU backend (jax 0.12) fails such a program at run time ("Unsupported element type for
             # DotThunk::Execute: BF16 x BF16 = F32"); the members-in-turn program runs, and is the faster one there.
@@ -413,6 +443,10 @@ class Trainer:
         return TrainState(params, opt_state, 0)
 
     def _program(self):
+        if self._epochs is None and self.steps_per_call is not None:
+            steps = program.make_steps(self.optimizer, self.net, loss=self.loss, grad=self.grad,
+                                       ensemble=self.ensemble and not self.one_by_one, unroll=self.unroll)
+            self._epochs = functools.partial(program.run_members, steps) if self.one_by_one else steps
         if self._epochs is None:
             common = dict(loss=self.loss, grad=self.grad, batch_size=self.batch_size, mesh=self.mesh,
                           unroll=self.unroll)
@@ -519,12 +553,16 @@ class Trainer:
             raise TypeError(f"state must be a train.TrainState (from Trainer.init), got {type(state).__name__}")
         first = self._first(state.params)
         d_in, d_out = first[0][0].shape[1], first[-1][0].shape[0]
-        x_host, y_host = np.asarray(x), np.asarray(y)
+        # Streamed, the set stays where it is (a memmap on disk); otherwise it goes to the device whole.
+        x_host, y_host = (x, y) if self.steps_per_call is not None else (np.asarray(x), np.asarray(y))
         check_data("training data", x_host, y_host, self.loss, d_in, d_out)
         check_input_scale("training data", x_host, self.net, stacklevel=stacklevel)
         if not 1 <= self.batch_size <= x_host.shape[0]:
             raise ValueError(f"batch_size must be between 1 and the {x_host.shape[0]} training examples, got "
                              f"{self.batch_size}")
+        if self.steps_per_call is not None and self.batch_size == x_host.shape[0]:
+            raise ValueError(f"steps_per_call streams minibatches, but batch_size is all {x_host.shape[0]} examples "
+                             f"(full-batch training, one step per epoch): leave steps_per_call out")
         shards = self._shards
         if self.batch_size % shards:
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of the {shards} devices it is sharded "
@@ -582,8 +620,13 @@ class Trainer:
             state_sharding = NamedSharding(self.mesh, PartitionSpec("members" if self.ensemble else None))
             params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
         state = TrainState(params, opt_state, int(state.epoch), float(state.lr_scale))
-        xs, ys = _place(x_host, rows), _place(y_host, rows)
-        run_epochs = self._program()
+        if self.steps_per_call is None:
+            xs, ys = _place(x_host, rows), _place(y_host, rows)
+            run_epochs = self._program()
+        else:
+            streamer = stream.Streamer(x_host, y_host, self.batch_size, self.steps_per_call, self.net)
+            run_epochs = functools.partial(streamer.run, self._program())
+            xs = ys = None
         # Checkpoints of the last state see the call after every other callback, so that what they save holds the
         # others' states for this call (as Lightning orders its ModelCheckpoint last).
         first, last = [c for c in callbacks if not cb.saves_last(c)], [c for c in callbacks if cb.saves_last(c)]
@@ -591,8 +634,11 @@ class Trainer:
             epoch_ids = np.arange(first_epoch, min(first_epoch + self.epochs_per_call, epochs))
             tic = time.perf_counter()
             scale = jnp.asarray(state.lr_scale, jnp.float32)
-            params, opt_state, values = run_epochs(state.params, state.opt_state, xs, ys, key, jnp.asarray(epoch_ids),
-                                                   scale)
+            if xs is None:  # streamed
+                params, opt_state, values = run_epochs(state.params, state.opt_state, key, epoch_ids, scale)
+            else:
+                params, opt_state, values = run_epochs(state.params, state.opt_state, xs, ys, key,
+                                                       jnp.asarray(epoch_ids), scale)
             values = distributed.to_host(values)  # waits for the compiled call to finish
             seconds = (time.perf_counter() - tic) / len(epoch_ids)
             loop.check_finite(values, first_epoch, epochs, run.saved_path)
@@ -653,9 +699,13 @@ class Trainer:
         label = "eval_data" if name == "eval" else f"eval_data[{name!r}]"
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"{label} must be an (x, y) pair, got {type(pair).__name__}")
-        x_eval, y_eval = np.asarray(pair[0]), np.asarray(pair[1])
+        streamed = self.steps_per_call is not None
+        x_eval, y_eval = pair if streamed else (np.asarray(pair[0]), np.asarray(pair[1]))
         check_data(label, x_eval, y_eval, self.loss, d_in, d_out)
         check_input_scale(label, x_eval, self.net, stacklevel=stacklevel)
+        if streamed:  # read a chunk at a time from wherever the set is
+            return lambda params: stream.evaluate_in_chunks(self._evaluate_program, params, x_eval, y_eval,
+                                                            self.eval_chunk_size, evaluation.pad)
         x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, self.eval_chunk_size, multiple_of=self._shards)
         x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
         fn = self._evaluate_program(chunk)

@@ -1,0 +1,161 @@
+"""Streamed training (Trainer(..., steps_per_call=K)): the whole-epoch program's parameters, bit for bit, from data
+that stays where it is (arrays, memmaps, array-likes), in memory bounded by the chunks."""
+
+import os
+import re
+import subprocess
+import sys
+
+import chex
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jaxnet import mlp, stream, train
+
+from problems import blobs, small_params
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def trainer(**kwargs):
+    kwargs = {"loss": "cross_entropy", "optimizer": optax.adam(1e-2), "batch_size": 32, **kwargs}
+    return train.Trainer(kwargs.pop("net", mlp.Net("relu")), **kwargs)
+
+
+def fit(t, params, x, y, **kwargs):
+    return t.fit(t.init(params), x, y, epochs=3, key=jax.random.key(1), verbose=False, **kwargs)
+
+
+class Rows:
+    """An array-like with only ``shape``, ``dtype`` and indexing by sorted integer arrays or slices, as h5py's
+    datasets are (unsorted or repeated indices are refused, as h5py refuses them)."""
+
+    def __init__(self, array):
+        self.array, self.shape, self.dtype = array, array.shape, array.dtype
+        self.reads = 0
+
+    def __getitem__(self, index):
+        if isinstance(index, np.ndarray):
+            assert np.all(np.diff(index) > 0), "indices must be increasing"
+        self.reads += 1
+        return self.array[index]
+
+
+@pytest.mark.parametrize("steps_per_call", [1, 4, 6, 100])
+def test_streamed_training_equals_the_whole_epoch_program_bit_for_bit(steps_per_call):
+    x, y = blobs()  # 203 examples: 6 minibatches of 32 an epoch, the rest dropped
+    whole, whole_history = fit(trainer(), small_params(), x, y, eval_data=(x[:50], y[:50]))
+    streamed, history = fit(trainer(steps_per_call=steps_per_call), small_params(), Rows(x), Rows(y),
+                            eval_data=(x[:50], y[:50]))
+    chex.assert_trees_all_equal(streamed.params, whole.params)
+    chex.assert_trees_all_equal(streamed.opt_state, whole.opt_state)
+    assert [r["train_loss"] for r in history] == pytest.approx([r["train_loss"] for r in whole_history], rel=1e-6)
+    assert history[-1]["eval_loss"] == pytest.approx(whole_history[-1]["eval_loss"], rel=1e-6)
+
+
+def test_streaming_keeps_dropout_ensembles_and_continuation_exact(monkeypatch):
+    x, y = blobs()
+    net = mlp.Net("relu", dropout=0.3)
+    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    for one_by_one in (True, False):
+        from jaxnet import program
+
+        monkeypatch.setattr(program, "members_one_by_one", lambda mesh, v=one_by_one: v)
+        whole, _ = fit(trainer(net=net, ensemble=True), stacked, x, y)
+        streamed, _ = fit(trainer(net=net, ensemble=True, steps_per_call=4), stacked, x, y)
+        if one_by_one:
+            chex.assert_trees_all_equal(streamed.params, whole.params)
+        else:  # the vmapped program (an accelerator's): the same steps, float32 round-off of the batched products
+            chex.assert_trees_all_close(streamed.params, whole.params, rtol=1e-5, atol=1e-6)
+    monkeypatch.undo()
+    t = trainer(steps_per_call=5)
+    two, _ = t.fit(t.init(small_params()), x, y, epochs=2, key=jax.random.key(1), verbose=False)
+    three, _ = t.fit(two, x, y, epochs=3, key=jax.random.key(1), verbose=False)
+    once, _ = fit(trainer(), small_params(), x, y)
+    chex.assert_trees_all_equal(three.params, once.params)
+
+
+def test_a_memmap_trains_as_its_array_and_uint8_pixels_keep_their_scaling(tmp_path):
+    x, y = blobs()
+    pixels = np.clip(x * 20 + 128, 0, 255).astype(np.uint8)
+    np.save(tmp_path / "x.npy", pixels)
+    np.save(tmp_path / "y.npy", y)
+    mapped_x, mapped_y = np.load(tmp_path / "x.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
+    net = mlp.Net("relu", input_scale=255.0)
+    whole, _ = fit(trainer(net=net), small_params(), pixels, y)
+    streamed, history = fit(trainer(net=net, steps_per_call=3), small_params(), mapped_x, mapped_y,
+                            eval_data={"val": (mapped_x, mapped_y)})
+    chex.assert_trees_all_equal(streamed.params, whole.params)
+    in_memory = trainer(net=net).evaluate(streamed.params, pixels, y)
+    assert history[-1]["val_loss"] == pytest.approx(float(in_memory["loss"]), rel=1e-6)
+    assert history[-1]["val_accuracy"] == pytest.approx(float(in_memory["accuracy"]), abs=1e-6)
+
+
+def test_gather_reads_sorted_rows_once_and_returns_them_in_the_order_asked():
+    data = Rows(np.arange(20).reshape(10, 2))
+    rows = np.array([[7, 2], [2, 9]])
+    np.testing.assert_array_equal(stream.gather(data, rows), np.arange(20).reshape(10, 2)[rows])
+    assert data.reads == 1
+
+
+def test_streaming_settings_are_refused_clearly():
+    x, y = blobs()
+    with pytest.raises(ValueError, match="steps_per_call must be an int >= 1, got 0"):
+        trainer(steps_per_call=0)
+    with pytest.raises(ValueError, match="steps_per_call streams the training set to one device"):
+        trainer(steps_per_call=2, devices=jax.devices()[:1])
+    with pytest.raises(ValueError, match="full-batch training, one step per epoch"):
+        fit(trainer(steps_per_call=2, batch_size=203), small_params(), x, y)
+    with pytest.raises(ValueError, match=r"training data: x must have shape \(N, 4\)"):
+        fit(trainer(steps_per_call=2), small_params(), Rows(x[:, :3]), Rows(y))
+    bad = x.copy()
+    bad[150, 1] = np.nan
+    with pytest.raises(ValueError, match="x has NaN or inf in 1 rows, the first at row 150"):
+        fit(trainer(steps_per_call=2), small_params(), Rows(bad), Rows(y))
+
+
+MEMORY_RUN = """
+import sys, numpy as np, jax, optax
+from jaxnet import mlp, train
+
+def anonymous_mib():
+    with open("/proc/self/status") as f:
+        return int(next(line for line in f if line.startswith("RssAnon")).split()[1]) / 1024
+
+x = np.load(sys.argv[1], mmap_mode="r")
+y = np.load(sys.argv[2], mmap_mode="r")
+t = train.Trainer(mlp.Net("relu", input_scale=255.0), loss="cross_entropy", optimizer=optax.sgd(0.1),
+                  batch_size=256, steps_per_call=8, eval_chunk_size=4096)
+state = t.init(mlp.init(jax.random.key(0), [x.shape[1], 32, 10]))
+# A first epoch on a few rows: compilation and JAX's own buffers are counted before the measurement.
+small_x, small_y = np.asarray(x[:4096]), np.asarray(y[:4096])
+state, _ = t.fit(state, small_x, small_y, epochs=1, key=jax.random.key(1), verbose=False,
+                 eval_data=(small_x, small_y))
+before = anonymous_mib()
+state, history = t.fit(state._replace(epoch=0), x, y, epochs=1, key=jax.random.key(1), verbose=False,
+                       eval_data=(x, y))
+print(f"grew {anonymous_mib() - before:.1f} MiB; set {x.nbytes / 2**20:.0f} MiB; loss {history[-1]['train_loss']}")
+"""
+
+
+@pytest.mark.slow
+def test_a_set_on_disk_trains_in_memory_bounded_by_its_chunks(tmp_path):
+    # 600 MB of uint8 pixels on disk (200,000 rows of 3,000); an epoch of it, and its evaluation, must grow the
+    # process's anonymous memory (the set itself is read through the page cache, which is not counted) by far
+    # less: here by less than 100 MB, a sixth of the set.
+    rows, width = 200_000, 3_000
+    rng = np.random.default_rng(0)
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(rows, width))
+    for start in range(0, rows, 20_000):
+        x[start:start + 20_000] = rng.integers(0, 256, (20_000, width), dtype=np.uint8)
+    x.flush()
+    del x
+    np.save(tmp_path / "y.npy", rng.integers(0, 10, rows).astype(np.int32))
+    result = subprocess.run([sys.executable, "-c", MEMORY_RUN, str(tmp_path / "x.npy"), str(tmp_path / "y.npy")],
+                            capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PYTHONPATH": ROOT, "JAX_PLATFORMS": "cpu"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    grew = float(re.search(r"grew (-?[\d.]+) MiB", result.stdout).group(1))
+    assert grew < 100, result.stdout

@@ -286,7 +286,7 @@ def test_tensorboard_writes_each_records_scalars_and_the_learning_rate(tmp_path)
     def scalars(tag):
         return [(e.step, e.value) for e in events.Scalars(tag)]
 
-    for tag in ("train_loss", "eval_loss", "eval_accuracy"):
+    for tag in ("train_loss", "eval_loss", "eval_accuracy", "lr_scale"):
         expected = [(r["epoch"], r[tag]) for r in history]
         assert [step for step, _ in scalars(tag)] == [step for step, _ in expected]
         np.testing.assert_allclose([v for _, v in scalars(tag)], [v for _, v in expected], rtol=1e-6)  # float32
@@ -389,9 +389,10 @@ def test_tensorboard_writes_each_members_scalars_and_nothing_else(tmp_path):
                              callbacks=[callbacks.TensorBoard(tmp_path)])
     events = event_accumulator.EventAccumulator(str(tmp_path))
     events.Reload()
-    fields = ("train_loss", "eval_loss", "eval_accuracy")  # one per member; a call's seconds are the ensemble's
+    # One per member; a call's seconds and the update's scale are the ensemble's.
+    fields = ("train_loss", "eval_loss", "eval_accuracy")
     assert sorted(events.Tags()["scalars"]) == sorted([f"{f}/member_{k}" for f in fields for k in (0, 1)] +
-                                                      ["seconds"])
+                                                      ["seconds", "lr_scale"])
     for field in fields:
         for k in (0, 1):
             written = [(e.step, e.value) for e in events.Scalars(f"{field}/member_{k}")]

@@ -127,7 +127,7 @@ def anonymous_mib():
 x = np.load(sys.argv[1], mmap_mode="r")
 y = np.load(sys.argv[2], mmap_mode="r")
 t = train.Trainer(mlp.Net("relu", input_scale=255.0), loss="cross_entropy", optimizer=optax.sgd(0.1),
-                  batch_size=256, steps_per_call=8, eval_chunk_size=4096)
+                  batch_size=256, steps_per_call=8, eval_chunk_size=1024)
 state = t.init(mlp.init(jax.random.key(0), [x.shape[1], 32, 10]))
 # A first epoch on a few rows: compilation and JAX's own buffers are counted before the measurement.
 small_x, small_y = np.asarray(x[:4096]), np.asarray(y[:4096])

@@ -31,9 +31,9 @@ BUGS = [
     ("resuming from a checkpoint written with another key", "jaxnet/loop.py",
      "if not np.array_equal(_key_data(saved_key), _key_data(key)):", "if False:"),
     ("an ensemble's evaluation reports member 0 for every member", "jaxnet/train.py",
-     'record = {"eval_loss": value.tolist()}',
-     'value, metric_value = value[..., :1] + 0 * value, metric_value[..., :1] + 0 * metric_value\n'
-     '            record = {"eval_loss": value.tolist()}'),
+     "for field, value in self._named(distributed.to_host(one(params))).items()})",
+     "for field, value in self._named(jax.tree.map(lambda v: v[..., :1] + 0 * v, "
+     "distributed.to_host(one(params)))).items()})"),
     ("MNIST's weight decay applied to the biases too", "experiments/mnist.py",
      "[(True, False) for _ in params]", "[(True, True) for _ in params]"),
     ("label smoothing adding eps instead of eps/10", "experiments/mnist.py",

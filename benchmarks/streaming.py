@@ -35,7 +35,7 @@ def streaming_rows(n: int = 60_000, epochs: int = 5, batch: int = 128, steps=STE
         np.save(os.path.join(folder, "y.npy"), y)
         mapped = np.load(os.path.join(folder, "x.npy"), mmap_mode="r"), np.load(os.path.join(folder, "y.npy"),
                                                                                  mmap_mode="r")
-        runs = {}
+        runs: dict[int | None, list] = {}
         for k in (None, *steps):
             trainer = train.Trainer(mlp.Net("relu", input_scale=255), loss="cross_entropy",
                                     optimizer=optax.sgd(0.1), batch_size=batch, steps_per_call=k)

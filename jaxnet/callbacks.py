@@ -98,7 +98,8 @@ def saves_last(callback) -> bool:
 def _split_state(name: str, state: dict) -> tuple[dict, dict[str, np.ndarray]]:
     """A callback's state as JSON (arrays replaced by markers) and its arrays by name, for a checkpoint (every
     process takes part in bringing the arrays to the host)."""
-    described, arrays = {}, {}
+    described: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
     for field, value in state.items():
         if isinstance(value, (np.ndarray, jax.Array)):
             arrays[f"{name}/{field}"] = distributed.to_host(value)
@@ -114,7 +115,7 @@ def _split_state(name: str, state: dict) -> tuple[dict, dict[str, np.ndarray]]:
 
 def _join_state(described: dict, arrays: dict[str, np.ndarray]) -> dict:
     """The inverse of :func:`_split_state`."""
-    state = {}
+    state: dict[str, Any] = {}
     for field, value in described.items():
         if isinstance(value, dict) and "__array__" in value:
             state[field] = arrays[value["__array__"]]
@@ -338,6 +339,7 @@ class EarlyStopping(Callback):
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
+        self._best_params: Any = None
 
     def __repr__(self) -> str:
         return (f"EarlyStopping({self.monitor!r}, patience={self.patience}, min_delta={self.min_delta}, "
@@ -369,8 +371,8 @@ class EarlyStopping(Callback):
 
     def state_dict(self) -> dict:
         """The best value, its epoch, the calls waited, the stop epoch and (``restore_best``) the best parameters."""
-        state = {"best": self.best, "best_epoch": self.best_epoch, "waited": self._waited,
-                 "stopped_epoch": self.stopped_epoch}
+        state: dict[str, Any] = {"best": self.best, "best_epoch": self.best_epoch, "waited": self._waited,
+                                 "stopped_epoch": self.stopped_epoch}
         if self._best_params is not None:
             state["best_params"] = jax.tree.leaves(self._best_params)
         return state
@@ -426,9 +428,9 @@ class ReduceLROnPlateau(Callback):
                 raise ValueError(f"ReduceLROnPlateau: {name} must be an int >= {low}, got {value!r}")
         if not (isinstance(factor, (int, float)) and 0 < factor < 1):
             raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1), got {factor!r}")
-        for name, value in (("min_delta", min_delta), ("min_scale", min_scale)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"ReduceLROnPlateau: {name} must be a finite number >= 0, got {value!r}")
+        for name, number in (("min_delta", min_delta), ("min_scale", min_scale)):
+            if not (isinstance(number, (int, float)) and math.isfinite(number) and number >= 0):
+                raise ValueError(f"ReduceLROnPlateau: {name} must be a finite number >= 0, got {number!r}")
         _check_mode("ReduceLROnPlateau", mode, ("auto",) + MODES)
         self.monitor, self.factor, self.patience, self.cooldown = monitor, float(factor), patience, cooldown
         self.min_delta, self.min_scale = float(min_delta), float(min_scale)

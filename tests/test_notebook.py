@@ -20,6 +20,14 @@ def test_the_notebook_is_stored_without_outputs():
     assert code and all(not c["outputs"] and c["execution_count"] is None for c in code)
 
 
+def test_the_notebooks_sections_follow_the_lectures_order():
+    with open(NOTEBOOK) as f:
+        cells = json.load(f)["cells"]
+    numbers = [re.match(r"## ([\d.]+) ", "".join(c["source"])) for c in cells if c["cell_type"] == "markdown"]
+    sections = [tuple(int(part) for part in m.group(1).split(".")) for m in numbers if m]
+    assert len(sections) >= 6 and sections == sorted(sections), sections
+
+
 def executed_by_the_docs_build() -> str | None:
     """The notebook's text as the documentation site shows it, when ``$JAXNET_DOCS_HTML`` names a fresh build of
     this checkout (CI sets it right after ``make docs``, whose strict build executes the notebook and fails on any
@@ -38,6 +46,7 @@ def test_the_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     if text is None:
         text = execute(tmp_path, monkeypatch)
     assert "converged after" in text and "∇W₂ = g₂ u₁ᵀ matches: True" in text
+    assert not re.search(r"(?<![\d.])-0\.(?!\d)", text), "a −0 is printed"  # a zero is written 0
     from jaxnet import data
 
     # The MNIST part runs where the files are (as in CI) and says why not elsewhere; never neither, never both.

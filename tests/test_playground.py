@@ -137,6 +137,30 @@ def typed(table) -> str:
     return "; ".join(" ".join(f"{v:.4g}" for v in row) for row in table)  # four significant digits, as typed
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"sizes": "inf, 2"}, r"^sizes must be 2 to 7 whole numbers in \[1, 12\] \(d_0 to d_L\), got 'inf, 2'$"),
+    ({"sizes": "3, 1", "loss": "cross_entropy", "y": "0"}, r"^the cross-entropy needs at least 2 classes, d_L ≥ 2 "),
+    ({"sizes": "3, 1", "loss": "cross_entropy", "y": "1"}, r"^the cross-entropy needs at least 2 classes"),
+])
+def test_the_tables_messages_say_what_is_wrong_in_the_users_terms(settings, message):
+    with pytest.raises(ValueError, match=message):
+        tables.compute(tables.TableSettings(**{"x": "1, 2, 3", **settings}))
+
+
+def test_softmax_and_the_cross_entropy_go_together_as_the_lecture_pairs_them():
+    result = tables.compute(tables.TableSettings(sizes="3, 4, 3", output="softmax", loss="cross_entropy", y="2"))
+    last = result["layers"][-1]
+    z = np.exp(last["v"]) / np.sum(np.exp(last["v"]))  # the logits' softmax, written out
+    np.testing.assert_allclose(last["g"], z - np.eye(3)[2], rtol=1e-5, atol=1e-6)  # g_L = z − y
+    assert "g_L = z − y" in result["note"] and last["activation"] == "identity"
+    assert tables.compute(tables.TableSettings())["note"] == ""
+
+
+def test_a_whole_number_too_large_for_an_int_is_written_as_typed():
+    with pytest.raises(ValueError, match=r"width must be in \[10, 10000\], got 1e\+308$"):
+        fit.FitSettings.from_form(width=1e308, activation="tanh", init="spread", lr=0.005, steps=1000, seed=0)
+
+
 def test_typed_tables_are_marked_entry_by_entry_and_known_mistakes_named():
     settings, us, gs, W, at_u = hand_tables("sigmoid")
     right = tables.check_entries(settings, 2, "g", typed(gs[1]))
@@ -166,9 +190,9 @@ def test_typed_tables_are_marked_entry_by_entry_and_known_mistakes_named():
 @pytest.mark.parametrize("values, message", [
     ({"width": 0}, r"width must be in \[10, 10000\], got 0"),
     ({"width": 1e9}, r"width must be in \[10, 10000\], got 1000000000"),
-    ({"lr": math.nan}, r"lr must be a finite number, got nan"),
-    ({"lr": "inf"}, r"lr must be a finite number, got inf"),
-    ({"lr": 0}, r"lr must be in \(0, 1\], got 0"),
+    ({"lr": math.nan}, r"learning rate must be a finite number, got nan"),
+    ({"lr": "inf"}, r"learning rate must be a finite number, got inf"),
+    ({"lr": 0}, r"learning rate must be in \(0, 1\], got 0"),
     ({"width": 10.5}, r"width must be a whole number, got 10.5"),
     ({"width": 10.7}, r"width must be a whole number, got 10.7"),
     ({"steps": "2.5"}, r"steps must be a whole number, got 2.5"),
@@ -394,6 +418,30 @@ def test_the_check_marks_a_students_table_and_names_the_mistake_through_the_clie
         client.predict(*form, 1.5, "g", "1, 2", api_name="/check")
 
 
+def distinct_networks(count: int) -> list[str]:
+    """``count`` different sizes for the tables, as the box takes them: depths 1 to 3, widths up to 12."""
+    found = [f"2, {a}, 2" for a in range(1, 13)] + [f"3, {a}, {b}, 2" for a in range(1, 13) for b in (3, 7, 11)]
+    found += [f"2, {a}, {b}, {c}, 3" for a in (2, 5, 9, 12) for b in (4, 8) for c in range(1, 13)]
+    assert len(set(found)) >= count
+    return found[:count]
+
+
+@on_the_server
+def test_the_tables_of_many_networks_keep_the_servers_memory_bounded(client, memory):
+    # Each network compiles its own program, and the playground keeps the last 16 (tables.PROGRAMS): once 16 are
+    # kept, 80 more networks grow the server by what 16 programs take, not by 80 (run eagerly, every operation of
+    # each network compiled and stayed cached, and the server grew with every new network).
+    networks = distinct_networks(16 + 80)
+    ask = lambda sizes: client.predict(sizes, "tanh", "identity", "mse", ", ".join(["1"] * int(sizes.split(",")[0])),
+                                       ", ".join(["0"] * int(sizes.split(",")[-1])), 1, False, api_name="/tables")
+    for sizes in networks[:16]:
+        ask(sizes)
+    memory.reset()
+    for sizes in networks[16:]:
+        assert ask(sizes)[1] <= 1e-5  # each one's tables, as jax.grad gives them
+    assert memory.growth() < 150 * 2**20, f"{memory.growth() / 2**20:.0f} MiB"
+
+
 def drawing(image28: np.ndarray, path: str) -> dict:
     """An MNIST image as a drawing on the pad: scaled to the canvas, dark ink on a transparent layer, sent as the
     pad sends it."""
@@ -441,11 +489,11 @@ def tables_call(sizes="3, 4, 2", output="identity", loss="mse", x="1, 2, 3", y="
     (train_call(seed=1.5), r"^seed must be a whole number, got 1.5$"),
     (tables_call(seed=1.5), r"^seed must be a whole number, got 1.5$"),
     # NaN, infinities and text name their field (not "Could not preprocess input component at index 0").
-    (train_call(lr="nan"), r"^lr must be a finite number, got nan$"),
+    (train_call(lr="nan"), r"^learning rate must be a finite number, got nan$"),
     (train_call(width="NaN"), r"^width must be a finite number, got nan$"),
     (train_call(steps="Infinity"), r"^steps must be a finite number, got inf$"),
     (train_call(width="ten"), r"^width must be a number, got 'ten'$"),
-    (train_call(lr=""), r"^lr is empty or not a number"),
+    (train_call(lr=""), r"^learning rate is empty or not a number"),
     (tables_call(seed="x"), r"^seed must be a number, got 'x'$"),
     # The longest run is bounded.
     (train_call(width=10_000, steps=20_000), r"^width × steps must be at most 20,000,000"),
@@ -544,6 +592,20 @@ def test_a_10000_pixel_square_upload_is_refused_from_its_header_in_little_time_a
     seconds, grown = time.monotonic() - tic, memory.growth()
     print(f"10,000² upload: refused in {seconds:.2f} s, the server's memory grew by {grown / 2**20:.0f} MB")
     assert grown < 100 * 2**20 and seconds < 10  # decoding it would take 400 MB and seconds
+
+
+@on_the_server
+def test_a_bomb_and_a_truncated_png_are_refused_in_the_users_terms(client, tmp_path):
+    path = str(tmp_path / "bomb.png")
+    huge_png(path, 20_000, 20_000)  # over PIL's own limit too: its size is read from the header
+    with pytest.raises(AppError, match=r"^the drawing is 20,000 × 20,000 pixels; at most 1,000,000 pixels are read"):
+        client.predict(upload(path), api_name="/read")
+    Image.fromarray(np.full((280, 280, 4), 255, np.uint8)).save(tmp_path / "whole.png")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes((tmp_path / "whole.png").read_bytes()[:200])
+    with pytest.raises(AppError) as refused:
+        client.predict(upload(str(truncated)), api_name="/read")
+    assert str(refused.value) == "the drawing is not an image that can be read (PNG, WebP, JPEG, …)"
 
 
 @on_the_server

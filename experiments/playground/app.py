@@ -25,6 +25,8 @@ import dataclasses
 import html
 import io
 import os
+import re
+import struct
 import sys
 import threading
 import warnings
@@ -83,6 +85,19 @@ class Unreadable(NamedTuple):
     reason: str
 
 
+def png_size(source) -> tuple[int, int] | None:
+    """A PNG's ``(width, height)`` from its header (its first 24 bytes), or ``None`` for another format."""
+    if hasattr(source, "seek"):
+        source.seek(0)
+        head = source.read(24)
+    else:
+        with open(source, "rb") as f:
+            head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
+        return None
+    return struct.unpack(">II", head[16:24])
+
+
 def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
     """The drawing pad, refusing an image of more than :data:`digits.MAX_PIXELS` pixels from its header, before
     Gradio decodes it (a 10,000² PNG of 0.4 MB would otherwise ask for gigabytes): the handler gets an
@@ -97,15 +112,24 @@ def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
                     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
                     with Image.open(source) as image:  # reads the header only
                         size = image.size
-            except Image.DecompressionBombError:
-                size = (digits.MAX_PIXELS + 1, 1)  # over PIL's own, larger limit: too large in any case
+            except Image.DecompressionBombError as e:  # over PIL's own, larger limit: read the size ourselves
+                header_size = png_size(source)
+                if header_size is None:  # PIL's message gives the pixels
+                    pixels = re.search(r"\((\d+) pixels\)", str(e))
+                    count = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+                    return Unreadable(f"the drawing has {count}; at most {digits.MAX_PIXELS:,} pixels are read "
+                                      f"(the pad's is 280 × 280)")
+                size = header_size
             except (OSError, ValueError):
                 return Unreadable("the drawing is not an image that can be read (PNG, WebP, JPEG, …)")
             try:
                 digits.check_size(size)
             except ValueError as e:
                 return Unreadable(str(e))
-        return decode(file, flatten_on_white)
+        try:
+            return decode(file, flatten_on_white)
+        except (OSError, ValueError, SyntaxError):  # a truncated or corrupt image past its header
+            return Unreadable("the drawing is not an image that can be read (PNG, WebP, JPEG, …)")
 
     pad.convert_and_format_image = convert_and_format_image  # type: ignore[method-assign]
     return pad
@@ -344,6 +368,8 @@ def tables_html(result: dict) -> str:
              f"({', '.join(map(_num, result['y']))}), ŷ = u<sub>{last}</sub> = "
              f"({', '.join(map(_num, result['yhat']))}), loss {html.escape(result['loss_name'])} = "
              f"{html.escape(result['loss_formula'])} = {_num(result['loss'])}</p>"]
+    if result.get("note"):
+        parts.append(f"<p class='note'>{html.escape(result['note'])}</p>")
     for layer in result["layers"]:
         i = layer["layer"]
         signal = "∂L/∂ŷ" if i == last else f"W<sub>{i + 1}</sub><sup>T</sup> g<sub>{i + 1}</sub>"
@@ -443,6 +469,9 @@ def read_digit(model: digits.Model | None, drawing, request: gr.Request | None =
 # -- The page -----------------------------------------------------------------------------------------------------
 
 MESSAGES, RUNS = Messages(), Runs()
+# Trainings run at once; more wait in Gradio's queue. Two share the 2-core machines this runs on without either
+# slowing much; eight width-10,000 runs at once took about 77 s each.
+TRAININGS_AT_ONCE = 2
 
 CSS = """
 table.bp { border-collapse: collapse; margin-bottom: 0.6em; font-variant-numeric: tabular-nums; }
@@ -496,7 +525,9 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                     "machine.")
         with gr.Tab("Universal approximation", id="fit"):
             gr.Markdown("One hidden layer fits f(x) = sin 20x · sin 10x + x/10 from 300 points of [0, 1] "
-                        "(`experiments/universal_approx.py`, one seed of `make demo`). Try widths 10, 100, 1,000 "
+                        "(`python -m experiments.universal_approx --seeds 1 --seed` with the seed below: `make "
+                        "demo`'s recipe for one network; `make demo`'s own three networks are other draws, so its "
+                        "curve below is theirs, not this seed's). Try widths 10, 100, 1,000 "
                         "and 10,000, and the usual fan-in initialisation to see why the experiment spreads its "
                         "units.", elem_id="fit-intro")
             with gr.Row():
@@ -513,7 +544,9 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                         start = gr.Button("Train", variant="primary", elem_id="train")
                         stop_button = gr.Button("Stop", elem_id="stop")
                     fit_message = gr.Markdown(elem_id="fit-message", elem_classes="message")
-                    gr.Markdown("Train during a run replaces the run with one for the form's values.")
+                    gr.Markdown(f"Train during a run replaces the run with one for the form's values. At most "
+                                f"{TRAININGS_AT_ONCE} trainings run at once on this server; another waits its turn "
+                                f"(the plot shows its place in the queue).", elem_id="fit-note")
                 with gr.Column(scale=3):
                     fit_plot = gr.Plot(label="fit", format="png", elem_id="fit-plot")
                     fit_status = gr.Markdown(elem_id="fit-status")
@@ -533,7 +566,8 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
             # A refused form keeps the last run on the page, marked as not the form's (an empty number box would
             # show 0).
             pressed(start, fit_inputs, fit_message, train, fit_outputs, {fit_status: OLD_RUN}, fit_status,
-                    trigger_mode="multiple", api_name="train", concurrency_limit=None, show_progress="minimal")
+                    trigger_mode="multiple", api_name="train", concurrency_limit=TRAININGS_AT_ONCE,
+                    show_progress="minimal")
             stop_button.click(stop, None, fit_status, api_name="stop", queue=False)
             page.load(preview, fit_inputs, fit_outputs, api_name=False)
         with gr.Tab("Back-propagation", id="backprop"):

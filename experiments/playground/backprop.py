@@ -9,6 +9,7 @@ pre-activation (its row of W_1 and its bias set to 0), which shows the lecture's
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Annotated, Literal
 
@@ -63,7 +64,10 @@ class TableSettings:
         cli.check(self, label)
 
     def layer_sizes(self) -> list[int]:
-        sizes = numbers(self.sizes, "sizes", bound=math.inf)  # its own message below
+        try:
+            sizes = numbers(self.sizes, "sizes", bound=math.inf)
+        except ValueError:
+            sizes = [math.nan]  # the message below says what sizes must be
         if not all(s.is_integer() and 1 <= s <= MAX_WIDTH for s in sizes) or not 2 <= len(sizes) <= MAX_LAYERS + 1:
             raise ValueError(f"sizes must be 2 to {MAX_LAYERS + 1} whole numbers in [1, {MAX_WIDTH}] (d_0 to d_L), "
                              f"got {self.sizes!r}")
@@ -77,6 +81,9 @@ class TableSettings:
             if len(y) != classes:
                 raise ValueError(f"y has {len(y)} numbers; the network's output d_L = {classes} needs {classes}")
             return np.asarray(y, np.float32)
+        if classes < 2:
+            raise ValueError(f"the cross-entropy needs at least 2 classes, d_L ≥ 2 (a softmax over one output is "
+                             f"always 1, so its loss is 0 whatever the network); sizes end in {classes}")
         if len(y) == 1 and classes > 1:
             if not (y[0].is_integer() and 0 <= y[0] < classes):
                 raise ValueError(f"y for the cross-entropy is a class in 0 … {classes - 1} or {classes} probabilities,"
@@ -93,25 +100,69 @@ def _host(a) -> list:
     return (np.asarray(a, np.float64) + 0.0).tolist()
 
 
+#: Compiled table programs kept, one per network (sizes, activations, loss, zeroed unit): a request for another
+#: network compiles anew and pushes the oldest out, so the server's memory stays bounded whatever networks are asked
+#: for (each request runs as one compiled program; run eagerly, every operation would compile and stay cached once
+#: per shape).
+PROGRAMS = 16
+
+
+@functools.lru_cache(maxsize=PROGRAMS)
+def _program(sizes: tuple[int, ...], activation: str, output: str, loss_name: str, zero_unit: bool):
+    """``run(seed, x, y) -> (params, tables, jax.grad's gradients, signals, Φ' per layer)``, compiled once."""
+    net, loss = mlp.Net(activation, output), losses.get(loss_name)
+    phis = net.layers(len(sizes) - 1)
+
+    def run(seed, x, y):
+        params = mlp.init(jax.random.key(seed), list(sizes))
+        if zero_unit:
+            W, b = params[0]
+            params[0] = (W.at[0].set(0.0), b.at[0].set(0.0))
+        t = backprop.tables(params, x, y, net, loss=loss)
+        auto = jax.grad(lambda p: loss.fn(mlp.apply(p, x, net), y))(params)
+        signals = [params[i + 1][0].T @ t.g[i + 1] for i in range(len(params) - 1)] + [loss.signal(t.u[-1], y)]
+        derivatives = [phi.derivative(v) for phi, v in zip(phis, t.v)]
+        return params, t, auto, signals, derivatives
+
+    return jax.jit(run)
+
+
 def network(settings: TableSettings) -> tuple[mlp.Params, jax.Array, jax.Array, mlp.Net, losses.Loss]:
     """``(params, x, y, net, loss)`` of the tab's settings.
 
     Raises:
       ValueError: for sizes, x or y that do not fit, or a loss the output cannot go with (the library's message).
     """
+    params, x, y, net, loss, _ = _run(settings)
+    return params, x, y, net, loss
+
+
+#: What the tables say when softmax and the cross-entropy are chosen together, as the lecture pairs them (section 4).
+FUSED_NOTE = ("Softmax and the cross-entropy together, as the lecture pairs them: the network's last layer gives the "
+              "logits ŷ (φ_L = identity) and the loss applies the softmax, z = softmax(ŷ), so g_L = z − y, the "
+              "fused signal (section 4).")
+
+
+def fused_output(settings: TableSettings) -> str:
+    """The output activation the network gets: ``"identity"`` for softmax + cross-entropy (the loss applies the
+    softmax to the logits: applying it twice would be wrong), else the one chosen."""
+    return "identity" if (settings.output, settings.loss) == ("softmax", "cross_entropy") else settings.output
+
+
+def _run(settings: TableSettings):
+    """The settings checked, and their program's results: ``(params, x, y, net, loss, results)``."""
     sizes = settings.layer_sizes()
     x = np.asarray(numbers(settings.x, "x"), np.float32)
     if x.shape != (sizes[0],):
         raise ValueError(f"x has {x.size} numbers; the network's input d_0 = {sizes[0]} needs {sizes[0]}")
     y = settings.target(sizes[-1])
-    net = mlp.Net(settings.activation, settings.output)
+    output = fused_output(settings)
+    net = mlp.Net(settings.activation, output)
     loss = losses.get(settings.loss)
     backprop.check_supported(loss, net.output)
-    params = mlp.init(jax.random.key(settings.seed), sizes)
-    if settings.zero_unit:
-        W, b = params[0]
-        params[0] = (W.at[0].set(0.0), b.at[0].set(0.0))
-    return params, jnp.asarray(x), jnp.asarray(y), net, loss
+    results = _program(tuple(sizes), settings.activation, output, settings.loss, settings.zero_unit)(
+        np.int32(settings.seed), jnp.asarray(x), jnp.asarray(y))
+    return results[0], jnp.asarray(x), jnp.asarray(y), net, loss, results
 
 
 def compute(settings: TableSettings) -> dict:
@@ -125,27 +176,22 @@ def compute(settings: TableSettings) -> dict:
     Raises:
       ValueError: for sizes, x or y that do not fit, or a loss the output cannot go with (the library's message).
     """
-    params, xs, ys, net, loss = network(settings)
+    params, xs, ys, net, loss, (_, t, auto, signals, derivatives) = _run(settings)
     y, sizes = np.asarray(ys), [W.shape[1] for W, _ in params[:1]] + [W.shape[0] for W, _ in params]
-    t = backprop.tables(params, xs, ys, net, loss=loss)
-    auto = jax.grad(lambda p: loss.fn(mlp.apply(p, xs, net), ys))(params)
     phis = net.layers(len(params))
-    signals = [params[i + 1][0].T @ t.g[i + 1] for i in range(len(params) - 1)] + [loss.signal(t.u[-1], ys)]
     layers: list[dict] = []
     for i, ((W, b), phi) in enumerate(zip(params, phis)):
         layer: dict = {"layer": i + 1, "activation": phi.name, "W": _host(W), "b": _host(b), "v": _host(t.v[i]),
                  "u": _host(t.u[i + 1]), "signal": _host(signals[i]), "g": _host(t.g[i]), "dW": _host(t.dW[i]),
                  "db": _host(t.db[i]), "dW_autodiff": _host(auto[i][0]), "db_autodiff": _host(auto[i][1]),
-                 "difference": float(max(jnp.max(jnp.abs(t.dW[i] - auto[i][0])),
-                                         jnp.max(jnp.abs(t.db[i] - auto[i][1]))))}
-        if phi.elementwise:
-            layer["derivative"] = _host(phi.derivative(t.v[i]))
-        else:
-            layer["jacobian"] = _host(phi.derivative(t.v[i]))
+                 "difference": float(max(np.max(np.abs(np.asarray(t.dW[i]) - np.asarray(auto[i][0]))),
+                                         np.max(np.abs(np.asarray(t.db[i]) - np.asarray(auto[i][1])))))}
+        layer["derivative" if phi.elementwise else "jacobian"] = _host(derivatives[i])
         layers.append(layer)
     result = {"sizes": sizes, "x": _host(t.u[0]), "y": _host(y), "yhat": _host(t.u[-1]), "loss": float(t.loss),
               "loss_name": loss.name, "loss_formula": LOSS_FORMULAS.get(loss.name, loss.name), "layers": layers,
-              "max_difference": max(layer["difference"] for layer in layers)}
+              "max_difference": max(layer["difference"] for layer in layers),
+              "note": FUSED_NOTE if fused_output(settings) != settings.output else ""}
     check_finite(result)
     return result
 

@@ -145,7 +145,8 @@ def load_model(checkpoint_path: str | None, data_dir: str | None, startup_epochs
                             verbose=False))
     text = (f"No checkpoint from `make mnist` (`{checkpoint_path}`), so this network was trained when the "
             f"playground started: {startup_epochs} epochs of `experiments/mnist.py`'s recipe{_accuracy(out)}. "
-            f"Run `make mnist` for the lecture's 20-epoch network.")
+            f"Run `make mnist` for the lecture's network trained by the whole recipe ({mnist.Config().epochs} "
+            f"epochs, {mnist.Config().seeds} seeds).")
     return from_checkpoint(os.path.join(out, "checkpoint.npz"), text), text
 
 

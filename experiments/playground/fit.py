@@ -37,9 +37,13 @@ TEXT_FIELDS = ("activation", "init")
 MEASURED_CURVE = {10: 0.1859, 100: 0.0035, 1000: 0.0037, 10_000: 0.0034}
 
 
+#: Fields whose name on the page is not their name in code.
+LABELS = {"lr": "learning rate"}
+
+
 def label(name: str) -> str:
     """A field's name as the page shows it."""
-    return name.replace("_", " ")
+    return LABELS.get(name, name.replace("_", " "))
 
 
 def form_number(name: str, value, whole: bool) -> float | int:
@@ -59,7 +63,9 @@ def form_number(name: str, value, whole: bool) -> float | int:
     if whole:
         if not float(value).is_integer():
             raise ValueError(f"{label(name)} must be a whole number, got {value:g}")
-        return int(value)
+        # A whole number past float's exact integers (1e308, say) stays a float: refused by its range, it is then
+        # written 1e+308, not as the 309 digits of int(1e308).
+        return int(value) if abs(value) < 2**53 else float(value)
     return value
 
 

@@ -778,3 +778,18 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         assert not errors, errors
     finally:
         driver.quit()
+
+
+def test_a_dot_or_a_blacked_out_pad_is_not_read_as_a_digit():
+    pad = np.zeros((280, 280, 4), np.uint8)
+    pad[140:146, 140:146, 3] = 255  # a dot
+    with pytest.raises(digits.NotADigit, match=r"^this does not look like a digit: its ink spans 2% of the pad"):
+        digits.preprocess(pad)
+    pad[:, :, 3] = 255  # all black
+    with pytest.raises(digits.NotADigit, match=r"^this does not look like a digit: ink covers 100% of the pad"):
+        digits.preprocess(pad)
+    seven = np.zeros((280, 280, 4), np.uint8)
+    seven[40:60, 60:220, 3] = 255  # a bar and a stroke down: a 7 is read
+    for k in range(180):
+        seven[60 + k, 200 - k // 2: 218 - k // 2, 3] = 255
+    assert digits.preprocess(seven).shape == (28, 28)

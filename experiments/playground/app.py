@@ -377,7 +377,7 @@ def tables_html(result: dict) -> str:
         parts.append(f"<h4>Layer {i}: φ<sub>{i}</sub> = {layer['activation']}, largest |manual − jax.grad| = "
                      f"{layer['difference']:.2e}</h4>")
         parts.append(_matrix(f"W<sub>{i}</sub>", layer["W"]))
-        derivative = [] if softmax else [f"φ'<sub>{i}</sub>(v)"]
+        derivative = [] if softmax else [f"φ'<sub>{i}</sub>(v) (at v, not u: erratum 1)"]
         rows = [_row(["unit", f"b<sub>{i}</sub>", f"v<sub>{i}</sub> = W<sub>{i}</sub>u<sub>{i - 1}</sub> + "
                       f"b<sub>{i}</sub>"] + derivative + [f"u<sub>{i}</sub>", signal, f"g<sub>{i}</sub>",
                       f"∇b<sub>{i}</sub> (manual)", f"∇b<sub>{i}</sub> (jax.grad)"], header=True)]
@@ -469,8 +469,8 @@ def read_digit(model: digits.Model | None, drawing, request: gr.Request | None =
 # -- The page -----------------------------------------------------------------------------------------------------
 
 MESSAGES, RUNS = Messages(), Runs()
-# Trainings run at once; more wait in Gradio's queue. Two share the 2-core machines this runs on without either
-# slowing much; eight width-10,000 runs at once took about 77 s each.
+# Trainings run at once; more wait in Gradio's queue (more at once would only share the cores, each run slower,
+# and hold more memory).
 TRAININGS_AT_ONCE = 2
 
 CSS = """
@@ -560,7 +560,18 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                         "falls 50-fold from 10 to 100 units, then stays at a floor near 0.0035 to 10,000: past some "
                         "hundred units the error is set by the training (its steps and rate), not by the width. "
                         "The lecture's theorem says a wide enough network *can* fit f this well, not that training "
-                        "finds a better fit with every unit added.", elem_id="width-curve")
+                        "finds a better fit with every unit added (`make study` measures what each width can "
+                        "represent).\n\n**Why ReLU and fan-in fit worse.** ReLU units are ramps across the whole "
+                        "interval, so their best readout is a badly conditioned least-squares problem; fan-in "
+                        "initialisation gives each tanh unit a slope near 1 on [0, 1], almost a straight line, so a "
+                        "wide layer starts with few useful shapes. The spread initialisation places each unit's "
+                        "bend inside the interval, with a slope sharp enough for f's finest wiggle.\n\n**Why the "
+                        "test error can be below the training error.** Both sets are spread evenly over [0, 1], so "
+                        "both errors average the same smooth curve of misfit. That misfit is largest at the "
+                        "interval's ends, where the last training points weigh 1/300 each in the training error "
+                        "but the test points near the ends only 1/10,000: leave out a few training points at each "
+                        "end and the training error drops below the test error. The fit does not memorise its "
+                        "points.", elem_id="width-curve")
             fit_inputs = [width, activation, init, lr, steps, seed]
             fit_outputs = [fit_plot, fit_status, test_rmse, step]
             # A refused form keeps the last run on the page, marked as not the form's (an empty number box would

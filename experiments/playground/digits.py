@@ -38,6 +38,16 @@ class EmptyDrawing(ValueError):
     """A drawing with no ink."""
 
 
+class NotADigit(ValueError):
+    """A drawing whose ink cannot be a digit: a dot, or a pad nearly all inked."""
+
+
+# A digit's ink spans at least this share of the pad's longer side (a drawn MNIST digit spans 20/28 of it; a dot
+# boxed into 20 pixels would be read as some digit at random), and covers at most this share of its pixels (MNIST's
+# digits light about a fifth of theirs; an all-black pad is no digit).
+MIN_SPAN, MAX_COVER = 0.08, 0.5
+
+
 def check_size(size: tuple[int, int]) -> None:
     """Raises ``ValueError`` for an image of ``(width, height)`` over :data:`MAX_PIXELS` pixels, naming its size."""
     width, height = size
@@ -73,6 +83,8 @@ def preprocess(canvas: np.ndarray) -> np.ndarray:
 
     Raises:
       EmptyDrawing: if nothing was drawn.
+      NotADigit: for a dot (ink spanning under :data:`MIN_SPAN` of the pad) or a pad nearly all inked (over
+        :data:`MAX_COVER`): a network asked to read either would name some digit anyway.
       ValueError: for a drawing of more than :data:`MAX_PIXELS` pixels.
     """
     canvas = np.asarray(canvas)
@@ -82,6 +94,14 @@ def preprocess(canvas: np.ndarray) -> np.ndarray:
     if lit.size == 0:
         raise EmptyDrawing("the drawing is empty: draw a digit on the pad first")
     (top, left), (bottom, right) = lit.min(axis=0), lit.max(axis=0)
+    span = max(bottom - top + 1, right - left + 1) / max(amount.shape)
+    if span < MIN_SPAN:
+        raise NotADigit(f"this does not look like a digit: its ink spans {span:.0%} of the pad; draw the digit "
+                        f"larger (a digit spans most of it)")
+    cover = len(lit) / amount.size
+    if cover > MAX_COVER:
+        raise NotADigit(f"this does not look like a digit: ink covers {cover:.0%} of the pad; clear it and draw "
+                        f"one digit")
     crop = amount[top: bottom + 1, left: right + 1]
     h, w = crop.shape
     scale = BOX / max(h, w)

@@ -35,10 +35,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $@
 
+# What the suite runs on, first: a failure on one machine and not another often comes down to these.
+VERSIONS := import sys, importlib.metadata as m; print("Python", sys.version.split()[0] + ",", ", ".join( \
+	f"{d} {m.version(d)}" for d in ("jax", "jaxlib", "optax", "numpy", "chex")))
+
 test: install
+	@$(PY) -c '$(VERSIONS)'
 	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadfile -m "not launchers"
 
 check: install
+	@$(PY) -c '$(VERSIONS)'
 	$(PY) -m pytest -q -rs -n $(PYTEST_WORKERS) --dist loadfile -m "not slow and not launchers"
 
 # The multi-process runs: under mpirun and srun (they skip, saying how to install them, where a launcher is absent;

@@ -10,7 +10,8 @@ program's, bit for bit, for any K and the same key.
 
 The next K minibatches are gathered while the device runs the previous call: JAX dispatches a compiled call and
 returns before it has run, so the host's reading of the next rows overlaps the device's work with no thread of
-ours. Memory holds one call's minibatches on the host and on the device (about 2·K·B rows), never the set.
+ours. Before dispatching a call the host waits for the one before the last to finish, so at most two calls'
+minibatches and one gathered chunk are held at a time (about 3·K·B rows), never the set, however fast the host.
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class Streamer:
                 values.append(value)
                 if start + self.steps_per_call < order.shape[0]:
                     chunk = self._chunk(order, keys, start + self.steps_per_call)
+                if len(values) > 1:
+                    # The call before this one has finished before the next is dispatched: at most two calls'
+                    # minibatches wait on the device, however far ahead the host could run.
+                    jax.block_until_ready(values[-2])
             means.append(jnp.mean(jnp.concatenate(values), axis=0))
         return params, opt_state, jnp.stack(means)
 

@@ -282,7 +282,8 @@ def _shape_problem(given: Any, params: mlp.Params) -> tuple[int | None, str] | N
                       f"pair per layer, like params")
     if len(given) != len(params):
         return None, f"shape: grad_fn returned {len(given)} layers' gradients for a network of {len(params)} layers"
-    for i, (pair, (W, b)) in enumerate(zip(given, params), start=1):
+    # From the last layer down: the layer named is the highest wrong one, where the error enters the backward pass.
+    for i, pair, (W, b) in reversed(list(zip(range(1, len(params) + 1), given, params))):
         if not isinstance(pair, (list, tuple)) or len(pair) != 2:
             return i, f"shape: layer {i}: expected a pair (dW{_i(i)}, db{_i(i)}), got {type(pair).__name__}"
         dW, db = (np.shape(a) for a in pair)

@@ -30,7 +30,7 @@ BANK = {
     "sum_not_mean": ("    return (yhat - y) / len(y)", "    return yhat - y",
                      {"output_signal": "the 1/N is missing", "backprop": "sum_not_mean"}),
     "transposed": ("    return g.T @ u_prev, g.sum(axis=0)", "    return u_prev.T @ g, g.sum(axis=0)",
-                   {"weight_gradients": "∇W is transposed", "backprop": "shape: layer 1: ∇W₁ has shape (2, 5)"}),
+                   {"weight_gradients": "∇W is transposed", "backprop": "shape: layer 3: ∇W₃ has shape (5, 3)"}),
     "bias": ("    return g.T @ u_prev, g.sum(axis=0)", "    return g.T @ u_prev, g.mean(axis=0)",
              {"weight_gradients": "mean over the batch", "backprop": "bias: the error enters at layer 3"}),
     "half": ("    return np.sum((yhat - y) ** 2) / (2 * len(y))", "    return np.sum((yhat - y) ** 2) / len(y)",

@@ -162,7 +162,8 @@ def test_shapes_and_structure_are_named_by_layer():
     assert (report.diagnosis, report.layer, report.ok, report.errors) == ("shape", 1, False, [])
     assert "∇W₁ has shape (3, 5), W₁ has (5, 3)" in str(report) and "transpose" in str(report)
     report = check(lambda p, x, y: [(dW, np.tile(db, (N, 1))) for dW, db in right(p, x, y)])
-    assert (report.diagnosis, report.layer) == ("shape", 1) and "summed over the batch" in str(report)
+    assert (report.diagnosis, report.layer) == ("shape", 3) and "summed over the batch" in str(report)  # the highest
+    assert "∇b₃ has shape (8, 4), b₃ has (4,)" in str(report)
     report = check(lambda p, x, y: right(p, x, y)[:2])
     assert (report.diagnosis, report.layer) == ("shape", None) and "2 layers' gradients" in str(report)
     assert check(lambda p, x, y: {"W": 1}).diagnosis == "shape"

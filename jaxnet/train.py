@@ -522,7 +522,8 @@ class Trainer:
           y: targets ``(N, d_L)``, or integer labels ``(N,)`` for a loss that takes them (the cross-entropy).
           epochs: the final epoch (≥ ``state.epoch``).
           key: PRNG key for the shuffling; the same key gives the same run.
-          eval_data: optional ``(x_eval, y_eval)``, evaluated after every compiled call (never dropping units).
+          eval_data: optional ``(x_eval, y_eval)``, evaluated after every compiled call (never dropping units), or a
+            dict of named pairs ``{"val": (x, y), "test": ...}``, each recorded under its name.
           callbacks: objects of the :mod:`jaxnet.callbacks` protocol, called in this order between compiled calls.
           verbose: add a :class:`jaxnet.callbacks.Progress` bar (shown only when stderr is a terminal) unless one is
             among ``callbacks``.
@@ -530,8 +531,9 @@ class Trainer:
         Returns:
           ``(state, history)``. ``history`` (:class:`History`) has one dict per epoch trained by this call (plus a
           resumed checkpoint's): ``epoch``, ``train_loss`` (mean minibatch loss; a list of K for ensembles),
-          ``seconds`` (its compiled call's wall time divided by its epochs; the first includes compilation) and,
-          on each call's last epoch with ``eval_data``, ``eval_loss`` and ``eval_accuracy``.
+          ``seconds`` (its compiled call's wall time divided by its epochs; the first includes compilation),
+          ``lr_scale`` (the scale the epoch trained with) and, on each call's last epoch with ``eval_data``,
+          ``eval_loss``, ``eval_accuracy`` and ``eval_<metric>`` (``<name>_loss``, … for named sets).
 
         Warns:
           UnscaledInputWarning: integer inputs above 1 (raw pixels) with the network's default input scaling.

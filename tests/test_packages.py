@@ -79,7 +79,7 @@ def test_the_whole_suites_extras_are_the_same_everywhere_they_are_named():
         declared = set(tomllib.load(f)["project"]["optional-dependencies"]) - {"bench"}
     assert set(requires.ALL_EXTRAS.split(",")) == declared
     if not os.path.exists(os.path.join(root, "Makefile")):
-        pytest.skip("a checkout's test: the Makefile and .ci/run are not beside these tests (the installed wheel's run)")
+        pytest.skip("a checkout's test: the Makefile and .ci/run are not beside these tests (the wheel's run)")
     texts = {}
     for name in ("Makefile", "README.md", ".ci/run"):
         with open(os.path.join(root, name)) as f:

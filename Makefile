@@ -1,6 +1,8 @@
 # make demo: the universal-approximation sweep (no download needed).  make test: the test suite (all of it).
 # make check: the fast subset (no `slow` tests) for the edit-test loop.  make lint: ruff and mypy.
 # make launchers: the multi-process runs (under mpirun and srun, and with explicit flags).
+# make study: the width sweep's error taken apart (what a width can represent, what the data allow, what training
+# reaches; about 3 minutes).
 # make docs: the documentation site.  make dist: the wheel and the sdist.
 # make playground: the lecture, live, on a local web page (http://127.0.0.1:7860; PORT=... to change).
 # Both create .venv on first use with $(PYTHON) (default: the machine's python3). EXTRAS picks the package extras
@@ -50,8 +52,10 @@ check: install
 # The multi-process runs: under mpirun and srun (they skip, saying how to install them, where a launcher is absent;
 # as root, `bash .ci/slurm.sh start` brings up a one-node SLURM), and started with explicit flags. One test at a
 # time: each run's processes use both cores.
+# Without the persistent compilation cache: a process of a multi-process run that finds a program in it while its
+# peer compiles the program anew can wait on the peer forever (a resumed run hung so here, every time).
 launchers: install
-	$(PY) -m pytest -q -m launchers -rs
+	env -u JAX_COMPILATION_CACHE_DIR $(PY) -m pytest -q -m launchers -rs
 
 lint: install
 	$(PY) -m ruff check .

@@ -31,10 +31,12 @@ export JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES ?= 0
 
 install: $(STAMP)
 
+# pip runs only for what is missing (.ci/satisfied.py): an environment that already has EXTRAS, installed by another
+# make command or by hand, is used as it is.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) .ci/satisfied.py $(EXTRAS) || { $(PY) -m pip install --quiet --upgrade pip && \
+		$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'; }
 	touch $@
 
 # What the suite runs on, first: a failure on one machine and not another often comes down to these.
@@ -114,15 +116,11 @@ planted: install
 
 # The playground: the width sweep, back-propagation's tables and a digit you draw, served on 127.0.0.1 (nothing
 # from outside). The digit tab uses make mnist's checkpoint, else trains a 3-epoch network on $$JAXNET_DATA_DIR's
-# files at start-up. The playground extra comes with EXTRAS when it names it, else on top of it, once.
+# files at start-up. The playground extra is installed on top of EXTRAS where it is missing, and only then.
 PORT ?= 7860
-PLAYGROUND_STAMP := $(if $(findstring playground,$(EXTRAS)),$(STAMP),$(VENV)/.installed-playground)
-playground: $(PLAYGROUND_STAMP)
+playground: install
+	$(PY) .ci/satisfied.py $(EXTRAS),playground || $(PY) -m pip install --quiet -e '.[$(EXTRAS),playground]'
 	$(PY) -m experiments.playground --port $(PORT)
-
-$(VENV)/.installed-playground: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[$(EXTRAS),playground]'
-	touch $@
 
 # The sdist and the wheel, checked by twine.
 dist: install

@@ -87,3 +87,24 @@ def test_the_whole_suites_extras_are_the_same_everywhere_they_are_named():
     assert f"ALL_EXTRAS := {requires.ALL_EXTRAS}\n" in texts["Makefile"]
     assert f"make test EXTRAS={requires.ALL_EXTRAS}`" in texts["README.md"]
     assert f'EXTRAS="${{EXTRAS:-{requires.ALL_EXTRAS}}}"' in texts[".ci/run"]
+
+
+def satisfied(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, os.path.join(ROOT, ".ci", "satisfied.py"), *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_make_installs_only_what_is_missing(tmp_path):
+    if not os.path.exists(os.path.join(ROOT, ".ci", "satisfied.py")):
+        pytest.skip("outside a checkout (the wheel's run): .ci/satisfied.py is the Makefile's")
+    # This environment has the test extra (it runs this test): nothing to install for it ...
+    assert satisfied("test").returncode == 0
+    # ... while a requirement it lacks, one at a version it does not have, or an extra pyproject.toml does not
+    # name, is each reported by name (and make then runs pip).
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\nname = "jaxnet"\ndependencies = ["numpy<1"]\n'
+                         '[project.optional-dependencies]\nextra = ["surely-not-installed-anywhere>=1"]\n')
+    run = satisfied("extra,nothing", "--pyproject", str(pyproject))
+    assert run.returncode == 1
+    assert "numpy<1 (installed: " in run.stderr and "surely-not-installed-anywhere>=1 (not installed)" in run.stderr
+    assert "the extra 'nothing'" in run.stderr

@@ -21,6 +21,7 @@ import sys
 import time
 import urllib.request
 
+import jax
 import numpy as np
 import pytest
 
@@ -86,8 +87,9 @@ def test_an_empty_or_white_drawing_is_refused_by_name():
             digits.preprocess(canvas)
 
 
-def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_derivative_one():
-    result = tables.compute(tables.TableSettings())  # 3-4-4-2, relu, mse, v_1[0] = 0
+@pytest.mark.parametrize("biases", [False, True])
+def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_derivative_one(biases):
+    result = tables.compute(tables.TableSettings(biases=biases))  # 3-4-4-2, relu, mse, v_1[0] = 0
     layers = result["layers"]
     W = [np.array(layer["W"]) for layer in layers]
     b = [np.array(layer["b"]) for layer in layers]
@@ -110,6 +112,11 @@ def test_the_tables_are_the_lectures_rules_written_out_and_relu_at_zero_has_deri
     assert layers[0]["v"][0] == 0.0 and layers[0]["derivative"][0] == 1.0 and layers[0]["g"][0] != 0.0
     assert {0.0, 1.0} <= set(layers[0]["derivative"]) | set(layers[1]["derivative"])  # both signs are shown
     assert result["max_difference"] <= 1e-6
+    # Seeded biases: every one drawn but the zeroed unit's, the weights those of the seed without them.
+    unbiased = tables.compute(tables.TableSettings(biases=False))["layers"]
+    assert [layer["W"] for layer in layers] == [layer["W"] for layer in unbiased]
+    drawn = np.concatenate(b)[1:]  # b_1[0] is the zeroed unit's
+    assert np.all(drawn != 0) if biases else not np.any(drawn)
 
 
 def hand_tables(hidden="sigmoid"):
@@ -240,11 +247,61 @@ def test_a_run_whose_error_is_not_finite_is_refused_by_name(monkeypatch):
     measured = fit._measure
 
     def diverging(*args, **kwargs):
-        train_rmse, prediction, test_rmse = measured(*args, **kwargs)
-        return train_rmse, prediction, test_rmse * np.nan
+        train_rmse, prediction, test_rmse, units = measured(*args, **kwargs)
+        return train_rmse, prediction, test_rmse * np.nan, units
     monkeypatch.setattr(fit, "_measure", diverging)
     with pytest.raises(ValueError, match=r"the run diverged by step 0: .* lower the learning rate \(it was 0.005\)"):
         next(fit.stream(fit.FitSettings(width=10, steps=20)))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_the_hidden_units_shown_are_the_largest_and_their_sum_is_the_fit(activation):
+    from experiments.playground import app
+
+    for width in (10, 300):
+        settings = fit.FitSettings(width=width, activation=activation, steps=40)
+        snapshot = list(fit.stream(settings))[-1]
+        # Every unit's contribution a_k φ(w_k x + c_k) at the test points, written out in float64 NumPy from the
+        # trained parameters (the run again, as the experiment runs it: the prediction is its output).
+        params = trained_params(settings)
+        (W1, c), (a, b) = [(np.asarray(W, np.float64), np.asarray(bias, np.float64)) for W, bias in params]
+        phi = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}[activation]
+        every = a[0][:, None] * phi(W1[:, :1] * snapshot.x_test + c[:, None])  # (width, T)
+        largest = np.argsort(-np.abs(every).max(axis=1))[: fit.UNITS_SHOWN]
+        np.testing.assert_allclose(snapshot.units, every[largest], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(every.sum(axis=0) + b[0], snapshot.prediction, rtol=1e-4, atol=1e-5)
+        assert snapshot.output_bias == pytest.approx(b[0], rel=1e-6)
+        figure = app.FitFigure(settings)
+        figure.update(snapshot, units=True)
+        assert all(line.get_visible() for line in figure.units)
+        np.testing.assert_array_equal(figure.units[0].get_ydata(), snapshot.units[0][:: figure.every])
+        assert figure.units[0].get_label() in [t.get_text() for t in figure.fit_ax.get_legend().get_texts()]
+        figure.update(snapshot, units=False)
+        assert not any(line.get_visible() for line in figure.units)
+        assert len(figure.fit_ax.get_legend().get_texts()) == 3
+
+
+def test_a_refusal_marks_the_field_it_names():
+    from experiments.playground import app
+
+    labels = ["width (10 to 10,000)", "hidden activation", "learning rate", "steps", "seed", "sizes d_0, …, d_L",
+              "x", "y", "layer i"]
+    for message, field in [("width must be a whole number, got 10.5", 0), ("learning rate must be in (0, 1]", 2),
+                           ("width × steps must be at most 20,000,000", 0), ("steps must be in [1, 20000]", 3),
+                           ("x has 2 numbers; the network's input d_0 = 3 needs 3", 6),
+                           ("y for the cross-entropy is a class in 0 … 1", 7), ("layer must be a whole number", 8),
+                           ("the drawing is empty", None), ("sizesx must", None)]:
+        assert app.field_named(message, labels) == field, message
+
+
+def trained_params(settings: fit.FitSettings):
+    """The parameters a run of ``settings`` ends with, trained in one call as the experiment trains them."""
+    config = settings.experiment()
+    x, y = universal_approx.sample(config.n, config.domain)
+    trainer = fit.trainer_for(dataclasses.replace(settings, seed=0, init="spread"))
+    state, _ = trainer.fit(trainer.init(fit.initial_params(settings)), x, y, epochs=settings.steps,
+                           key=jax.random.key(config.seed), verbose=False)
+    return state.params
 
 
 def test_the_rmse_axis_reads_plain_numbers():
@@ -400,6 +457,11 @@ def test_the_tables_tab_agrees_with_jax_grad(client):
         np.testing.assert_allclose(layer["db"], layer["db_autodiff"], atol=1e-6)
     assert numbers["layers"][0]["v"][0] == 0.0 and numbers["layers"][0]["derivative"][0] == 1.0
     assert "Layer 3" in html and "∇W" in html
+    # The seeded biases, the form's last field (a client that leaves it out gets biases of 0, as above).
+    assert not any(any(layer["b"]) for layer in numbers["layers"])
+    _, difference, numbers = client.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1,
+                                            True, True, api_name="/tables")
+    assert all(any(layer["b"]) for layer in numbers["layers"]) and difference <= 1e-6
 
 
 @on_the_server
@@ -676,7 +738,8 @@ def test_an_empty_drawing_gets_a_message(client, tmp_path):
 def test_the_page_in_a_browser_with_no_outside_network(server):
     import chromium
 
-    driver = chromium.start(window="1400,1250", only_local=True)  # skips without chromium or selenium
+    # A laptop's screen: a refusal must be read without scrolling at this size.
+    driver = chromium.start(window="1366,768", only_local=True)  # skips without chromium or selenium
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -726,14 +789,26 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         refused_at = time.monotonic()
         wait.until(lambda d: "Layer" not in text("#tables"))
 
-        # A fraction where a whole number belongs is refused beside the form.
+        # A fraction where a whole number belongs is refused beside the form, in view with the field it names
+        # (marked), without scrolling; no wordless "Error" badge on the outputs, no toast.
         tab("Universal approximation").click()
+        driver.execute_script("window.scrollTo(0, 0)")
         type_into("#width input", "10.5")
         train.click()
         wait.until(lambda d: "width must be a whole number, got 10.5" in text("#fit-message"))
+        height = driver.execute_script("return window.innerHeight")
+        assert driver.execute_script("return window.scrollY") == 0
+        for css in ("#fit-message", "#width"):
+            assert find(css).rect["y"] + find(css).rect["height"] <= height, (css, find(css).rect, height)
+        assert "refused" in find("#width").get_attribute("class").split()
+        assert "refused" not in find("#steps").get_attribute("class").split()
+        badges = [e for e in driver.find_elements(By.CSS_SELECTOR, ".error") if e.is_displayed() and e.text]
+        assert not badges and not driver.find_elements(By.CSS_SELECTOR, ".toast-body")
+        driver.save_screenshot(os.path.join(SHOTS, "refused.png"))
         type_into("#width input", "10000")  # a run of some seconds, to press Train and Stop during it
         train.click()
         wait.until(lambda d: text("#fit-message") == "" and "step" in text("#fit-status"))  # the box is emptied
+        assert "refused" not in find("#width").get_attribute("class").split()  # and the mark gone
         train.click()  # during the run: it is replaced, and the page says so
         wait.until(lambda d: "Train replaced the run that was at step" in text("#fit-status"))
         find("#stop").click()
@@ -749,31 +824,49 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         wait.until(lambda d: plot_image()[0].get_attribute("src") != stopped_plot)  # the new run's plot
         assert wait.until(lambda d: float(find("#test-rmse input").get_attribute("value"))) < 0.01
         driver.save_screenshot(os.path.join(SHOTS, "fit.png"))
+        # The hidden units' toggle redraws the finished run's plot, with them.
+        trained_plot = plot_image()[0].get_attribute("src")
+        find("#units input").click()
+        wait.until(lambda d: plot_image() and plot_image()[0].get_attribute("src") != trained_plot)
+        assert text("#fit-message") == ""  # a view, not a change of the form: the results are not old
+        driver.save_screenshot(os.path.join(SHOTS, "fit-units.png"))
 
         tab("A digit you draw").click()
         brush = "#pad button[aria-label='Brush']"
         # The page picks the brush as the tab opens (the selected tool's button is highlighted): no click on it here.
         wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, brush).get_attribute("class"))
-        time.sleep(0.5)
-        canvas = [c for c in driver.find_elements(By.CSS_SELECTOR, "#pad canvas") if c.is_displayed()][0]
-        stroke = ActionChains(driver).move_to_element_with_offset(canvas, -50, -90).click_and_hold()
-        for dx, dy in ((35, 0), (35, 0), (30, 0), (-10, 40), (-15, 50), (-15, 50), (-10, 40)):  # a 7, from its bar
-            stroke = stroke.move_by_offset(dx, dy)
-        stroke.release().perform()
-        find("#read").click()
+
+        def draw_a_seven():
+            canvas = [c for c in driver.find_elements(By.CSS_SELECTOR, "#pad canvas") if c.is_displayed()][0]
+            stroke = ActionChains(driver).move_to_element_with_offset(canvas, -50, -90).click_and_hold()
+            for dx, dy in ((35, 0), (35, 0), (30, 0), (-10, 40), (-15, 50), (-15, 50), (-10, 40)):  # from its bar
+                stroke = stroke.move_by_offset(dx, dy)
+            stroke.release().perform()
+
         reading = lambda d: [line for line in d.find_element(By.ID, "reading").text.splitlines() if line.isdigit()]
-        wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input shown
-        time.sleep(1.0)  # the bar chart draws itself after the values arrive
-        driver.save_screenshot(os.path.join(SHOTS, "digit.png"))
-        assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
+        for attempt in range(2):  # the second after the bin: the brush is still selected, the reading fresh
+            draw_a_seven()
+            find("#read").click()
+            wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input
+            assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
+            if attempt == 0:
+                driver.save_screenshot(os.path.join(SHOTS, "digit.png"))
+                find("#pad button[aria-label='Clear canvas']").click()
+                wait.until(lambda d: "Old results" in text("#digit-message"))  # the pad no longer holds the 7
+                wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, brush).get_attribute("class"))
+        # The stroke's own input event may arrive after the reading: the reading is never marked old for it.
+        wait.until(lambda d: text("#digit-message") == "")
+        time.sleep(1.0)
+        assert text("#digit-message") == "", text("#digit-message")
         shares = [b for b in driver.find_elements(By.CSS_SELECTOR, "button")
                   if "share" in f"{b.get_attribute('aria-label')} {b.get_attribute('title')}".lower()]
         assert not shares, "a share button is on the page"
 
-        # The tables' refusal is still beside their form, past the 10 s a toast lasts, and the old tables gone.
+        # The tables' refusal is still beside their form (no toast: one would be gone after 10 s), and the old
+        # tables gone.
         tab("Back-propagation").click()
-        time.sleep(max(0.0, 11 - (time.monotonic() - refused_at)))
         assert refusal in text("#tables-message") and "Layer" not in text("#tables")
+        assert time.monotonic() - refused_at > 10 and not driver.find_elements(By.CSS_SELECTOR, ".toast-body")
         errors = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
         assert not errors, errors
     finally:

@@ -22,6 +22,7 @@ until the next press (:class:`Messages`), Train during a run replaces it and Sto
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import html
 import io
 import os
@@ -135,6 +136,19 @@ def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:
     return pad
 
 
+NOT_RUN = "**Not run:** "  # how the box beside a form starts a refusal
+
+
+def field_named(message: str, labels: list[str]) -> int | None:
+    """The index of the field a refusal is about: the one whose label's first word starts it (every refusal names
+    its field first: "width must be a whole number", "x has 2 numbers"); ``None`` when it names none."""
+    for k, label in enumerate(labels):
+        words = label.split()
+        if words and message.startswith(words[0] + " "):
+            return k
+    return None
+
+
 class Messages:
     """The last refusal of each session (a browser tab, a client), for the box beside the form: a toast vanishes
     and the page would then show old results under a changed form as if they belonged to it."""
@@ -160,7 +174,7 @@ class Messages:
         """The session's last refusal, as the box shows it, and forgets it."""
         with self._lock:
             message = self._last.pop(request.session_hash or "", "") if request is not None else ""
-        return f"**Not run:** {message}" if message else ""
+        return f"{NOT_RUN}{message}" if message else ""
 
 
 class Run:
@@ -202,6 +216,41 @@ class Runs:
                 del self._runs[session]
 
 
+class Views:
+    """What each session's plot shows: its last snapshot (so that the hidden units' toggle redraws it) and whether
+    the units are shown (read by a run in progress at each update). The last :data:`KEPT` sessions are kept (a
+    snapshot is about 0.5 MB)."""
+
+    KEPT = 32
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._last: dict[str, tuple[fit.FitSettings, fit.Snapshot]] = {}
+        self._units: dict[str, bool] = {}
+
+    def show(self, session: str, settings: fit.FitSettings, snapshot: fit.Snapshot) -> None:
+        with self._lock:
+            self._last.pop(session, None)
+            self._last[session] = settings, snapshot
+            while len(self._last) > self.KEPT:
+                del self._last[next(iter(self._last))]
+
+    def last(self, session: str) -> tuple[fit.FitSettings, fit.Snapshot] | None:
+        with self._lock:
+            return self._last.get(session)
+
+    def set_units(self, session: str, shown: bool) -> None:
+        with self._lock:
+            self._units.pop(session, None)
+            self._units[session] = bool(shown)
+            while len(self._units) > Messages.KEPT:
+                del self._units[next(iter(self._units))]
+
+    def units(self, session: str) -> bool:
+        with self._lock:
+            return self._units.get(session, False)
+
+
 def session_of(request: gr.Request | None) -> str:
     return (request.session_hash if request is not None else None) or "no session"
 
@@ -225,6 +274,13 @@ class PlainLogFormatter(ticker.LogFormatter):
         return f"{x:.3g}"
 
 
+def units_label(width: int) -> str:
+    """The legend's words for the hidden units' lines."""
+    if width == fit.UNITS_SHOWN:
+        return f"its {width} units' a_k φ(w_k x + c_k), right axis (their sum + b is the fit)"
+    return f"its {fit.UNITS_SHOWN} largest units' a_k φ(w_k x + c_k), of {width:,}, right axis"
+
+
 class FitFigure:
     """The fit over the target and the training points, and the train/test RMSE curve so far: one figure per run,
     its lines updated for each snapshot.
@@ -240,14 +296,14 @@ class FitFigure:
         x_test, _ = fit.universal_approx.sample(config.test_points, config.domain)
         self.settings, self.every = settings, 5
         self.figure = Figure(figsize=(10, 3.6), dpi=100)
-        self.figure.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.91, wspace=0.18)
+        self.figure.subplots_adjust(left=0.05, right=0.98, bottom=0.14, top=0.91, wspace=0.24)
         self.fit_ax, self.curve_ax = self.figure.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         grid = x_test[:: self.every, 0]
         self.fit_ax.plot(grid, fit.universal_approx.target(grid), color="0.6", lw=3, label="f(x)")
         self.fit_ax.plot(x[:, 0], y[:, 0], ".", color="k", ms=2.5, label=f"{config.n} training points")
         (self.network,) = self.fit_ax.plot(grid, np.zeros_like(grid), color="C0", lw=1.5, label="network")
         self.fit_ax.set(xlabel="x", ylim=(-1.3, 1.3), xticks=np.linspace(*config.domain, 6), yticks=[-1, 0, 1])
-        self.fit_ax.legend(loc="lower left", fontsize=8)
+        self.units_shown: bool | None = None
         (self.train_line,) = self.curve_ax.plot([], [], "o-", ms=3, label="train RMSE")
         (self.test_line,) = self.curve_ax.plot([], [], "s-", ms=3, label="test RMSE")
         self.curve_ax.set(yscale="log", xlabel="step", xlim=(0, settings.steps))
@@ -257,9 +313,31 @@ class FitFigure:
         # A title at a given height is not moved to clear the tick labels, a measurement made at every draw.
         self.fit_title = self.fit_ax.set_title("", y=1.01)
         self.curve_title = self.curve_ax.set_title("", y=1.01)
+        # The hidden units' contributions, drawn when asked for: thin lines on an axis of their own at the right
+        # (past a few dozen units each one is a small part of the fit, flat on the fit's scale).
+        self.units_ax = self.fit_ax.twinx()
+        self.units_ax.set_visible(False)
+        self.units_ax.tick_params(labelsize=7)
+        self.units_ax.set_zorder(self.fit_ax.get_zorder() - 1)  # under the fit and its legend
+        self.fit_ax.patch.set_visible(False)
+        self.units = [self.units_ax.plot(grid, np.zeros_like(grid), color="C1", lw=0.8, alpha=0.7,
+                                         label=units_label(settings.width) if k == 0 else None)[0]
+                      for k in range(fit.UNITS_SHOWN)]
 
-    def update(self, snapshot: fit.Snapshot) -> Figure:
+    def update(self, snapshot: fit.Snapshot, units: bool = False) -> Figure:
+        """The figure for ``snapshot``; ``units``: with the largest hidden units' contributions."""
         s = self.settings
+        for line, contribution in zip(self.units, snapshot.units):
+            line.set_ydata(contribution[:: self.every])
+            line.set_visible(units)
+        self.units_ax.set_visible(units)
+        if units:
+            top = max(float(np.abs(snapshot.units).max()), 1e-6) * 1.3
+            self.units_ax.set_ylim(-top, top)
+        if units != self.units_shown:  # the legend names the units' lines while they are shown
+            handles = self.fit_ax.lines[:3] + ([self.units[0]] if units else [])
+            self.fit_ax.legend(handles=handles, loc="lower left", fontsize=8)
+            self.units_shown = units
         self.network.set_ydata(snapshot.prediction[:: self.every])
         steps, train_rmse, test_rmse = np.array(snapshot.curve).T
         self.train_line.set_data(steps, train_rmse)
@@ -276,7 +354,8 @@ def train(width, activation, init, lr, steps, seed, request: gr.Request):
     """Streams ``(figure, status, test RMSE, step)`` while one network trains (a generator: Gradio sends each).
 
     A second Train of the same session replaces this run, and Stop ends it: either way it ends after its current
-    chunk, its last update unchanging the page (replaced) or saying where it stopped.
+    chunk, its last update unchanging the page (replaced) or saying where it stopped. The plot shows the largest
+    hidden units' contributions while the session's toggle is on (:func:`show_units`), read at each update.
     """
     try:
         settings = fit.FitSettings.from_form(width=width, activation=activation, init=init, lr=lr, steps=steps,
@@ -295,7 +374,8 @@ def train(width, activation, init, lr, steps, seed, request: gr.Request):
             run.step = snapshot.step
             status = (f"step {snapshot.step:,} of {snapshot.steps:,} · train RMSE {snapshot.train_rmse:.4f} · "
                       f"test RMSE {snapshot.test_rmse:.4f} · {snapshot.seconds:.1f} s{note}")
-            shown = (figure.update(snapshot), status, snapshot.test_rmse, snapshot.step)
+            VIEWS.show(session, settings, snapshot)
+            shown = (figure.update(snapshot, VIEWS.units(session)), status, snapshot.test_rmse, snapshot.step)
             yield shown
             if not run.current:
                 break
@@ -311,7 +391,7 @@ def train(width, activation, init, lr, steps, seed, request: gr.Request):
         yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
 
 
-def preview(width, activation, init, lr, steps, seed):
+def preview(width, activation, init, lr, steps, seed, request: gr.Request = None):  # type: ignore[assignment]
     """``(figure, status, test RMSE, step)`` of the form's network before training, shown when the page opens (so
     the boxes hold its numbers, not a 0 no network had)."""
     try:
@@ -320,9 +400,22 @@ def preview(width, activation, init, lr, steps, seed):
     except ValueError:
         return None, "", None, None
     snapshot = next(fit.stream(settings))  # step 0: the initial network, nothing trained
+    VIEWS.show(session_of(request), settings, snapshot)
     status = (f"step 0 of {snapshot.steps:,}: the network before training, test RMSE {snapshot.test_rmse:.4f}. "
               f"Press Train.")
     return FitFigure(settings).update(snapshot), status, snapshot.test_rmse, snapshot.step
+
+
+def show_units(units, request: gr.Request = None):  # type: ignore[assignment]
+    """The toggle: the session's plot redrawn with (or without) its hidden units' contributions; a run in progress
+    draws its next updates so too."""
+    session = session_of(request)
+    VIEWS.set_units(session, units)
+    last = VIEWS.last(session)
+    if last is None:
+        return gr.skip()
+    settings, snapshot = last
+    return FitFigure(settings).update(snapshot, bool(units))
 
 
 def stop(request: gr.Request):
@@ -398,12 +491,14 @@ def tables_html(result: dict) -> str:
     return "\n".join(parts)
 
 
-def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit, request: gr.Request):
-    """``(tables as HTML, largest difference, every number as JSON)``."""
+def backprop_tables(sizes, activation, output, loss, x, y, seed, zero_unit, biases=False,
+                    request: gr.Request = None):  # type: ignore[assignment]
+    """``(tables as HTML, largest difference, every number as JSON)``. ``biases`` comes last (and may be left out by
+    a client): it came after the others."""
     try:
         seed = fit.form_number("seed", seed, whole=True)
         settings = backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
-                                          x=x, y=y, seed=seed, zero_unit=zero_unit)
+                                          x=x, y=y, seed=seed, zero_unit=zero_unit, biases=biases)
         result = backprop.compute(settings)
     except ValueError as e:
         raise MESSAGES.refuse(request, str(e)) from None
@@ -425,14 +520,15 @@ def checked_html(result: dict) -> str:
             f"<table class='bp check'>{''.join(rows)}</table>")
 
 
-def check_numbers(sizes, activation, output, loss, x, y, seed, zero_unit, layer, table, values,
-                  request: gr.Request):
-    """``(the typed table marked entry by entry as HTML, the diagnosis)`` for the tables' network."""
+def check_numbers(sizes, activation, output, loss, x, y, seed, zero_unit, layer, table, values, biases=False,
+                  request: gr.Request = None):  # type: ignore[assignment]
+    """``(the typed table marked entry by entry as HTML, the diagnosis)`` for the tables' network (``biases`` last,
+    as in :func:`backprop_tables`)."""
     try:
         seed = fit.form_number("seed", seed, whole=True)
         layer = fit.form_number("layer", layer, whole=True)
         settings = backprop.TableSettings(sizes=sizes, activation=activation, output=output, loss=loss,
-                                          x=x, y=y, seed=seed, zero_unit=zero_unit)
+                                          x=x, y=y, seed=seed, zero_unit=zero_unit, biases=biases)
         result = backprop.check_entries(settings, layer, table, values)
     except ValueError as e:
         raise MESSAGES.refuse(request, str(e)) from None
@@ -466,9 +562,18 @@ def read_digit(model: digits.Model | None, drawing, request: gr.Request | None =
     return pixels, probability_table(p), {str(k): float(v) for k, v in enumerate(p)}
 
 
+def fingerprint(drawing) -> str | None:
+    """A digest of the pad's drawing as decoded (``None`` for an empty or unreadable one): equal for the same
+    pixels."""
+    canvas = drawing.get("composite") if isinstance(drawing, dict) else drawing
+    if not isinstance(canvas, np.ndarray):
+        return None
+    return hashlib.sha256(repr((canvas.shape, canvas.dtype.str)).encode() + canvas.tobytes()).hexdigest()
+
+
 # -- The page -----------------------------------------------------------------------------------------------------
 
-MESSAGES, RUNS = Messages(), Runs()
+MESSAGES, RUNS, VIEWS = Messages(), Runs(), Views()
 # Trainings run at once; more wait in Gradio's queue (more at once would only share the cores, each run slower,
 # and hold more memory).
 TRAININGS_AT_ONCE = 2
@@ -477,21 +582,35 @@ CSS = """
 table.bp { border-collapse: collapse; margin-bottom: 0.6em; font-variant-numeric: tabular-nums; }
 table.bp td, table.bp th { border: 1px solid #ccc; padding: 2px 8px; text-align: right; }
 .message p { color: #b00020; }
+/* A refused press: the box beside the form says why, in words; Gradio's wordless "Error" badges on the outputs go. */
+[data-testid="status-tracker"]:has(.error) { display: none; }
+.refused { box-shadow: inset 0 0 0 2px #b00020 !important; border-radius: 4px; }
 table.check .right { color: #1b5e20; }
 table.check .wrong { color: #b00020; font-weight: bold; }
 """
 
-# The pad opens on no tool, so a first stroke would draw nothing: select the brush when the tab opens. The editor
-# sets its tool up as it starts (later on a slow machine), so this looks for five seconds and selects it whenever it
-# is not (a selected tool's button has the class "highlight"; clicking a selected one leaves it selected).
+# The pad opens on no tool, and its bin (Clear canvas) deselects the tool too, so the next stroke would draw
+# nothing: select the brush when the tab opens and after each clearing. The editor sets its tool up as it starts
+# (later on a slow machine), so this looks again every 250 ms, for at most five seconds, until the brush is selected
+# (its button then has the class "highlight"); a tool the user picks afterwards is left alone.
 SELECT_BRUSH = """() => {
-  let tries = 0;
-  const select = () => {
+  const select = (tries) => {
     const brush = document.querySelector("#pad button[aria-label='Brush']");
-    if (brush && brush.offsetParent !== null && !brush.classList.contains("highlight")) brush.click();
-    if (++tries < 20) setTimeout(select, 250);
+    if (brush && brush.offsetParent !== null) {
+      if (brush.classList.contains("highlight")) return;
+      brush.click();
+    }
+    if (tries > 1) setTimeout(() => select(tries - 1), 250);
   };
-  select();
+  select(20);
+  if (!window.jaxnetKeepsTheBrush) {
+    window.jaxnetKeepsTheBrush = true;
+    document.addEventListener("click", (event) => {
+      if (event.target.closest && event.target.closest("#pad button[aria-label='Clear canvas']")) {
+        setTimeout(() => select(20), 0);
+      }
+    }, true);
+  }
 }"""
 
 
@@ -504,20 +623,30 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
     """
     fit_defaults, bp = fit.FitSettings(), backprop.TableSettings()
 
-    def pressed(button, fields, message, fn, outputs, cleared: dict, shown, *, trigger_mode="once", **kwargs):
-        """``button`` empties the box beside the form, then runs ``fn`` (its event is returned). A refusal goes to
-        the box and sets each component of ``cleared`` to its value there; an edit of ``fields`` while ``shown``
-        holds a result marks the results old in the box."""
+    def pressed(button, fields, message, fn, outputs, cleared: dict, shown, *, trigger_mode="once",
+                mark_edits=True, **kwargs):
+        """``button`` empties the box beside the form, then runs ``fn`` on ``fields`` (its event is returned). A
+        refusal goes to the box, marks the field it names and sets each component of ``cleared`` to its value
+        there; an edit of ``fields`` while ``shown`` holds a result marks the results old in the box
+        (``mark_edits``; else the caller does)."""
+        labels = [f.label or "" for f in fields]
+
         def refused(request: gr.Request):
-            return MESSAGES.take(request), *cleared.values()
+            message = MESSAGES.take(request)
+            named = field_named(message.removeprefix(NOT_RUN), labels)
+            marks = [gr.update(elem_classes=["refused"] if k == named else []) for k in range(len(fields))]
+            return message, *cleared.values(), *marks
 
         def edited(shown, note):
-            return note if (note or "").startswith("**Not run") else stale_note(shown)
+            return note if (note or "").startswith(NOT_RUN) else stale_note(shown)
 
-        event = button.click(lambda: "", None, message, api_name=False, queue=False, trigger_mode=trigger_mode)
+        unmarked = [gr.update(elem_classes=[])] * len(fields)
+        event = button.click(lambda: ("", *unmarked), None, [message, *fields], api_name=False, queue=False,
+                             trigger_mode=trigger_mode)
         event = event.then(fn, fields, outputs, trigger_mode=trigger_mode, **kwargs)
-        event.failure(refused, None, [message, *cleared], api_name=False, queue=False)
-        gr.on([f.input for f in fields], edited, [shown, message], message, api_name=False, queue=False)
+        event.failure(refused, None, [message, *cleared, *fields], api_name=False, queue=False)
+        if mark_edits:
+            gr.on([f.input for f in fields], edited, [shown, message], message, api_name=False, queue=False)
         return event
 
     with gr.Blocks(title="jaxnet playground", analytics_enabled=False) as page:
@@ -530,31 +659,35 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                         "curve below is theirs, not this seed's). Try widths 10, 100, 1,000 "
                         "and 10,000, and the usual fan-in initialisation to see why the experiment spreads its "
                         "units.", elem_id="fit-intro")
+            # The form in one row above the plot, the buttons and the box for refusals right under it: all of it
+            # in view at 1366 × 768 without scrolling, so a refusal is read where the field is.
+            with gr.Row(elem_id="fit-form"):
+                width = number_box(fit_defaults.width, label="width (10 to 10,000)", elem_id="width", min_width=120)
+                activation = gr.Dropdown(["tanh", "sigmoid", "relu"], value=fit_defaults.activation,
+                                         label="hidden activation", elem_id="activation", min_width=120)
+                init = gr.Radio(["spread", "fan-in"], value=fit_defaults.init, label="initialisation",
+                                elem_id="init", min_width=160)
+                lr = number_box(fit_defaults.lr, label="learning rate", elem_id="lr", min_width=120)
+                steps = number_box(fit_defaults.steps, label="steps", elem_id="steps", min_width=120)
+                seed = number_box(fit_defaults.seed, label="seed", elem_id="seed", min_width=120)
+            with gr.Row(equal_height=True):
+                start = gr.Button("Train", variant="primary", elem_id="train", min_width=120)
+                stop_button = gr.Button("Stop", elem_id="stop", min_width=120)
+                units = gr.Checkbox(False, label="show the hidden units: each one's a_k φ(w_k x + c_k), the fit "
+                                    "being their sum + b", elem_id="units", scale=3)
+            fit_message = gr.Markdown(elem_id="fit-message", elem_classes="message")
+            gr.Markdown(f"The learning rate is the hidden layer's (the readout's is 1 / width); the steps are "
+                        f"full-batch Adam with a cosine decay, width × steps ≤ {fit.MAX_WORK:,}. Train during a run "
+                        f"replaces the run with one for the form's values. At most {TRAININGS_AT_ONCE} trainings run "
+                        f"at once on this server; another waits its turn (the plot shows its place in the queue).",
+                        elem_id="fit-note")
+            fit_plot = gr.Plot(label="fit", format="png", elem_id="fit-plot")
+            fit_status = gr.Markdown(elem_id="fit-status")
             with gr.Row():
-                with gr.Column(scale=1, min_width=240):
-                    width = number_box(fit_defaults.width, label="width (10 to 10,000)", elem_id="width")
-                    activation = gr.Dropdown(["tanh", "sigmoid", "relu"], value=fit_defaults.activation,
-                                             label="hidden activation")
-                    init = gr.Radio(["spread", "fan-in"], value=fit_defaults.init, label="initialisation")
-                    lr = number_box(fit_defaults.lr, label="learning rate (hidden layer; the readout's is 1 / width)")
-                    steps = number_box(fit_defaults.steps, label=f"steps (full-batch Adam, cosine decay; width × "
-                                       f"steps ≤ {fit.MAX_WORK:,})")
-                    seed = number_box(fit_defaults.seed, label="seed")
-                    with gr.Row():
-                        start = gr.Button("Train", variant="primary", elem_id="train")
-                        stop_button = gr.Button("Stop", elem_id="stop")
-                    fit_message = gr.Markdown(elem_id="fit-message", elem_classes="message")
-                    gr.Markdown(f"Train during a run replaces the run with one for the form's values. At most "
-                                f"{TRAININGS_AT_ONCE} trainings run at once on this server; another waits its turn "
-                                f"(the plot shows its place in the queue).", elem_id="fit-note")
-                with gr.Column(scale=3):
-                    fit_plot = gr.Plot(label="fit", format="png", elem_id="fit-plot")
-                    fit_status = gr.Markdown(elem_id="fit-status")
-                    with gr.Row():
-                        # Filled when the page opens, by the untrained network's numbers (Gradio's number box
-                        # shows an empty value as 0, an error no network had).
-                        test_rmse = gr.Number(None, label="test RMSE", interactive=False, elem_id="test-rmse")
-                        step = gr.Number(None, label="step", interactive=False, precision=0, elem_id="step")
+                # Filled when the page opens, by the untrained network's numbers (Gradio's number box shows an
+                # empty value as 0, an error no network had).
+                test_rmse = gr.Number(None, label="test RMSE", interactive=False, elem_id="test-rmse")
+                step = gr.Number(None, label="step", interactive=False, precision=0, elem_id="step")
             gr.Markdown("**What width buys**, measured with the tab's defaults (`make demo`: 1,000 steps, 3 seeds, "
                         "mean test RMSE; 2-core CPU, 2026-12-05):\n\n" + width_curve_markdown() + "\n\nThe error "
                         "falls 50-fold from 10 to 100 units, then stays at a floor near 0.0035 to 10,000: past some "
@@ -579,6 +712,8 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
             pressed(start, fit_inputs, fit_message, train, fit_outputs, {fit_status: OLD_RUN}, fit_status,
                     trigger_mode="multiple", api_name="train", concurrency_limit=TRAININGS_AT_ONCE,
                     show_progress="minimal")
+            # A view, not a field: it changes the plot, never the run (nor the API's /train).
+            units.input(show_units, units, fit_plot, api_name="units", concurrency_limit=TRAININGS_AT_ONCE)
             stop_button.click(stop, None, fit_status, api_name="stop", queue=False)
             page.load(preview, fit_inputs, fit_outputs, api_name=False)
         with gr.Tab("Back-propagation", id="backprop"):
@@ -604,12 +739,14 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                 y = gr.Textbox(bp.y, label="y")
                 bp_seed = number_box(bp.seed, label="seed")
                 zero_unit = gr.Checkbox(bp.zero_unit, label="v₁'s first unit exactly 0")
+                biases = gr.Checkbox(bp.biases, label="seeded biases (else 0, as training starts)",
+                                     elem_id="biases")
                 compute = gr.Button("Compute", variant="primary", elem_id="compute")
             tables_message = gr.Markdown(elem_id="tables-message", elem_classes="message")
             difference = gr.Number(label="largest |manual − jax.grad| over every ∇W and ∇b", interactive=False)
             tables = gr.HTML(elem_id="tables")
             numbers = gr.JSON(label="every number", open=False)
-            inputs = [sizes, bp_activation, output, loss, x, y, bp_seed, zero_unit]
+            inputs = [sizes, bp_activation, output, loss, x, y, bp_seed, zero_unit, biases]
             pressed(compute, inputs, tables_message, backprop_tables, [tables, difference, numbers],
                     {tables: "", difference: None, numbers: None}, tables, api_name="tables")
             page.load(backprop_tables, inputs, [tables, difference, numbers], api_name=False)
@@ -630,7 +767,9 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
             check_message = gr.Markdown(elem_id="check-message", elem_classes="message")
             check_diagnosis = gr.Textbox(label="diagnosis", interactive=False, elem_id="check-diagnosis")
             check_result = gr.HTML(elem_id="check-result")
-            pressed(check_button, [*inputs, check_layer, check_table, check_values], check_message, check_numbers,
+            # biases last, after the fields added before it (see check_numbers)
+            check_inputs = [*inputs[:-1], check_layer, check_table, check_values, biases]
+            pressed(check_button, check_inputs, check_message, check_numbers,
                     [check_result, check_diagnosis], {check_result: "", check_diagnosis: ""}, check_result,
                     api_name="check")
         with gr.Tab("A digit you draw", id="digit") as digit_tab:
@@ -650,12 +789,26 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                     top = gr.Label(num_top_classes=3, label="reading", elem_id="reading")
             bars = gr.BarPlot(probability_table(np.zeros(10)), x="digit", y="probability", y_lim=[0, 1], sort="x",
                               label="the ten probabilities", height=240)
+            read_drawing = gr.State(None)  # the fingerprint of the drawing whose reading the page shows
+
             def read_fn(drawing, request: gr.Request):
-                return read_digit(model, drawing, request)
+                return *read_digit(model, drawing, request), fingerprint(drawing)
+
+            def drawn(drawing, read_key, shown, note):
+                """A stroke (or the bin): the reading is marked old only if the pad no longer holds what was read
+                (its input event can arrive after a reading made right after the stroke, of the same drawing)."""
+                if (note or "").startswith(NOT_RUN):
+                    return note
+                return "" if fingerprint(drawing) == read_key else stale_note(shown)
 
             # Drawings are small; a few at a time bounds the memory many readers at once can take.
-            pressed(read, [pad], digit_message, read_fn, [digit, bars, top], {digit: None, top: None}, top,
-                    api_name="read", concurrency_limit=2)
+            reading = pressed(read, [pad], digit_message, read_fn, [digit, bars, top, read_drawing],
+                              {digit: None, top: None, read_drawing: None}, top, api_name="read",
+                              concurrency_limit=2, mark_edits=False)
+            drawn_inputs = [pad, read_drawing, top, digit_message]
+            pad.input(drawn, drawn_inputs, digit_message, api_name=False, queue=False)  # type: ignore[arg-type]
+            # A stroke's event that arrived while the reading ran saw the earlier reading: look again once it is in.
+            reading.success(drawn, drawn_inputs, digit_message, api_name=False, queue=False)
             digit_tab.select(None, None, None, js=SELECT_BRUSH, api_name=False, queue=False)
     return page
 

@@ -2,8 +2,10 @@
 
 For a small network and one example (x, y), :func:`compute` runs :func:`jaxnet.backprop.tables` (the lecture's rules:
 g_L = Φ'_L ∂L/∂ŷ, g_i = Φ'_i W_{i+1}ᵀ g_{i+1}, ∇W_i = g_i u_{i−1}ᵀ, ∇b_i = g_i) and ``jax.grad`` of the same loss,
-and returns every number with their largest difference. Optionally the first unit of layer 1 gets an exactly zero
-pre-activation (its row of W_1 and its bias set to 0), which shows the lecture's ReLU'(0) = 1.
+and returns every number with their largest difference. The weights are jaxnet's initialisation for the seed and the
+biases 0, as training starts; optionally the biases are drawn too (from the same seed), so that the + b of
+v = W u + b shows in every table. Optionally the first unit of layer 1 gets an exactly zero pre-activation (its row
+of W_1 and its bias set to 0), which shows the lecture's ReLU'(0) = 1.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ MAX_WIDTH, MAX_LAYERS = 12, 6  # what a page of tables can show
 BOUND = 1000.0
 # A probability row must sum to 1 within this (typed decimals such as 0.1, 0.2, 0.7 sum to 1 ± 2e-16).
 ROW_SUM_TOLERANCE = 1e-6
+# The spread of the seeded biases: as large as a typical entry of v_1 for the default x (a bias of 1e-3 would not
+# show in six digits beside it, one of 10 would swamp W u).
+BIAS_SCALE = 0.5
 LOSS_FORMULAS = {"mse": "½‖ŷ − y‖²", "mae": "‖ŷ − y‖₁", "cross_entropy": "−yᵀ log softmax(ŷ)"}
 
 
@@ -59,6 +64,7 @@ class TableSettings:
     y: str = "1.0, 0.0"  # its target, d_L numbers (or, for the cross-entropy, one class)
     seed: Annotated[int, Range(0, 2**31 - 1)] = 1  # the parameters' initialisation (1: both signs in both layers)
     zero_unit: bool = True  # v_1's first entry exactly 0 (its row of W_1 and its bias zeroed)
+    biases: bool = False  # biases drawn from N(0, BIAS_SCALE²) by the seed (else 0, as jaxnet initialises them)
 
     def __post_init__(self):
         cli.check(self, label)
@@ -108,13 +114,17 @@ PROGRAMS = 16
 
 
 @functools.lru_cache(maxsize=PROGRAMS)
-def _program(sizes: tuple[int, ...], activation: str, output: str, loss_name: str, zero_unit: bool):
+def _program(sizes: tuple[int, ...], activation: str, output: str, loss_name: str, zero_unit: bool, biases: bool):
     """``run(seed, x, y) -> (params, tables, jax.grad's gradients, signals, Φ' per layer)``, compiled once."""
     net, loss = mlp.Net(activation, output), losses.get(loss_name)
     phis = net.layers(len(sizes) - 1)
 
     def run(seed, x, y):
-        params = mlp.init(jax.random.key(seed), list(sizes))
+        key = jax.random.key(seed)
+        params = mlp.init(key, list(sizes))
+        if biases:  # a key of their own, so the weights stay those of the seed without biases
+            keys = jax.random.split(jax.random.fold_in(key, 1), len(params))
+            params = [(W, BIAS_SCALE * jax.random.normal(k, b.shape, b.dtype)) for (W, b), k in zip(params, keys)]
         if zero_unit:
             W, b = params[0]
             params[0] = (W.at[0].set(0.0), b.at[0].set(0.0))
@@ -160,7 +170,8 @@ def _run(settings: TableSettings):
     net = mlp.Net(settings.activation, output)
     loss = losses.get(settings.loss)
     backprop.check_supported(loss, net.output)
-    results = _program(tuple(sizes), settings.activation, output, settings.loss, settings.zero_unit)(
+    results = _program(tuple(sizes), settings.activation, output, settings.loss, settings.zero_unit,
+                       settings.biases)(
         np.int32(settings.seed), jnp.asarray(x), jnp.asarray(y))
     return results[0], jnp.asarray(x), jnp.asarray(y), net, loss, results
 

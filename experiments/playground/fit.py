@@ -121,6 +121,15 @@ class Snapshot(NamedTuple):
     test_rmse: float
     curve: list[tuple[int, float, float]]  # (step, train RMSE, test RMSE) of every report so far
     seconds: float  # since the run started
+    # (UNITS_SHOWN, T): the hidden units of largest contribution a_k φ(w_k x + c_k) to the output, each at the
+    # test points (a_k: its readout weight), largest first; with the output bias b (the last field), the sum of all
+    # the width's contributions is ``prediction``.
+    units: np.ndarray
+    output_bias: float
+
+
+#: Hidden units whose contributions the page can show (the narrowest width has 10).
+UNITS_SHOWN = 10
 
 
 TEST_BLOCK = 1000  # test points evaluated at a time
@@ -128,17 +137,25 @@ TEST_BLOCK = 1000  # test points evaluated at a time
 
 @functools.partial(jax.jit, static_argnames="net")
 def _measure(params, x, y, x_test, y_test, net):
-    """(train RMSE, the test points' predictions, test RMSE) in one compiled call.
+    """(train RMSE, the test points' predictions, test RMSE, the largest units' contributions) in one compiled call.
 
     The test points go through in blocks of :data:`TEST_BLOCK`: all 10,000 at once through width 10,000 would hold a
-    400 MB hidden layer (10,000² float32 numbers); a block's is 40 MB.
+    400 MB hidden layer (10,000² float32 numbers); a block's is 40 MB. The units are ranked by their largest
+    |a_k φ(w_k x + c_k)| over the test points' interval, which lies at one of its ends (each φ here is monotone), so
+    ranking all 10,000 units looks at two points each.
     """
     rmse = lambda prediction, target: jnp.sqrt(jnp.mean((prediction - target) ** 2))
     n = x_test.shape[0]
     block = TEST_BLOCK if n % TEST_BLOCK == 0 else n
     blocks = x_test.reshape(n // block, block, x_test.shape[1])
     prediction = jax.lax.map(lambda xs: mlp.apply(params, xs, net), blocks).reshape(n, -1)
-    return rmse(mlp.apply(params, x, net), y), prediction, rmse(prediction, y_test)
+    (W1, c), (a, _) = params
+    phi = net.layers(2)[0].fn
+    ends = jnp.stack([x_test.min(), x_test.max()])
+    size = jnp.abs(a[0]) * jnp.abs(phi(W1[:, :1] * ends[None, :] + c[:, None])).max(axis=1)
+    top = jax.lax.top_k(size, UNITS_SHOWN)[1]
+    units = a[0, top, None] * phi(W1[top, :1] * x_test[:, 0][None, :] + c[top, None])
+    return rmse(mlp.apply(params, x, net), y), prediction, rmse(prediction, y_test), units
 
 
 def initial_params(settings: FitSettings) -> mlp.Params:
@@ -183,7 +200,7 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
                              f"learning rate (it was {settings.lr:g})")
         curve.append((step, train_rmse, test_rmse))
         yield Snapshot(step, settings.steps, x_test[:, 0], prediction[:, 0], train_rmse, test_rmse,
-                       list(curve), time.perf_counter() - tic)
+                       list(curve), time.perf_counter() - tic, np.asarray(measured[3]), float(params[1][1][0]))
         if step == settings.steps:
             return
         step = min(step + trainer.epochs_per_call, settings.steps)

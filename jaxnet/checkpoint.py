@@ -106,9 +106,12 @@ def _reading(path):
     except CheckpointError:
         raise
     except _UNREADABLE + (ValueError,) as e:
-        raise CheckpointError(f"{path} is not a readable jaxnet checkpoint ({type(e).__name__}: {e}); it may be empty, "
-                         f"truncated by a killed run, or another kind of file. Delete or move it, or pass "
-                         f"resume=False to start fresh (the file is then overwritten)") from e
+        # NumPy's own words for a pickle ask for allow_pickle=True, which would run the file's code: not a way out.
+        why = ("it holds pickled Python objects, which a jaxnet checkpoint never does (they are not loaded: "
+               "unpickling can run code)" if "pickle" in str(e) else
+               f"{type(e).__name__}: {e}; it may be empty, truncated by a killed run, or another kind of file")
+        raise CheckpointError(f"{path} is not a readable jaxnet checkpoint ({why}). Delete or move it, or pass "
+                              f"resume=False to start fresh (the file is then overwritten)") from e
 
 
 def read_header(path: str | os.PathLike) -> dict:

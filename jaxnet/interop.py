@@ -18,10 +18,11 @@ what the model computed.
 What the other side cannot hold is refused with a ``ValueError`` that names it: the sign activation in PyTorch (it
 has no module for it), a softmax in an ``eqx.nn.MLP`` (it applies activations one number at a time), unequal hidden
 widths in an ``eqx.nn.MLP``, a layer that is not linear, shapes that do not chain. A net's input scaling
-(``input_shift``, ``input_scale``) has no place in those models, so ``to_*`` folds it into the first layer,
-W₁' = W₁ / s and b₁' = b₁ − W₁' 1·m (the same outputs to float round-off); the safetensors file keeps the
-parameters as they are and the scaling in its metadata. Dropout goes to PyTorch and Flax as their dropout layers,
-not into an ``eqx.nn.MLP`` (it has none); ``compute_dtype`` goes nowhere.
+(``input_shift``, ``input_scale``) has no place in those models, so ``to_*`` and :func:`save_safetensors` fold it
+into the first layer, W₁' = W₁ / s and b₁' = b₁ − W₁' 1·m (the same outputs to float round-off): the file loaded
+into the model it is named for computes what the net computed. Dropout goes to PyTorch and Flax as their dropout
+layers, not into an ``eqx.nn.MLP`` (it has none); ``compute_dtype`` goes nowhere. An activation added with
+:func:`jaxnet.activations.register` goes to Equinox and Flax as its own function (PyTorch has no module for it).
 
 The libraries are the ``interop`` extra (``pip install 'jaxnet-lecture[interop]'``: safetensors, torch, equinox,
 flax), imported only when a function here needs one.
@@ -35,7 +36,7 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -70,8 +71,19 @@ def _rates(rates: list[float]) -> float | tuple[float, ...]:
     return rates[0] if rates and all(p == rates[0] for p in rates) else (tuple(rates) if rates else 0.0)
 
 
+def _check_net(net) -> None:
+    if not isinstance(net, mlp.Net):
+        raise TypeError(f"net must be a jaxnet.mlp.Net (the activations are not in the parameters), got "
+                        f"{type(net).__name__}")
+
+
 def _folded(params: mlp.Params, net: mlp.Net) -> tuple[list[tuple[np.ndarray, np.ndarray]], mlp.Net]:
-    """The parameters as NumPy arrays with the net's input scaling folded into layer 1, and the net without it."""
+    """The parameters as NumPy arrays with the net's input scaling folded into layer 1, and the net without it.
+
+    Raises:
+      TypeError: if ``net`` is not a :class:`~jaxnet.mlp.Net`.
+    """
+    _check_net(net)
     mlp.check_params(params)
     net.names(len(params))
     layers = [(np.asarray(W), np.asarray(b)) for W, b in params]
@@ -95,6 +107,55 @@ def _net_from_layers(names: list[str | None], rates: list[float]) -> mlp.Net:
     return mlp.Net(_hidden(given[:-1]), given[-1], dropout=_rates(rates))
 
 
+class _Words(NamedTuple):
+    """How a library's sequence and its parts are named in messages."""
+
+    entry: str  # "module" (PyTorch) or "entry" (Flax): "module 3 of the Sequential"
+    linear: str  # "a Linear layer"
+    dropout: str  # "Dropout"
+
+
+def _read_sequence(entries: list, read: Callable[[int, Any], tuple[str, Any]], words: _Words):
+    """``(params, net)`` from a sequence of linear layers, each followed by at most one activation and at most one
+    dropout, in that order: the one reading of PyTorch's and Flax's sequences. ``read(position, entry)`` says what an
+    entry is: ``("linear", (W, b))``, ``("activation", name)``, ``("dropout", rate)`` or ``("skip", None)``, and
+    raises ``ValueError`` for one jaxnet cannot take.
+
+    Raises:
+      ValueError: naming the entry's position, for a sequence that does not start with a linear layer, an
+        activation after another or after a dropout, two dropouts in a row, a dropout after the last layer, or shapes
+        that do not chain (naming the layer).
+    """
+    layers: list[tuple[np.ndarray, np.ndarray]] = []
+    names: list[str | None] = []
+    rates: list[float] = []
+    for position, entry in enumerate(entries):
+        where = f"{words.entry} {position} of the Sequential"
+        kind, value = read(position, entry)
+        if kind == "linear":
+            layers.append(value)
+            names.append(None)
+            rates.append(0.0)
+        elif not layers:
+            raise ValueError(f"{where} is {type(entry).__name__}; it must start with {words.linear}")
+        elif kind == "activation":
+            if names[-1] is not None or rates[-1] > 0:
+                raise ValueError(f"{where} ({value}) follows another activation or a dropout; jaxnet has one "
+                                 f"activation per layer, before its dropout")
+            names[-1] = value
+        elif kind == "dropout":
+            if rates[-1] > 0:
+                raise ValueError(f"{where} ({words.dropout}) follows another {words.dropout}; jaxnet has one dropout "
+                                 f"per layer (two in a row drop with rate 1 − (1 − p)(1 − q), not with either)")
+            rates[-1] = value
+    if not layers:
+        raise ValueError(f"the Sequential holds no linear layer; it must start with {words.linear}")
+    if rates[-1] > 0:
+        raise ValueError(f"the Sequential ends with {words.dropout} after its last linear layer; jaxnet never drops "
+                         f"the output")
+    return _as_params(layers), _net_from_layers(names, rates[:-1])
+
+
 # --- safetensors -----------------------------------------------------------------------------------------------
 
 def _torch_layout(net: mlp.Net | None, num_layers: int) -> list[int]:
@@ -116,19 +177,22 @@ def save_safetensors(path: str | os.PathLike, params: mlp.Params, net: mlp.Net |
     The tensors are named as PyTorch names the parameters of ``to_torch(params, net)``: ``"{k}.weight"`` of shape
     ``(d_i, d_{i−1})`` and ``"{k}.bias"``, k the linear layer's position in the ``nn.Sequential``. Without a net
     the layout is Linear, activation, Linear, … (k = 0, 2, 4, …). The net's fields go into the file's metadata
-    under :data:`NET_KEY`, with ``"format": "pt"`` as PyTorch's own files have. The parameters are written as they
-    are (no folding of the input scaling): a PyTorch user of a net with ``input_scale`` standardises the inputs.
+    under :data:`NET_KEY`, with ``"format": "pt"`` as PyTorch's own files have. A net's input scaling is folded
+    into the first layer, as :func:`to_torch` folds it, and the saved net has none: the file in ``to_torch``'s
+    model, and :func:`load_safetensors`'s ``(params, net)``, compute what ``(params, net)`` computed.
 
     Raises:
+      TypeError: for a ``net`` that is neither a :class:`~jaxnet.mlp.Net` nor ``None``.
       ValueError: for parameters that do not chain, or a net of another depth.
     """
     safetensors_numpy = _library("safetensors.numpy", "safetensors")
     mlp.check_params(params)
-    if net is not None and not isinstance(net, mlp.Net):
-        raise TypeError(f"net must be a jaxnet.mlp.Net or None, got {type(net).__name__}")
-    positions = _torch_layout(net, len(params))
+    layers: list = list(params)
+    if net is not None:
+        layers, net = _folded(params, net)
+    positions = _torch_layout(net, len(layers))
     tensors = {}
-    for k, (W, b) in zip(positions, params):
+    for k, (W, b) in zip(positions, layers):
         tensors[f"{k}.weight"] = np.ascontiguousarray(np.asarray(W))
         tensors[f"{k}.bias"] = np.ascontiguousarray(np.asarray(b))
     metadata = {"format": "pt"}
@@ -145,11 +209,14 @@ def load_safetensors(path: str | os.PathLike) -> tuple[mlp.Params, mlp.Net | Non
     net, and the activations are then for the caller to give.
 
     Raises:
+      FileNotFoundError: if there is no file at ``path``.
       ValueError: for a file that is not safetensors, a tensor name that is not ``"{k}.weight"`` or
         ``"{k}.bias"`` (not a jaxnet or PyTorch ``nn.Sequential`` file), a bias without its weight, shapes that do
         not chain (naming the layer), or a saved net that does not fit the tensors.
     """
     safetensors = _library("safetensors")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
     try:
         with safetensors.safe_open(os.fspath(path), framework="numpy") as f:
             metadata = f.metadata() or {}
@@ -185,13 +252,23 @@ def load_safetensors(path: str | os.PathLike) -> tuple[mlp.Params, mlp.Net | Non
 
 # --- PyTorch ---------------------------------------------------------------------------------------------------
 
+def _tensor(torch, array: np.ndarray, dtype):
+    """A torch tensor of ``array``'s values in ``dtype``. NumPy's bfloat16 (from ml_dtypes) is not one PyTorch
+    reads, so it goes through float32, which holds every bfloat16 exactly."""
+    if array.dtype.name == "bfloat16":
+        return torch.from_numpy(np.asarray(array, np.float32)).to(dtype)
+    return torch.from_numpy(np.array(array))
+
+
 def to_torch(params: mlp.Params, net: mlp.Net):
     """A ``torch.nn.Sequential`` computing ``mlp.apply(params, ·, net)``: per layer a ``Linear`` (weight W_i as it
     is, since both are ``(out, in)``), its activation module unless it is the identity, and ``Dropout(p)`` after
-    a hidden layer with a rate p > 0. Tensors keep the parameters' dtype.
+    a hidden layer with a rate p > 0. Tensors keep the parameters' dtype (bfloat16 included).
 
     Raises:
-      ValueError: for the sign activation (PyTorch has no module for it), or parameters that do not chain.
+      TypeError: if ``net`` is not a :class:`~jaxnet.mlp.Net`.
+      ValueError: for the sign activation or a registered one (PyTorch has no module for them), or parameters that
+        do not chain.
     """
     torch = _library("torch")
     layers, net = _folded(params, net)
@@ -202,10 +279,11 @@ def to_torch(params: mlp.Params, net: mlp.Net):
                              f"{sorted(_TORCH_MODULES)} and the identity)")
     modules = []
     for (W, b), name, rate in zip(layers, names, rates):
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=getattr(torch, W.dtype.name))
+        dtype = getattr(torch, W.dtype.name)
+        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(np.array(W)))
-            linear.bias.copy_(torch.from_numpy(np.array(b)))
+            linear.weight.copy_(_tensor(torch, W, dtype))
+            linear.bias.copy_(_tensor(torch, b, dtype))
         modules.append(linear)
         if name == "softmax":
             modules.append(torch.nn.Softmax(dim=-1))
@@ -230,40 +308,26 @@ def from_torch(module) -> tuple[mlp.Params, mlp.Net]:
         raise ValueError(f"from_torch takes a torch.nn.Sequential of Linear layers and activations, got "
                          f"{type(module).__name__}")
     activation_names = {v: k for k, v in _TORCH_MODULES.items()}
-    layers: list[tuple[np.ndarray, np.ndarray]] = []
-    names: list[str | None] = []
-    rates: list[float] = []
-    for position, child in enumerate(module):
+
+    def read(position: int, child) -> tuple[str, Any]:
         kind = type(child).__name__
         if isinstance(child, torch.nn.Linear):
             W = child.weight.detach().cpu().numpy()
             b = (np.zeros(W.shape[:1], W.dtype) if child.bias is None else child.bias.detach().cpu().numpy())
-            layers.append((W, b))
-            names.append(None)
-            rates.append(0.0)
-        elif not layers:
-            raise ValueError(f"module {position} of the Sequential is {kind}; it must start with a Linear layer")
-        elif isinstance(child, torch.nn.Identity):
-            continue
-        elif isinstance(child, torch.nn.Dropout):
-            rates[-1] = float(child.p)
-        elif kind in activation_names and type(child) is getattr(torch.nn, kind):
-            if names[-1] is not None or rates[-1] > 0:
-                raise ValueError(f"module {position} of the Sequential ({kind}) follows another activation or a "
-                                 f"dropout; jaxnet has one activation per layer, before its dropout")
+            return "linear", (W, b)
+        if isinstance(child, torch.nn.Identity):
+            return "skip", None
+        if isinstance(child, torch.nn.Dropout):
+            return "dropout", float(child.p)
+        if kind in activation_names and type(child) is getattr(torch.nn, kind):
             if kind == "Softmax" and child.dim not in (-1, None) and child.dim != 1:
                 raise ValueError(f"module {position} of the Sequential is Softmax(dim={child.dim}); jaxnet's "
                                  f"softmax is over the last axis (dim=-1)")
-            names[-1] = activation_names[kind]
-        else:
-            raise ValueError(f"module {position} of the Sequential is {kind}, which jaxnet cannot take: it holds "
-                             f"Linear layers, the activations {sorted(activation_names)} (and Identity), and Dropout")
-    if not layers:
-        raise ValueError("the Sequential holds no Linear layer")
-    if rates[-1] > 0:
-        raise ValueError("the Sequential ends with Dropout after its last Linear layer; jaxnet never drops the "
-                         "output")
-    return _as_params(layers), _net_from_layers(names, rates[:-1])
+            return "activation", activation_names[kind]
+        raise ValueError(f"module {position} of the Sequential is {kind}, which jaxnet cannot take: it holds "
+                         f"Linear layers, the activations {sorted(activation_names)} (and Identity), and Dropout")
+
+    return _read_sequence(list(module), read, _Words("module", "a Linear layer", "Dropout"))
 
 
 # --- Equinox ---------------------------------------------------------------------------------------------------
@@ -274,6 +338,11 @@ def _identity(x):
 
 _JAX_FUNCTIONS: dict[str, Callable] = {"relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "tanh": jnp.tanh,
                                        "sign": jnp.sign, "identity": _identity, "softmax": jax.nn.softmax}
+def _function(name: str) -> Callable:
+    """The JAX function of activation ``name``: jax's own for the built-in ones, else the registered one's."""
+    return _JAX_FUNCTIONS.get(name) or activations.get(name).fn
+
+
 # Points where the activations differ from one another (a softmax is told apart by its rows summing to 1).
 _PROBE = np.array([[-3.0, -1.0, -0.25, 0.0], [0.5, 1.0, 2.0, 4.0]], np.float32)
 
@@ -311,12 +380,13 @@ def to_equinox(params: mlp.Params, net: mlp.Net):
                          f"{[W.shape[0] for W, _ in layers[:-1]]}")
     if len(set(names[:-1])) > 1:
         raise ValueError(f"eqx.nn.MLP has one activation for every hidden layer, but these are {list(names[:-1])}")
-    if "softmax" in names:
-        raise ValueError("eqx.nn.MLP applies its activations to one number at a time, so it cannot hold a softmax; "
-                         "use output='identity' (the cross-entropy takes logits) and apply jax.nn.softmax to its "
-                         "output")
+    whole = [name for name in names if not activations.get(name).elementwise]
+    if whole:
+        held = "a softmax" if whole[0] == "softmax" else f"{whole[0]!r} (not element-wise)"
+        raise ValueError(f"eqx.nn.MLP applies its activations to one number at a time, so it cannot hold {held}; "
+                         f"use output='identity' (the cross-entropy takes logits) and apply {whole[0]} to its output")
     model = eqx.nn.MLP(layers[0][0].shape[1], layers[-1][0].shape[0], widths[0] if widths else 1, len(layers) - 1,
-                       activation=_JAX_FUNCTIONS[names[0]], final_activation=_JAX_FUNCTIONS[names[-1]],
+                       activation=_function(names[0]), final_activation=_function(names[-1]),
                        dtype=layers[0][0].dtype, key=jax.random.key(0))
     weights = [jnp.asarray(W) for W, _ in layers]
     biases = [jnp.asarray(b) for _, b in layers]
@@ -368,7 +438,7 @@ def to_flax(params: mlp.Params, net: mlp.Net):
         modules.append(nnx.Linear(W.shape[1], W.shape[0], param_dtype=W.dtype, rngs=rngs,
                                   kernel_init=lambda *_, k=kernel: k, bias_init=lambda *_, c=bias: c))
         if name != "identity":
-            modules.append(_JAX_FUNCTIONS[name])
+            modules.append(_function(name))
         if rate > 0:
             modules.append(nnx.Dropout(rate, rngs=rngs))
     return nnx.Sequential(*modules)
@@ -390,34 +460,20 @@ def from_flax(model) -> tuple[mlp.Params, mlp.Net]:
             raise ValueError(f"from_flax takes an nnx.Sequential of nnx.Linear layers and activations (or one "
                              f"nnx.Linear), got {type(model).__name__}")
         entries = list(model.layers)
-    layers: list[tuple[np.ndarray, np.ndarray]] = []
-    names: list[str | None] = []
-    rates: list[float] = []
-    for position, entry in enumerate(entries):
-        kind = type(entry).__name__
+    def read(position: int, entry) -> tuple[str, Any]:
         if isinstance(entry, nnx.Linear):
-            kernel = np.asarray(entry.kernel[...])
-            W = np.ascontiguousarray(kernel.T)
+            W = np.ascontiguousarray(np.asarray(entry.kernel[...]).T)
             b = np.zeros(W.shape[:1], W.dtype) if entry.bias is None else np.asarray(entry.bias[...])
-            layers.append((W, b))
-            names.append(None)
-            rates.append(0.0)
-        elif not layers:
-            raise ValueError(f"entry {position} of the Sequential is {kind}; it must start with an nnx.Linear")
-        elif isinstance(entry, nnx.Dropout):
-            rates[-1] = float(entry.rate)
-        elif isinstance(entry, nnx.Module) or not callable(entry):
-            raise ValueError(f"entry {position} of the Sequential is {kind}, which jaxnet cannot take: it holds "
-                             f"nnx.Linear layers, activation functions and nnx.Dropout")
-        else:
-            name = _recognised(entry, elementwise=False)
-            if name is None:
-                raise ValueError(f"entry {position} of the Sequential, {entry!r}, is none of jaxnet's activations "
-                                 f"{list(_JAX_FUNCTIONS)}")
-            if names[-1] is not None or rates[-1] > 0:
-                raise ValueError(f"entry {position} of the Sequential ({name}) follows another activation or a "
-                                 f"dropout; jaxnet has one activation per layer, before its dropout")
-            names[-1] = name
-    if rates[-1] > 0:
-        raise ValueError("the Sequential ends with nnx.Dropout after its last layer; jaxnet never drops the output")
-    return _as_params(layers), _net_from_layers(names, rates[:-1])
+            return "linear", (W, b)
+        if isinstance(entry, nnx.Dropout):
+            return "dropout", float(entry.rate)
+        if isinstance(entry, nnx.Module) or not callable(entry):
+            raise ValueError(f"entry {position} of the Sequential is {type(entry).__name__}, which jaxnet cannot "
+                             f"take: it holds nnx.Linear layers, activation functions and nnx.Dropout")
+        name = _recognised(entry, elementwise=False)
+        if name is None:
+            raise ValueError(f"entry {position} of the Sequential, {entry!r}, is none of jaxnet's activations "
+                             f"{list(_JAX_FUNCTIONS)}")
+        return "activation", name
+
+    return _read_sequence(entries, read, _Words("entry", "an nnx.Linear", "nnx.Dropout"))

@@ -59,7 +59,8 @@ def init(key: Array, sizes: Sequence[int], *, init: str | Callable = "he", dtype
 
     Those callables read the fans of a ``(in, out)`` kernel (``in_axis=-2, out_axis=-1``), Flax's layout, while
     jaxnet's ``W_i`` is ``(out, in)``. So the callable draws the ``(d_{i−1}, d_i)`` kernel and ``W_i`` is its
-    transpose: fan-in is d_{i−1}, as the initializer means it, whatever the initializer.
+    transpose: fan-in is d_{i−1}, as the initializer means it, whatever the initializer. An initializer given
+    PyTorch's axes for jaxnet's layout (``in_axis=-1, out_axis=-2``) is honoured: it draws ``W_i`` as it is.
 
     Args:
       key: a JAX PRNG key; it is split into one key per layer (no global random state).
@@ -96,7 +97,9 @@ def init(key: Array, sizes: Sequence[int], *, init: str | Callable = "he", dtype
     params: Params = []
     for layer_key, fan_in, fan_out in zip(jax.random.split(key, len(sizes) - 1), sizes[:-1], sizes[1:]):
         shape = (fan_out, fan_in)
-        if callable(init):
+        if callable(init) and _reads_out_in(init):
+            W = jnp.asarray(init(layer_key, shape, dtype), dtype)  # the initializer's own axes: (out, in)
+        elif callable(init):
             W = jnp.asarray(init(layer_key, (fan_in, fan_out), dtype), dtype).T  # drawn (in, out), kept (out, in)
         elif init == "glorot":
             limit = math.sqrt(6.0 / (fan_in + fan_out))
@@ -115,9 +118,20 @@ def init(key: Array, sizes: Sequence[int], *, init: str | Callable = "he", dtype
     return params
 
 
+def _reads_out_in(initializer: Callable) -> bool:
+    """Whether a ``jax.nn.initializers`` callable was built with the axes of an ``(out, in)`` matrix
+    (``in_axis=-1, out_axis=-2``, or 1 and 0), as its closure holds them; ``False`` for any other callable."""
+    code, cells = getattr(initializer, "__code__", None), getattr(initializer, "__closure__", None) or ()
+    names = dict(zip(code.co_freevars, (c.cell_contents for c in cells))) if code is not None else {}
+    return (names.get("in_axis"), names.get("out_axis")) in ((-1, -2), (1, 0))
+
+
+@jax.tree_util.register_static
 @dataclasses.dataclass(frozen=True)
 class Net:
-    """The activations of a network, φ_1 … φ_L: frozen and hashable, so it can be a static argument of ``jax.jit``.
+    """The activations of a network, φ_1 … φ_L: frozen and hashable, and a pytree with no leaves (static), so
+    ``jax.jit(mlp.apply)(params, x, net)`` compiles once per net with no ``static_argnums``, as can any function
+    that takes one.
 
     Attributes:
       activation: the hidden activation φ_1 … φ_{L−1}: one name for every hidden layer (any depth), or a tuple of

@@ -189,6 +189,11 @@ def check_data(name: str, x, y, loss: losses.Loss, d_in: int, d_out: int) -> Non
         raise ValueError(f"{name}: y contains NaN or inf")
 
 
+class RestartedEpochsWarning(UserWarning):
+    """``fit`` was given an optimizer state to continue from but not ``epochs_before``: its epochs are numbered
+    from 1 again, and with the same key they repeat the earlier call's shuffles."""
+
+
 class UnscaledInputWarning(UserWarning):
     """Integer inputs such as pixels 0–255 enter a network that does not scale them."""
 
@@ -251,8 +256,10 @@ def _place(array: np.ndarray, sharding):
 
 
 def _set_hyperparams(opt_state, hyperparams: dict[str, Any], ensemble: bool, members: int | None):
+    """A copy of ``opt_state`` with the per-member hyperparameters set (the caller's state is left as it was)."""
     if not ensemble or not hasattr(opt_state, "hyperparams"):
         raise ValueError("hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams")
+    opt_state = opt_state._replace(hyperparams=dict(opt_state.hyperparams))
     for name, value in hyperparams.items():
         if name not in opt_state.hyperparams:
             raise ValueError(f"unknown hyperparameter {name!r}; the optimizer has {sorted(opt_state.hyperparams)}")
@@ -729,7 +736,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         devices: Sequence | None = None, mesh: Mesh | None = None, callbacks: Sequence = (),
         checkpoint_path: str | os.PathLike | None = None, resume: bool | str = False,
         log_path: str | os.PathLike | None = None, meta: dict[str, Any] | None = None,
-        verbose: bool = True) -> tuple[Any, History]:
+        verbose: bool = True, epochs_before: int | None = None) -> tuple[Any, History]:
     """Trains ``params`` on ``(x, y)`` in one call; returns ``(params, history)``.
 
     The one-call form of :class:`Trainer`: it builds one (so it compiles afresh each call; hold a ``Trainer`` to
@@ -740,6 +747,10 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
       net: the activations (:class:`jaxnet.mlp.Net`); or give ``activation`` / ``output`` names instead.
       opt_state: the optimizer state to start from (``history.opt_state`` of an earlier call; its step count keeps
         a learning-rate schedule going); default a fresh ``optimizer.init(params)``.
+      epochs_before: the epochs the run trained before this call (default 0): this call's epochs are numbered from
+        ``epochs_before + 1`` and shuffle as those epochs of one longer run would, so with the same key two calls
+        of 2 epochs (the second with ``opt_state=history.opt_state, epochs_before=2``) train as one call of 4.
+        ``epochs`` is still the number of epochs this call trains.
       checkpoint_path, resume, meta: deprecated: pass ``callbacks=[callbacks.Checkpoint(path, resume=...,
         meta=...)]``.
       log_path: deprecated: pass ``callbacks=[callbacks.JsonLog(path)]``.
@@ -750,9 +761,12 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     Warns:
       DeprecationWarning: for each keyword that moved to a callback, naming its replacement.
       UnscaledInputWarning: integer inputs above 1 (raw pixels) with the network's default input scaling.
+      RestartedEpochsWarning: an ``opt_state`` (a continued run) without ``epochs_before``: the epochs are numbered
+        from 1 again, so with the earlier call's key they repeat its shuffles.
 
     Raises:
-      ValueError: as :class:`Trainer` and :meth:`Trainer.fit`, and for an ``opt_state`` the optimizer did not make.
+      ValueError: as :class:`Trainer` and :meth:`Trainer.fit`, for an ``opt_state`` the optimizer did not make, and
+        for an ``epochs_before`` that is not an int ≥ 0.
       FloatingPointError: the training loss became NaN or inf.
     """
     given = {"checkpoint_path": checkpoint_path is not None, "resume": resume is not False,
@@ -763,6 +777,16 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0 or \
             isinstance(epochs_per_call, bool) or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
         raise ValueError(f"epochs must be an int >= 0 and epochs_per_call >= 1, got {epochs} and {epochs_per_call}")
+    if epochs_before is None:
+        if opt_state is not None:
+            warnings.warn("fit(opt_state=...) numbers this call's epochs from 1, as a new run's: with the key of the "
+                          "run the state comes from, its first epochs shuffle as that run's did; pass "
+                          "epochs_before=<the epochs trained before> to continue the numbering (epochs_before=0 "
+                          "starts afresh without this warning)", RestartedEpochsWarning, stacklevel=2)
+        epochs_before = 0
+    if isinstance(epochs_before, bool) or not isinstance(epochs_before, (int, np.integer)) or epochs_before < 0:
+        raise ValueError(f"epochs_before must be an int >= 0 (the epochs trained before this call), got "
+                         f"{epochs_before!r}")
     trainer = Trainer(mlp.as_net(net, activation, output), loss=loss, optimizer=optimizer, batch_size=batch_size,
                       grad=grad, ensemble=ensemble, hyperparams=hyperparams, mesh=mesh, devices=devices,
                       epochs_per_call=epochs_per_call, eval_chunk_size=eval_chunk_size, unroll=unroll)
@@ -773,7 +797,7 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         loop.should_resume(None, resume)  # refuses resume=True without a path, and unknown values
     if log_path is not None:
         moved.append(cb.JsonLog(log_path))
-    state = trainer._start(params, opt_state)
-    state, history = trainer._fit(state, x, y, epochs=epochs, key=key, eval_data=eval_data,
+    state = trainer._start(params, opt_state)._replace(epoch=int(epochs_before))
+    state, history = trainer._fit(state, x, y, epochs=int(epochs_before) + epochs, key=key, eval_data=eval_data,
                                   callbacks=moved + list(callbacks), verbose=verbose)
     return state.params, history

@@ -2,6 +2,7 @@
 and settings refused before anything trains."""
 
 import json
+import pickle
 import re
 
 import chex
@@ -118,20 +119,23 @@ def test_resume_policies(tmp_path):
     assert [r["epoch"] for r in history] == [1] and checkpoint.read_header(path)["epoch"] == 1
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"epoch,loss\n1,0.5\n", "truncated"],
-                         ids=["empty", "broken-zip", "foreign", "truncated"])
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated", b"epoch,loss\n1,0.5\n", "truncated", "pickle"],
+                         ids=["empty", "broken-zip", "foreign", "truncated", "pickle"])
 def test_an_unreadable_checkpoint_names_the_file_and_the_way_out(tmp_path, content):
     x, y = blobs()
     path = tmp_path / "c.npz"
     if content == "truncated":
         trained(small_params(), x, y, epochs=1, callbacks=[callbacks.Checkpoint(path)])
         content = path.read_bytes()[: path.stat().st_size // 2]
+    if content == "pickle":  # what np.load reads as a pickle; its words would ask for allow_pickle=True
+        content = pickle.dumps({"weights": [1.0, 2.0]})
     path.write_bytes(content)
     message = re.escape(str(path)) + r" is not a readable jaxnet checkpoint.*resume=False"  # a path is not a regex
     for call in (lambda: trained(small_params(), x, y, callbacks=[callbacks.Checkpoint(path, resume=True)]),
                  lambda: checkpoint.read_header(path)):
-        with pytest.raises(ValueError, match=message):
+        with pytest.raises(ValueError, match=message) as refused:
             call()
+        assert "allow_pickle" not in str(refused.value)  # never the advice to unpickle a file
     assert path.read_bytes() == content  # nothing is deleted on the way
 
 

@@ -167,12 +167,12 @@ def test_an_optimizer_state_from_another_optimizer_is_refused():
     x, y = blobs()
     params = small_params()
     with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
-        fit(params, x, y, optimizer=optax.sgd(0.1), opt_state=optax.adam(1e-3).init(params))
+        fit(params, x, y, optimizer=optax.sgd(0.1), opt_state=optax.adam(1e-3).init(params), epochs_before=0)
     with pytest.raises(ValueError, match=r"opt_state.* is float32\[16, 4\], the optimizer expects float32\[8, 4\]"):
         fit(mlp.init(jax.random.key(0), [4, 8, 3]), x, y, optimizer=optax.adam(1e-3),
-            opt_state=optax.adam(1e-3).init(params))
+            opt_state=optax.adam(1e-3).init(params), epochs_before=0)
     _, history = fit(params, x, y, optimizer=optax.adam(1e-3), epochs=1)
-    fit(params, x, y, optimizer=optax.adam(1e-3), opt_state=history.opt_state)  # its own state is taken
+    fit(params, x, y, optimizer=optax.adam(1e-3), opt_state=history.opt_state, epochs_before=1)  # its own state
 
 
 def test_bad_input_is_refused_with_a_clear_error():
@@ -327,9 +327,27 @@ def test_training_continues_from_the_returned_optimizer_state():
     once, _ = fit(small_params(), x, y, epochs=6, **kwargs)
     half, history = fit(small_params(), x, y, epochs=3, **kwargs)
     assert int(history.opt_state[0].count) == 3
-    twice, history = fit(half, x, y, epochs=3, opt_state=history.opt_state, **kwargs)
+    twice, history = fit(half, x, y, epochs=3, opt_state=history.opt_state, epochs_before=3, **kwargs)
     assert int(history.opt_state[0].count) == 6
     chex.assert_trees_all_close(twice, once, rtol=1e-5, atol=1e-6)  # float32: the batch sum's order may differ
+
+
+def test_a_continued_fit_numbers_its_epochs_on_and_shuffles_as_one_longer_run():
+    # Minibatches of 8, so the shuffles matter: 2 + 2 epochs with the same key equal 4 in one call only if the
+    # second call's epochs are numbered 3 and 4 (each epoch's order comes from fold_in(key, epoch)).
+    x, y = blobs(n=64)
+    kwargs = dict(optimizer=optax.adam(1e-2), batch_size=8, key=jax.random.key(5), verbose=False)
+    once, _ = fit(small_params(), x, y, epochs=4, **kwargs)
+    half, history = fit(small_params(), x, y, epochs=2, **kwargs)
+    twice, history = fit(half, x, y, epochs=2, opt_state=history.opt_state, epochs_before=2, **kwargs)
+    assert [record["epoch"] for record in history] == [3, 4]
+    chex.assert_trees_all_close(twice, once, rtol=1e-6, atol=1e-7)  # the same program: equal but for round-off
+    # Without epochs_before the epochs restart at 1 (the old behaviour), which is said.
+    with pytest.warns(train.RestartedEpochsWarning, match="pass epochs_before=<the epochs trained before>"):
+        restarted, history = fit(half, x, y, epochs=2, opt_state=history.opt_state, **kwargs)
+    assert [record["epoch"] for record in history] == [1, 2]
+    with pytest.raises(ValueError, match="epochs_before must be an int >= 0"):
+        fit(half, x, y, epochs=2, epochs_before=-1, **kwargs)
 
 
 def test_evaluate_checks_its_data():
@@ -476,7 +494,8 @@ def test_continuing_an_ensemble_takes_its_own_optimizer_state():
     # Full batches: a second call's epochs shuffle as the first call's did, which full batches do not see.
     straight, _ = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, epochs=4, batch_size=N)
     half, history = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, batch_size=N)
-    twice, _ = fit_small(half, x, y, optimizer=optimizer, ensemble=True, batch_size=N, opt_state=history.opt_state)
+    twice, _ = fit_small(half, x, y, optimizer=optimizer, ensemble=True, batch_size=N, opt_state=history.opt_state,
+                         epochs_before=2)
     chex.assert_trees_all_close(twice, straight, rtol=1e-5, atol=1e-6)  # float32 round-off of the resumed sums
     single = jax.tree.map(lambda a: a[0], stacked)
     expected = jax.tree.structure(optimizer.init(single))
@@ -484,7 +503,20 @@ def test_continuing_an_ensemble_takes_its_own_optimizer_state():
     message = (f"opt_state does not belong to this optimizer: its structure is {given}, the optimizer's is "
                f"{expected}; pass the history.opt_state of a run with the same optimizer, or none to start afresh")
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        fit_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single))
+        fit_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single), epochs_before=0)
+
+
+def test_per_member_hyperparameters_leave_the_callers_optimizer_state_as_it_was():
+    x, y = problem()
+    stacked = train.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    given = jax.vmap(optimizer.init)(stacked)
+    before = dict(given.hyperparams)
+    fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": [0.5, 0.25]},
+              opt_state=given, epochs_before=0)
+    assert given.hyperparams.keys() == before.keys()
+    assert all(given.hyperparams[name] is before[name] for name in before)  # not replaced in the caller's dict
+    np.testing.assert_array_equal(given.hyperparams["learning_rate"], np.float32([0.1, 0.1]))
 
 
 def test_per_member_hyperparameters_keep_the_optimizers_dtype():

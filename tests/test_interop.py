@@ -90,8 +90,13 @@ def test_torch_refusals_name_the_problem():
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2)))
     with pytest.raises(ValueError, match=r"module 0 of the Sequential is ReLU; it must start with a Linear layer"):
         interop.from_torch(nn.Sequential(nn.ReLU(), nn.Linear(4, 3)))
-    with pytest.raises(ValueError, match=r"module 2 of the Sequential \(Tanh\) follows another activation"):
+    with pytest.raises(ValueError, match=r"module 2 of the Sequential \(tanh\) follows another activation"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Tanh(), nn.Linear(3, 2)))
+    with pytest.raises(ValueError, match=r"module 3 of the Sequential \(Dropout\) follows another Dropout"):
+        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Dropout(0.1), nn.Dropout(0.5),
+                                         nn.Linear(3, 2)))
+    with pytest.raises(TypeError, match="net must be a jaxnet.mlp.Net .*, got NoneType"):
+        interop.to_torch(params, None)
     with pytest.raises(ValueError, match="jaxnet never drops the output"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))
     with pytest.raises(ValueError, match=r"Softmax\(dim=0\); jaxnet's softmax is over the last axis"):
@@ -230,40 +235,76 @@ def test_flax_refusals_name_the_problem():
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Linear(5, 2, rngs=rngs)))
     with pytest.raises(ValueError, match="from_flax takes an nnx.Sequential"):
         interop.from_flax(nnx.Conv(3, 3, (1,), rngs=rngs))
+    with pytest.raises(ValueError, match=r"entry 3 of the Sequential \(nnx.Dropout\) follows another nnx.Dropout"):
+        interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Dropout(0.1, rngs=rngs),
+                                         nnx.Dropout(0.5, rngs=rngs), nnx.Linear(3, 2, rngs=rngs)))
+
+
+def test_bfloat16_parameters_go_to_torch_as_bfloat16():
+    torch = need("torch")
+    params, x = params_and_inputs(dtype=jnp.bfloat16)
+    model = interop.to_torch(params, mlp.Net("relu"))
+    weight = model[0].weight.detach()
+    assert weight.dtype == torch.bfloat16
+    np.testing.assert_array_equal(weight.float().numpy(), np.asarray(params[0][0], np.float32))  # exact
+
+
+def test_a_registered_activation_goes_to_equinox_and_flax_as_its_function():
+    need("equinox")
+    need("flax.nnx")
+    from jaxnet import activations
+
+    name = "softplus_for_interop"
+    if name not in activations.ACTIVATIONS:
+        activations.register(activations.elementwise(name, jax.nn.softplus, jax.nn.sigmoid))
+    params, x = params_and_inputs()
+    net = mlp.Net(name)
+    want = mlp.apply(params, x, net)
+    np.testing.assert_allclose(jax.vmap(interop.to_equinox(params, net))(x), want, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(interop.to_flax(params, net)(x), want, rtol=0, atol=ATOL)
 
 
 @pytest.mark.parametrize("net", [None, mlp.Net("tanh", "sigmoid"), mlp.Net(("relu", "identity"), dropout=(0.1, 0.0),
                                                                          input_shift=0.5, input_scale=2.0,
-                                                                         compute_dtype="bfloat16")],
-                         ids=["no net", "tanh", "every field"])
+                                                                         compute_dtype="bfloat16"),
+                                 mlp.Net("relu", input_scale=255.0)],
+                         ids=["no net", "tanh", "every field", "pixels"])
 def test_safetensors_round_trip_and_pytorch_loads_the_file_as_it_is(tmp_path, net):
     need("safetensors")
     torch = need("torch")
     from safetensors.torch import load_file, save_file
 
     params, x = params_and_inputs(seed=3)
+    scaled = net is not None and (net.input_shift, net.input_scale) != (0.0, 1.0)
+    if net is not None and net.input_scale == 255.0:
+        x = np.round(np.abs(x) * 100).clip(0, 255).astype(np.float32)  # pixels, as MNIST's
     path = str(tmp_path / "net.safetensors")
     interop.save_safetensors(path, params, net)
     back, back_net = interop.load_safetensors(path)
-    assert_params_identical(back, params)
-    assert back_net == net
+    evaluated = net and mlp.Net(net.activation, net.output, input_shift=net.input_shift,
+                                input_scale=net.input_scale)  # evaluation: no dropout
+    if not scaled:  # as they were, bit for bit
+        assert_params_identical(back, params)
+        assert back_net == net
+    else:  # the scaling folded into layer 1, as to_torch folds it: the same outputs
+        assert (back_net.input_shift, back_net.input_scale) == (0.0, 1.0) and back_net.dropout == net.dropout
+        plain_back = mlp.Net(back_net.activation, back_net.output)
+        np.testing.assert_allclose(mlp.apply(back, x, plain_back), mlp.apply(params, x, evaluated), rtol=1e-6,
+                                   atol=ATOL * np.abs(mlp.apply(params, x, evaluated)).max())
     # PyTorch's strict load_state_dict takes the file into the Sequential to_torch builds (or, without a net, the
-    # common Linear, activation, Linear, ... layout).
-    plain = net or mlp.Net("relu")
-    layout = mlp.Net(plain.activation, plain.output, dropout=plain.dropout)  # the file keeps the scaling apart
-    model = interop.to_torch(jax.tree.map(jnp.zeros_like, params), layout)
+    # common Linear, activation, Linear, ... layout), which then computes what the net computes on the raw inputs.
+    model = interop.to_torch(jax.tree.map(jnp.zeros_like, params), net or mlp.Net("relu"))
     model.load_state_dict(load_file(path))
     model.eval()
-    scaled = mlp.Net(plain.activation, plain.output, input_shift=plain.input_shift, input_scale=plain.input_scale)
-    standardised = ((x - plain.input_shift) / plain.input_scale).astype(np.float32)  # PyTorch's user does this
+    want = np.asarray(mlp.apply(params, x, evaluated or mlp.Net("relu")))
     with torch.no_grad():
-        np.testing.assert_allclose(model(torch.from_numpy(standardised)).numpy(), mlp.apply(params, x, scaled),
-                                   rtol=0, atol=ATOL)
+        np.testing.assert_allclose(model(torch.from_numpy(x)).numpy(), want, rtol=1e-6,
+                                   atol=ATOL * max(1.0, np.abs(want).max()))
     # And a file PyTorch writes comes in, with no net.
     save_file(model.state_dict(), str(tmp_path / "torch.safetensors"))
     from_torch, none = interop.load_safetensors(str(tmp_path / "torch.safetensors"))
     assert none is None
-    assert_params_identical(from_torch, params)
+    assert_params_identical(from_torch, back)
 
 
 def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_path):
@@ -288,7 +329,7 @@ def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_p
     with pytest.raises(ValueError, match=r"'2.bias' has no '2.weight'"):
         interop.load_safetensors(orphan)
     assert not os.path.exists(tmp_path / "nothing.safetensors")
-    with pytest.raises(ValueError, match="is not a safetensors file"):
+    with pytest.raises(FileNotFoundError, match="nothing.safetensors: no such file"):
         interop.load_safetensors(tmp_path / "nothing.safetensors")
 
 

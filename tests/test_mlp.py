@@ -332,3 +332,26 @@ def test_a_callable_init_goes_through_init_ensemble():
 
     ensemble = train.init_ensemble(jax.random.key(0), 2, [30, 10], init=jax.nn.initializers.glorot_uniform())
     chex.assert_trees_all_equal(ensemble, members)
+
+
+@pytest.mark.parametrize("axes", [{}, {"in_axis": -1, "out_axis": -2}, {"in_axis": 1, "out_axis": 0}],
+                         ids=["flax axes", "torch axes", "torch axes, positive"])
+def test_an_initializer_s_fan_in_is_d_0_whichever_layout_its_axes_name(axes):
+    # he_normal: Var(W) = 2 / fan_in. Given PyTorch's axes for an (out, in) matrix, the initializer is honoured;
+    # drawn as Flax's (in, out) kernel it would read fan-in as d_1 = 10 and give a variance 100 times too large.
+    W = mlp.init(jax.random.key(0), [1000, 10], init=jax.nn.initializers.he_normal(**axes))[0][0]
+    assert W.shape == (10, 1000)
+    np.testing.assert_allclose(float(W.var()), 2 / 1000, rtol=0.1)  # 10,000 draws: the variance to about 3%
+
+
+def test_a_net_is_a_pytree_with_no_leaves_so_jit_of_apply_needs_no_static_argnums(key):
+    params = mlp.init(key, [3, 5, 2])
+    x = jax.random.normal(key, (4, 3))
+    net, other = mlp.Net("tanh"), mlp.Net("relu")
+    assert jax.tree.leaves(net) == []
+    applied = jax.jit(mlp.apply)
+    # Compiled and eager may fuse the products differently: float32 round-off of sums of 5 terms of size ~1.
+    np.testing.assert_allclose(applied(params, x, net), mlp.apply(params, x, net), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(applied(params, x, other), mlp.apply(params, x, other), rtol=1e-6, atol=1e-6)
+    applied(params, x, mlp.Net("tanh"))  # an equal net: the same program
+    assert applied._cache_size() == 2

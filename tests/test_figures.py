@@ -4,7 +4,7 @@ labels, and the width sweep's fits figure the networks' fits beside the target (
 import numpy as np
 import pytest
 
-from experiments import mnist, universal_approx
+from experiments import mnist_report, universal_approx
 
 import requires
 
@@ -27,7 +27,7 @@ def test_the_errors_figure_shows_the_misclassified_digits_with_their_labels(save
     predictions = labels.copy()
     wrong = [2, 7, 19]
     predictions[wrong] = (labels[wrong] + 1) % 10
-    mnist.plot_errors(images, labels, predictions, "errors.png")
+    mnist_report.plot_errors(images, labels, predictions, "errors.png")
     shown = [ax for ax in saved[0].axes if ax.images]
     assert len(shown) == len(wrong)
     for ax, i in zip(shown, wrong):

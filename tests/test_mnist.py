@@ -11,7 +11,7 @@ from idx_files import labelled_mnist
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
-from experiments import mnist  # noqa: E402
+from experiments import mnist, mnist_report  # noqa: E402
 
 REAL = os.environ.get(data.ENV_VAR)
 
@@ -69,7 +69,7 @@ def test_end_to_end_on_small_stand_in_files(tmp_path):
 
 
 def test_confusion_matrix_orientation():
-    C = mnist.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), num_classes=3)
+    C = mnist_report.confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), num_classes=3)
     np.testing.assert_array_equal(C, [[1, 0, 0], [1, 1, 1], [0, 0, 0]])  # rows: output, columns: target
 
 
@@ -107,7 +107,7 @@ LECTURE_RECALL = [99.3, 99.0, 98.3, 98.4, 98.9, 98.3, 98.6, 98.5, 97.7, 97.2]
 
 
 def test_margins_of_the_lectures_confusion_matrix():
-    precision, recall = mnist.precision_recall(LECTURE_C)
+    precision, recall = mnist_report.precision_recall(LECTURE_C)
     np.testing.assert_allclose(100 * precision, LECTURE_PRECISION, atol=0.05)  # printed to 0.1%
     np.testing.assert_allclose(100 * recall, LECTURE_RECALL, atol=0.05)
     assert round(100 * np.trace(LECTURE_C) / LECTURE_C.sum(), 1) == 98.4
@@ -116,17 +116,17 @@ def test_margins_of_the_lectures_confusion_matrix():
 def test_margins_by_hand_on_a_small_matrix():
     # 3 classes, C[output, target]: 4 + 1 + 0 in row 0, so precision_0 = 4/5; column 0 holds 4 + 2 + 0, recall 4/6.
     C = np.array([[4, 1, 0], [2, 3, 1], [0, 0, 5]])
-    precision, recall = mnist.precision_recall(C)
+    precision, recall = mnist_report.precision_recall(C)
     np.testing.assert_allclose(precision, [4 / 5, 3 / 6, 5 / 5])
     np.testing.assert_allclose(recall, [4 / 6, 3 / 4, 5 / 6])
-    never = mnist.precision_recall(np.array([[2, 0], [0, 0]]))  # class 1 never predicted nor present: 0, not NaN
+    never = mnist_report.precision_recall(np.array([[2, 0], [0, 0]]))  # class 1 never predicted nor present: 0, not NaN
     np.testing.assert_array_equal(never[0], [1, 0])  # precision
     np.testing.assert_array_equal(never[1], [1, 0])  # recall
 
 
 def test_confusion_text_has_the_lectures_layout():
     C = np.array([[4, 1, 0], [2, 3, 1], [0, 0, 5]])  # 16 images
-    lines = mnist.confusion_text(C).splitlines()
+    lines = mnist_report.confusion_text(C).splitlines()
     assert lines[0].startswith("Output class (rows) by target class (columns)")
     # Row i: the label, each cell "count percent-of-all", then precision and its complement.
     assert lines[1].split() == ["0", "4", "25.0%", "1", "6.2%", "0", "0.0%", "80.0%", "20.0%"]

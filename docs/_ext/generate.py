@@ -18,7 +18,7 @@ import re
 import shutil
 
 EXPERIMENTS = ("experiments.universal_approx", "experiments.width_study", "experiments.mnist",
-               "experiments.exercises", "experiments.stopwatch")  # the experiments' modules
+               "experiments.mnist_report", "experiments.exercises", "experiments.stopwatch")  # the experiments' modules
 JAXNET_REF = re.compile(r"`(jaxnet\.[\w.]+)`")
 EXPERIMENT_REF = re.compile(r"`experiments/(\w+)\.py::(\w+)`")
 TEST_REF = re.compile(r"`tests/(test_\w+)\.py::(test_\w+)`")

@@ -11,70 +11,29 @@ twice: the first run compiles the width's programs, the second reuses them (as a
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import os
 import platform
 import re
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import zlib
 
 import numpy as np
-from gradio_client import Client, handle_file
+from gradio_client import Client
 from PIL import Image
+
+from experiments.playground.load import Memory, distinct_networks, huge_png, tables_request, upload
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 WIDTHS = (10, 100, 1000, 10000)
 WORST = (10_000, 2_000)  # width × steps at the tab's bound (experiments.playground.fit.MAX_WORK)
 MB = 2**20
-
-
-class Memory:
-    """A process's resident memory from Linux's /proc: :meth:`reset` sets its peak to the present, so that
-    :meth:`growth` is how far it went above where it was then (one request's cost)."""
-
-    def __init__(self, pid: int):
-        self.pid = pid
-
-    def read(self) -> dict[str, int]:
-        """``VmRSS`` (now) and ``VmHWM`` (the peak), in bytes."""
-        with open(f"/proc/{self.pid}/status") as f:
-            fields = dict(line.split(":", 1) for line in f)
-        return {name: int(fields[name].split()[0]) * 1024 for name in ("VmRSS", "VmHWM")}
-
-    def reset(self) -> None:
-        """Raises ``OSError`` where the kernel cannot reset a process's peak resident size."""
-        with open(f"/proc/{self.pid}/clear_refs", "w") as f:
-            f.write("5")  # the kernel's reset of VmHWM to the present resident size
-        self.start = self.read()["VmRSS"]
-
-    def growth(self) -> int:
-        """Bytes between the peak since :meth:`reset` and the resident size then."""
-        return self.read()["VmHWM"] - self.start
-
-
-def huge_png(path: str, width: int, height: int) -> None:
-    """An all-transparent RGBA PNG of width × height, written row by row (never the whole image in memory): a
-    10,000² one is 0.4 MB on disk and 400 MB decoded."""
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    pack = zlib.compressobj(9)
-    row = b"\0" * (1 + 4 * width)  # a filter byte, then the row's pixels
-    body = b"".join(pack.compress(row) for _ in range(height)) + pack.flush()
-    with open(path, "wb") as f:
-        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
-                + chunk(b"IDAT", body) + chunk(b"IEND", b""))
-
-
-def upload(path: str) -> dict:
-    """A drawing as the pad sends it."""
-    return {"background": None, "layers": [], "composite": handle_file(path), "id": None}
 
 
 def start_server() -> tuple[subprocess.Popen, str]:
@@ -154,6 +113,37 @@ def other_tabs(client: Client, memory: Memory | None, folder: str) -> list[str]:
     return rows
 
 
+def bounds(url: str, client: Client, memory: Memory | None) -> list[str]:
+    """The server's growth under the two loads it bounds, each after a first request of its kind: 120 different
+    networks' tables (a compiled program each, 16 kept), and four width-10,000 trainings pressed at once (two train,
+    two wait), as table rows."""
+    networks = distinct_networks(1 + 120)
+    client.predict(*tables_request(networks[0]), api_name="/tables")
+    if memory is not None:
+        memory.reset()
+    tic = time.perf_counter()
+    for sizes in networks[1:]:
+        client.predict(*tables_request(sizes), api_name="/tables")
+    grown = f"{memory.growth() / MB:.0f} MB" if memory is not None else ""
+    rows = [f"| 120 different networks' tables, one after another | {(time.perf_counter() - tic) / 120:.2f} s each "
+            f"| {grown} |"]
+
+    def train(_):
+        return list(Client(url, verbose=False, download_files=False).submit(
+            10_000, "tanh", "spread", 0.005, 20, 0, api_name="/train"))[-1]
+
+    train(0)  # the first of its kind: compiles width 10,000's programs
+    if memory is not None:
+        memory.reset()
+    tic = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        list(pool.map(train, range(4)))
+    grown = f"{memory.growth() / MB:.0f} MB" if memory is not None else ""
+    rows.append(f"| four width-10,000 trainings of 20 steps pressed at once (two run, two wait) | "
+                f"{time.perf_counter() - tic:.1f} s for all | {grown} |")
+    return rows
+
+
 def main() -> None:
     process, url = start_server()
     try:
@@ -178,6 +168,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             others = ["| request | median latency | the server's memory growth |", "|---|---:|---:|"]
             others += other_tabs(client, memory, folder)
+        others += bounds(url, client, memory)
         if memory is not None:
             others.append(f"| (the server's resident memory at the end: {memory.read()['VmRSS'] / MB:.0f} MB, peak "
                           f"since start-up {memory.read()['VmHWM'] / MB:.0f} MB) | | |")
@@ -207,7 +198,8 @@ per run (the initial network, then one after each of 20 compiled chunks), each a
 error curve. "First update" is the initial network's plot; "first trained update" the plot after the first chunk (on
 a first run it includes compiling the width's program); "memory growth" is how far the run took the server's resident
 size above where it started (at its peak, read from /proc). Then the other tabs, one request at a time, with the same
-measure of memory (the server had already served the runs).
+measure of memory (the server had already served the runs); last, the two loads the server bounds, each measured
+after a first request of its kind.
 
 {table}
 <!-- playground-end -->"""

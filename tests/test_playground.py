@@ -36,10 +36,10 @@ from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-from benchmarks.playground import Memory, huge_png, upload  # noqa: E402
 from experiments import universal_approx  # noqa: E402
 from experiments.playground import backprop as tables  # noqa: E402
-from experiments.playground import digits, fit  # noqa: E402
+from experiments.playground import digits, fit, handlers, rendering, session  # noqa: E402
+from experiments.playground.load import Memory, distinct_networks, huge_png, tables_request, upload  # noqa: E402
 
 SHOTS = os.path.join(ROOT, "runs", "playground")
 CANVAS = 280  # the pad's canvas, pixels a side
@@ -256,8 +256,6 @@ def test_a_run_whose_error_is_not_finite_is_refused_by_name(monkeypatch):
 
 @pytest.mark.parametrize("activation", ["tanh", "relu"])
 def test_the_hidden_units_shown_are_the_largest_and_their_sum_is_the_fit(activation):
-    from experiments.playground import app
-
     for width in (10, 300):
         settings = fit.FitSettings(width=width, activation=activation, steps=40)
         snapshot = list(fit.stream(settings))[-1]
@@ -271,7 +269,7 @@ def test_the_hidden_units_shown_are_the_largest_and_their_sum_is_the_fit(activat
         np.testing.assert_allclose(snapshot.units, every[largest], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(every.sum(axis=0) + b[0], snapshot.prediction, rtol=1e-4, atol=1e-5)
         assert snapshot.output_bias == pytest.approx(b[0], rel=1e-6)
-        figure = app.FitFigure(settings)
+        figure = rendering.FitFigure(settings)
         figure.update(snapshot, units=True)
         assert all(line.get_visible() for line in figure.units)
         np.testing.assert_array_equal(figure.units[0].get_ydata(), snapshot.units[0][:: figure.every])
@@ -282,8 +280,6 @@ def test_the_hidden_units_shown_are_the_largest_and_their_sum_is_the_fit(activat
 
 
 def test_a_refusal_marks_the_field_it_names():
-    from experiments.playground import app
-
     labels = ["width (10 to 10,000)", "hidden activation", "learning rate", "steps", "seed", "sizes d_0, …, d_L",
               "x", "y", "layer i"]
     for message, field in [("width must be a whole number, got 10.5", 0), ("learning rate must be in (0, 1]", 2),
@@ -291,7 +287,7 @@ def test_a_refusal_marks_the_field_it_names():
                            ("x has 2 numbers; the network's input d_0 = 3 needs 3", 6),
                            ("y for the cross-entropy is a class in 0 … 1", 7), ("layer must be a whole number", 8),
                            ("the drawing is empty", None), ("sizesx must", None)]:
-        assert app.field_named(message, labels) == field, message
+        assert session.field_named(message, labels) == field, message
 
 
 def trained_params(settings: fit.FitSettings):
@@ -305,10 +301,8 @@ def trained_params(settings: fit.FitSettings):
 
 
 def test_the_rmse_axis_reads_plain_numbers():
-    from experiments.playground import app
-
     settings = fit.FitSettings(width=10, steps=40)
-    figure = app.FitFigure(settings)
+    figure = rendering.FitFigure(settings)
     for snapshot in fit.stream(settings):
         figure.update(snapshot)
         figure.figure.canvas.draw()
@@ -480,28 +474,25 @@ def test_the_check_marks_a_students_table_and_names_the_mistake_through_the_clie
         client.predict(*form, 1.5, "g", "1, 2", api_name="/check")
 
 
-def distinct_networks(count: int) -> list[str]:
-    """``count`` different sizes for the tables, as the box takes them: depths 1 to 3, widths up to 12."""
-    found = [f"2, {a}, 2" for a in range(1, 13)] + [f"3, {a}, {b}, 2" for a in range(1, 13) for b in (3, 7, 11)]
-    found += [f"2, {a}, {b}, {c}, 3" for a in (2, 5, 9, 12) for b in (4, 8) for c in range(1, 13)]
-    assert len(set(found)) >= count
-    return found[:count]
-
-
 @on_the_server
 def test_the_tables_of_many_networks_keep_the_servers_memory_bounded(client, memory):
-    # Each network compiles its own program, and the playground keeps the last 16 (tables.PROGRAMS): once 16 are
-    # kept, 80 more networks grow the server by what 16 programs take, not by 80 (run eagerly, every operation of
-    # each network compiled and stayed cached, and the server grew with every new network).
-    networks = distinct_networks(16 + 80)
-    ask = lambda sizes: client.predict(sizes, "tanh", "identity", "mse", ", ".join(["1"] * int(sizes.split(",")[0])),
-                                       ", ".join(["0"] * int(sizes.split(",")[-1])), 1, False, api_name="/tables")
-    for sizes in networks[:16]:
-        ask(sizes)
+    # Each network compiles its own program, and the playground keeps the last 16 (tables.PROGRAMS): after a first
+    # request, 120 different networks grow the server by what 16 programs take; the 104 past the first 16 add
+    # almost nothing (run eagerly, every operation of each network compiled and stayed cached, and the server grew
+    # with every new network: 120 grew it by 2.9 GB).
+    networks = distinct_networks(1 + 120)
+    ask = lambda sizes: client.predict(*tables_request(sizes), api_name="/tables")  # noqa: E731
+    ask(networks[0])
     memory.reset()
-    for sizes in networks[16:]:
+    for sizes in networks[1:17]:
+        ask(sizes)
+    filled = memory.growth()
+    for sizes in networks[17:]:
         assert ask(sizes)[1] <= 1e-5  # each one's tables, as jax.grad gives them
-    assert memory.growth() < 150 * 2**20, f"{memory.growth() / 2**20:.0f} MiB"
+    grown = memory.growth()
+    print(f"120 networks' tables: the server grew by {grown / 2**20:.0f} MiB, {(grown - filled) / 2**20:.0f} MiB "
+          f"of it past the first 16")
+    assert grown < 500 * 2**20 and grown - filled < 150 * 2**20, (grown, filled)
 
 
 def drawing(image28: np.ndarray, path: str) -> dict:
@@ -703,6 +694,30 @@ def test_a_first_width_10000_run_stays_within_500_mb(client, memory):
 
 
 @on_the_server
+def test_four_width_10000_trainings_at_once_wait_their_turn_in_bounded_memory(server, memory):
+    # After the first width-10,000 run (the test above), four people press Train at once: two train, two wait in
+    # the queue (TRAININGS_AT_ONCE), and the server grows by less than 500 MB.
+    def train(_):
+        times, updates = [], []
+        for update in Client(server, verbose=False, download_files=False).submit(
+                10_000, "tanh", "spread", 0.005, 20, 0, api_name="/train"):
+            times.append(time.monotonic())
+            updates.append(update)
+        return times[0], times[-1], updates[-1]
+
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(train, range(4)))
+    grown = memory.growth()
+    print(f"four width-10,000 trainings at once: the server grew by {grown / 2**20:.0f} MiB in "
+          f"{time.monotonic() - start:.0f} s")
+    assert all(last[3] == 20 for _, _, last in runs) and grown < 500 * 2**20
+    # A run's updates start once it has a place: never more than TRAININGS_AT_ONCE runs send updates at once.
+    at_once = max(sum(first <= t < end for first, end, _ in runs) for t, _, _ in runs)
+    assert at_once == handlers.TRAININGS_AT_ONCE, [(round(a - start, 1), round(b - start, 1)) for a, b, _ in runs]
+
+
+@on_the_server
 def test_stop_ends_the_run_and_says_where(client):
     job = a_run_under_way(client)
     stopped = client.predict(api_name="/stop")
@@ -752,6 +767,16 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
     find = lambda css: driver.find_element(By.CSS_SELECTOR, css)  # noqa: E731
     text = lambda css: find(css).get_attribute("textContent").strip()  # also of a hidden tab  # noqa: E731
 
+    def shot(name: str) -> None:
+        """A screenshot into runs/playground/, of the page's top at the documentation's size (1400 × 1250; the
+        README's and docs' figures are copies of fit.png, backprop.png and digit.png), then back to the laptop's."""
+        driver.set_window_size(1400, 1250)
+        driver.execute_script("window.scrollTo(0, 0)")
+        wait.until(lambda d: d.execute_script("return window.innerWidth") == 1400)
+        driver.save_screenshot(os.path.join(SHOTS, name))
+        driver.set_window_size(1366, 768)
+        wait.until(lambda d: d.execute_script("return window.innerWidth") == 1366)
+
     def type_into(css: str, value: str) -> None:
         box = find(css)
         box.send_keys(Keys.CONTROL, "a")
@@ -772,7 +797,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
 
         tab("Back-propagation").click()
         wait.until(lambda d: "Layer 3" in d.find_element(By.ID, "tables").text)
-        driver.save_screenshot(os.path.join(SHOTS, "backprop.png"))
+        shot("backprop.png")
         # A student's g_2 with its sign flipped: every entry that is not 0 marked wrong, and the mistake named.
         g2 = tables.compute(tables.TableSettings())["layers"][1]["g"]
         type_into("#check-values textarea", ", ".join(f"{-v:.4g}" for v in g2))
@@ -823,7 +848,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         wait.until(lambda d: "step 1,000 of 1,000" in text("#fit-status"))
         wait.until(lambda d: plot_image()[0].get_attribute("src") != stopped_plot)  # the new run's plot
         assert wait.until(lambda d: float(find("#test-rmse input").get_attribute("value"))) < 0.01
-        driver.save_screenshot(os.path.join(SHOTS, "fit.png"))
+        shot("fit.png")
         # The hidden units' toggle redraws the finished run's plot, with them.
         trained_plot = plot_image()[0].get_attribute("src")
         find("#units input").click()
@@ -850,7 +875,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
             wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input
             assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
             if attempt == 0:
-                driver.save_screenshot(os.path.join(SHOTS, "digit.png"))
+                shot("digit.png")
                 find("#pad button[aria-label='Clear canvas']").click()
                 wait.until(lambda d: "Old results" in text("#digit-message"))  # the pad no longer holds the 7
                 wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, brush).get_attribute("class"))

@@ -117,7 +117,7 @@ synchronisation), not a speed-up; on real multi-device hardware the same code sp
 ## The sweep: an ensemble of 8 MNIST networks sharded over members
 
 8 networks of 784-200-10 (batch 128, SGD), their members spread over the `"members"` axis of a mesh
-(`train.make_mesh(members=D, data=1)`): each device trains only its own members, with no gradient traffic between
+(`placement.make_mesh(members=D, data=1)`): each device trains only its own members, with no gradient traffic between
 them. Simulated devices share one process; "processes" are separate Python processes, one device each, joined by
 `jax.distributed` with gloo collectives on loopback. This machine has 2 cores, so 2× is the ceiling: 4 devices
 only share the same two cores.

@@ -21,14 +21,14 @@ import optax
 
 from benchmarks import timing
 from benchmarks.task_m import task_m_data
-from jaxnet import distributed, mlp, program, train
+from jaxnet import distributed, mlp, placement, program, train
 
 
 # ---------------------------------------------------------------- data parallel on simulated devices
 def sharded_main(n: int, epochs: int) -> None:
     """Prints the median epoch time of Task M sharded by rows over all of this process's devices."""
     x, y = task_m_data(n)
-    mesh = train.make_mesh() if jax.device_count() > 1 else None
+    mesh = placement.make_mesh() if jax.device_count() > 1 else None
     optimizer = optax.sgd(0.1)
     run = program.make_epochs(optimizer, mlp.Net("relu", input_scale=255), loss="cross_entropy", batch_size=128,
                               mesh=mesh)
@@ -64,8 +64,8 @@ def sweep_main(n: int, epochs: int, members: int, processes: int, port: int, pro
     if processes > 1:
         distributed.initialize(f"127.0.0.1:{port}", processes, process_id)
     x, y = task_m_data(n)
-    mesh = train.make_mesh(members=jax.device_count(), data=1)
-    params = train.init_ensemble(jax.random.key(0), members, [784, 200, 10])
+    mesh = placement.make_mesh(members=jax.device_count(), data=1)
+    params = mlp.init_ensemble(jax.random.key(0), members, [784, 200, 10])
     trainer = train.Trainer(mlp.Net("relu", input_scale=255), loss="cross_entropy", optimizer=optax.sgd(0.1),
                             batch_size=128, ensemble=True, mesh=mesh)
     trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1), verbose=False)  # compiles

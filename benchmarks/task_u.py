@@ -64,7 +64,7 @@ def task_u(widths, steps: dict, members: int = 8):
 
     def measure(width: int, steps: int) -> dict:
         plain = plain_jax_scan(optimizer, steps)
-        one, stacked = mlp.init(key, [1, width, 1]), train.init_ensemble(key, members, [1, width, 1])
+        one, stacked = mlp.init(key, [1, width, 1]), mlp.init_ensemble(key, members, [1, width, 1])
         trainers = {ensemble: train.Trainer(net, loss="mse", optimizer=optimizer, batch_size=300, ensemble=ensemble,
                                             epochs_per_call=steps) for ensemble in (False, True)}
 

@@ -175,7 +175,7 @@ def main(config: Config, watch: stopwatch.Stopwatch | None = None) -> dict:
     sizes = [784, *config.hidden, 10]
     key = jax.random.key(config.seed)
     init_key, shuffle_key = jax.random.split(key)
-    params = train.init_ensemble(init_key, config.seeds, sizes)
+    params = mlp.init_ensemble(init_key, config.seeds, sizes)
     if len(x_train) < config.batch_size:
         raise ValueError(f"--batch-size {config.batch_size} is larger than the {len(x_train)} training images found")
     targets = soft_targets(y_train, config.label_smoothing)

@@ -32,15 +32,17 @@ processes every process calls every hook (a state brought to the host is a colle
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
+import sys
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxnet import checkpoint, distributed, loop
+from jaxnet import checkpoint, distributed
 
 MODES = ("min", "max")
 
@@ -221,7 +223,7 @@ class Checkpoint(Callback):
 
     def __init__(self, path: str | os.PathLike, *, resume: bool | str = False, keep: str = "last",
                  monitor: str | None = None, mode: str = "auto", meta: dict[str, Any] | None = None):
-        if not any(resume is r for r in loop.RESUME):
+        if not any(resume is r for r in checkpoint.RESUME):
             raise ValueError(f"Checkpoint: resume must be True, False or 'auto', got {resume!r}")
         if keep not in ("last", "best"):
             raise ValueError(f"Checkpoint: keep must be 'last' or 'best', got {keep!r}")
@@ -249,10 +251,10 @@ class Checkpoint(Callback):
         if run.writer:
             _writable_parent("Checkpoint", self.path)
         self._best = _Best(self.mode)
-        if not loop.should_resume(self.path, self.resume):
+        if not checkpoint.should_resume(self.path, self.resume):
             return None
-        params, opt_state, epoch, records = loop.restore(self.path, params=state.params, opt_state=state.opt_state,
-                                                         key=run.key)
+        params, opt_state, epoch, records = checkpoint.restore_run(self.path, params=state.params,
+                                                                    opt_state=state.opt_state, key=run.key)
         header_meta = checkpoint.read_header(self.path)["meta"]
         extras = checkpoint.read_extras(self.path)
         run.history[:] = records
@@ -476,6 +478,30 @@ class ReduceLROnPlateau(Callback):
         self._tracker.value, self._waited, self._cooling = state["best"], state["waited"], state["cooling"]
 
 
+def start_log(path, *, fresh: bool, first_epoch: int | None = None) -> None:
+    """Empties the JSON-lines log at ``path`` for a fresh run; for a resumed one starting at ``first_epoch``, drops
+    the lines of that epoch and later (a run killed after its last checkpoint wrote them), keeping the rest."""
+    if path is None:
+        return
+    if fresh:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        open(path, "w").close()
+    elif first_epoch is not None and os.path.exists(path):
+        with open(path) as f:
+            lines = f.readlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("epoch", 0) < first_epoch]
+        if len(kept) != len(lines):
+            with open(path, "w") as f:
+                f.writelines(kept)
+
+
+def append_log(path, records: list[dict]) -> None:
+    """Appends one JSON line per record."""
+    if path is not None:
+        with open(path, "a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
+
+
 class JsonLog(Callback):
     """One JSON line per epoch record, appended to ``path`` (process 0 only).
 
@@ -505,10 +531,40 @@ class JsonLog(Callback):
         if not run.writer:
             return None
         if self._first:
-            loop.start_log(self.path, fresh=records[0]["epoch"] == 1, first_epoch=records[0]["epoch"])
+            start_log(self.path, fresh=records[0]["epoch"] == 1, first_epoch=records[0]["epoch"])
             self._first = False
-        loop.append_log(self.path, records)
+        append_log(self.path, records)
         return None
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (IPython's ZMQ shell), where stderr is no terminal but a bar shows."""
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class ProgressBar:
+    """A tqdm bar over epochs, shown only when asked for, and when stderr is a terminal or in a notebook (tqdm's
+    notebook form where ipywidgets is installed, its text form otherwise)."""
+
+    def __init__(self, total: int, initial: int, verbose: bool):
+        self.bar = None
+        if verbose and (sys.stderr.isatty() or in_notebook()):
+            from tqdm.auto import tqdm
+            self.bar = tqdm(total=total, initial=initial, unit="epoch", dynamic_ncols=True)
+
+    def update(self, n: int, record: dict) -> None:
+        """Advances the bar by ``n`` epochs and shows ``record``'s losses and accuracy."""
+        if self.bar is not None:
+            shown = {k: v for k, v in record.items() if k.endswith(("_loss", "_accuracy"))}  # every named set's
+            self.bar.set_postfix({k: f"{np.mean(v):.4g}" for k, v in shown.items()}, refresh=False)
+            self.bar.update(n)
+
+    def close(self) -> None:
+        """Closes the bar (a no-op without one)."""
+        if self.bar is not None:
+            self.bar.close()
 
 
 class Progress(Callback):
@@ -520,13 +576,13 @@ class Progress(Callback):
 
     def on_fit_start(self, run: Run, state):
         """Nothing yet: the bar starts at the first call's first epoch."""
-        self._bar: loop.Progress | None = None
+        self._bar: ProgressBar | None = None
         return None
 
     def on_epochs_end(self, run: Run, state, records):
         """Advances the bar by the call's epochs and shows its last losses and accuracy."""
         if self._bar is None:
-            self._bar = loop.Progress(run.epochs, records[0]["epoch"] - 1, True)
+            self._bar = ProgressBar(run.epochs, records[0]["epoch"] - 1, True)
         self._bar.update(len(records), records[-1])
         return None
 

@@ -25,6 +25,7 @@ import jax
 import numpy as np
 
 FORMAT = "jaxnet-checkpoint-1"
+RESUME = (True, False, "auto")  # the resume= policies: must, never, if the checkpoint exists
 
 
 def _describe(tree) -> tuple[str, list[dict]]:
@@ -203,3 +204,39 @@ def restore_params(path: str | os.PathLike, *, params):
                                       f"and dtype {wanted['dtype']}")
         leaves = [jax.numpy.asarray(data[f"leaf_{i}"]) for i in range(len(expected))]
     return jax.tree.unflatten(jax.tree.structure(params), leaves)
+
+
+def should_resume(path, resume) -> bool:
+    """Whether a run resumes from ``path``, by the ``resume=`` policy: ``True`` (must), ``False`` (never),
+    ``"auto"`` (if the checkpoint exists).
+
+    Raises:
+      ValueError: for another ``resume`` value, or ``resume=True`` without a checkpoint path.
+      FileNotFoundError: for ``resume=True`` when the checkpoint does not exist.
+    """
+    if not any(resume is r for r in RESUME):
+        raise ValueError(f"resume must be True, False or 'auto', got {resume!r}")
+    if resume is True and path is None:
+        raise ValueError("resume=True needs a checkpoint_path to resume from")
+    if resume is True and not os.path.exists(path):
+        raise FileNotFoundError(f"resume=True but there is no checkpoint at {path}; pass resume=False to "
+                                f"start fresh or resume='auto' to resume only when it exists")
+    return resume is True or (resume == "auto" and path is not None and os.path.exists(path))
+
+
+def _key_data(key) -> np.ndarray:
+    return np.asarray(jax.random.key_data(key) if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key) else key)
+
+
+def restore_run(path: str | os.PathLike, *, params, opt_state, key):
+    """``(params, opt_state, epochs done, history)`` from the checkpoint at ``path``, after checking that a run with
+    ``key`` wrote it (typed and raw keys alike), so that the resumed epochs shuffle as the first run's did.
+
+    Raises:
+      ValueError: for a checkpoint of another key, besides everything :func:`restore` raises.
+    """
+    params, opt_state, start, saved_key, header = restore(path, params=params, opt_state=opt_state)
+    if not np.array_equal(_key_data(saved_key), _key_data(key)):
+        raise ValueError(f"{os.fspath(path)} was written by a run with another key; pass the same key to resume, or "
+                         f"resume=False to start fresh")
+    return params, opt_state, start, header["meta"].get("history", [])

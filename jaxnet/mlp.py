@@ -118,6 +118,20 @@ def init(key: Array, sizes: Sequence[int], *, init: str | Callable = "he", dtype
     return params
 
 
+_init = init  # init_ensemble's keyword ``init`` (the scheme) hides the function of that name
+
+
+def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str | Callable = "he",
+                  dtype=jnp.float32, bias_init: Callable | None = None) -> Params:
+    """K independently initialised networks stacked along a new leading axis (``W_i`` becomes ``(K, d_i, d_{i-1})``,
+    ``b_i`` ``(K, d_i)``), for ``fit(..., ensemble=True)``.
+
+    Member k is exactly ``init(jax.random.split(key, K)[k], sizes, ...)``.
+    """
+    return jax.vmap(lambda k: _init(k, sizes, init=init, dtype=dtype, bias_init=bias_init))(
+        jax.random.split(key, members))
+
+
 def _reads_out_in(initializer: Callable) -> bool:
     """Whether a ``jax.nn.initializers`` callable was built with the axes of an ``(out, in)`` matrix
     (``in_axis=-1, out_axis=-2``, or 1 and 0), as its closure holds them; ``False`` for any other callable."""

@@ -12,17 +12,18 @@
   calls of ``epochs_per_call`` epochs the host evaluates (:mod:`jaxnet.evaluation`), checks for divergence and runs
   the callbacks (:mod:`jaxnet.callbacks`: checkpoints, early stopping, logs, progress, TensorBoard).
 * :func:`fit` is the one-call form: a fresh ``Trainer`` trained from ``params`` for ``epochs`` epochs.
-* Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see :func:`init_ensemble`),
-  with ``jax.vmap`` in one program on accelerators and one member after another on a CPU, where that is faster
-  (:func:`jaxnet.program.members_one_by_one`); per-member hyperparameters go through ``optax.inject_hyperparams``.
-* Devices and processes: :func:`make_mesh` builds a ``("members", "data")`` mesh. An ensemble's members are sharded
-  over ``"members"``; the data sets and every minibatch over ``"data"`` (each device holds its rows only), with
-  the parameters replicated along it and the gradient all-reduced by XLA. The same call runs on one device, many,
-  or many processes (:mod:`jaxnet.distributed`), where only process 0 writes files.
+* Ensembles: ``fit(..., ensemble=True)`` trains K networks stacked along a leading axis (see
+  :func:`jaxnet.mlp.init_ensemble`), with ``jax.vmap`` in one program on accelerators and one member after another
+  on a CPU, where that is faster (:func:`jaxnet.program.members_one_by_one`); per-member hyperparameters go through
+  ``optax.inject_hyperparams``.
+* Devices and processes: :func:`jaxnet.placement.make_mesh` builds a ``("members", "data")`` mesh. An ensemble's
+  members are sharded over ``"members"``; the data sets and every minibatch over ``"data"`` (each device holds its
+  rows only), with the parameters replicated along it and the gradient all-reduced by XLA. The same call runs on one
+  device, many, or many processes (:mod:`jaxnet.distributed`), where only process 0 writes files.
 
 The network is a :class:`jaxnet.mlp.Net` (or the ``activation=`` / ``output=`` keywords that build one), the loss a
-name or a :class:`jaxnet.losses.Loss`. Data is checked once, here, where it enters: shapes, NaN or inf, labels in
-range.
+name or a :class:`jaxnet.losses.Loss`. Data is checked once, where it enters (:mod:`jaxnet.datachecks`): shapes,
+NaN or inf, labels in range.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxnet import callbacks as cb
-from jaxnet import distributed, evaluation, loop, losses, mlp, program, stream
+from jaxnet import checkpoint, distributed, evaluation, losses, mlp, placement, program, stream
+from jaxnet.datachecks import UnscaledInputWarning, check_data, check_input_scale, check_inputs  # noqa: F401
 
 Array = jax.Array
 GRADS = program.GRADS
@@ -78,138 +80,9 @@ def make_step(optimizer: optax.GradientTransformation, net: mlp.Net | None = Non
     return jax.jit(program.make_update(optimizer, net, losses.get(loss), grad))
 
 
-def make_mesh(*, members: int = 1, data: int | None = None, devices: Sequence | None = None) -> Mesh:
-    """A device mesh with axes ``("members", "data")`` for :func:`fit`.
-
-    An ensemble's members are spread over ``"members"`` (each device trains only its own members: no gradient
-    traffic between them) and every minibatch is split over ``"data"`` (gradients all-reduced). A single network
-    uses ``"data"`` only (``members=1``).
-
-    Args:
-      members: devices along the members axis; the ensemble size must be a multiple of it.
-      data: devices along the data axis; default all the devices ``members`` leaves.
-      devices: the devices, default ``jax.devices()`` (those of every process in a multi-process run).
-
-    Raises:
-      ValueError: if ``members × data`` is not the number of devices; the message names the numbers.
-
-    >>> dict(make_mesh(devices=jax.devices()[:1]).shape)
-    {'members': 1, 'data': 1}
-    """
-    devices = list(jax.devices() if devices is None else devices)
-    if members < 1 or len(devices) % members:
-        raise ValueError(f"members={members} must divide the {len(devices)} devices")
-    data = len(devices) // members if data is None else data
-    if members * data != len(devices):
-        raise ValueError(f"a mesh of members={members} × data={data} needs {members * data} devices, "
-                         f"got {len(devices)}")
-    return Mesh(np.array(devices, dtype=object).reshape(members, data), ("members", "data"))
-
-
-def _resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool):
-    """The mesh a :class:`Trainer` trains on (``None`` for one device); the members are checked against it later."""
-    if mesh is not None and devices is not None:
-        raise ValueError("give either mesh= or devices= (a data-only mesh), not both")
-    if mesh is None:
-        mesh = make_mesh(devices=devices)
-    if set(mesh.axis_names) != {"members", "data"}:
-        raise ValueError(f"the mesh must have the axes ('members', 'data') (see train.make_mesh), got "
-                         f"{mesh.axis_names}")
-    m = mesh.shape["members"]
-    if m > 1 and not ensemble:
-        raise ValueError(f"the mesh spreads members over {m} devices, but a single network has no members; use "
-                         f"make_mesh(members=1)")
-    return None if mesh.size == 1 else mesh
-
-
-def init_ensemble(key: Array, members: int, sizes: Sequence[int], *, init: str | Callable = "he",
-                  dtype=jnp.float32):
-    """K independently initialised networks stacked along a new leading axis (``W_i`` becomes ``(K, d_i, d_{i-1})``).
-
-    Member k is exactly ``mlp.init(jax.random.split(key, K)[k], sizes, ...)``.
-    """
-    return jax.vmap(lambda k: mlp.init(k, sizes, init=init, dtype=dtype))(jax.random.split(key, members))
-
-
-#: Data is checked about this many bytes at a time, so that a memmap's check reads it from disk without holding it.
-CHECK_BYTES = 1 << 24
-
-
-def _blocks(data):
-    """``(start, end)`` of row blocks of about :data:`CHECK_BYTES` each (one block for a small set)."""
-    n = int(data.shape[0])
-    row_bytes = max(1, int(np.prod(data.shape[1:], dtype=np.int64)) * np.dtype(data.dtype).itemsize)
-    rows = max(1, CHECK_BYTES // row_bytes)
-    return ((start, min(start + rows, n)) for start in range(0, n, rows))
-
-
-def check_inputs(name: str, x, d_in: int) -> None:
-    """The checks on inputs: shape ``(N, d_in)`` with N ≥ 1, finite (read in blocks of :data:`CHECK_BYTES`).
-
-    Raises:
-      ValueError: naming ``name`` and the problem (the first bad row for NaN or inf).
-    """
-    shape = tuple(x.shape)
-    if len(shape) != 2 or shape[1] != d_in:
-        raise ValueError(f"{name}: x must have shape (N, {d_in}) for this network, got {shape}")
-    if shape[0] == 0:
-        raise ValueError(f"{name}: the set is empty (x has 0 examples)")
-    if not np.issubdtype(x.dtype, np.integer):
-        bad_rows = np.concatenate([start + np.flatnonzero(~np.isfinite(np.asarray(x[start:end])).all(axis=1))
-                                   for start, end in _blocks(x)])
-        if bad_rows.size:
-            raise ValueError(f"{name}: x has NaN or inf in {bad_rows.size} rows, the first at row {bad_rows[0]}")
-
-
-def check_data(name: str, x, y, loss: losses.Loss, d_in: int, d_out: int) -> None:
-    """The value checks on data, done once where it enters (the losses themselves never inspect values); ``x`` and
-    ``y`` may be any array-likes (a memmap is read in blocks of :data:`CHECK_BYTES`).
-
-    Raises:
-      ValueError: naming ``name`` and the problem: shapes, NaN or inf (with the first bad row), labels out of range.
-    """
-    check_inputs(name, x, d_in)
-    n, y_shape = x.shape[0], tuple(y.shape)
-    if len(y_shape) == 0:
-        raise ValueError(f"{name}: y must have one row (or label) per example, got a scalar")
-    if y_shape[0] != n:
-        raise ValueError(f"{name}: x has {n} examples but y has {y_shape[0]} (shape {y_shape})")
-    if np.issubdtype(y.dtype, np.integer):
-        if not loss.integer_labels or len(y_shape) != 1:
-            raise ValueError(f"{name}: integer targets of shape {y_shape} need a loss that takes integer labels "
-                             f"(such as 'cross_entropy') and shape (N,)")
-        blocks = [np.asarray(y[start:end]) for start, end in _blocks(y)]
-        low, high = min(int(b.min()) for b in blocks), max(int(b.max()) for b in blocks)
-        if low < 0 or high >= d_out:
-            raise ValueError(f"{name}: labels must lie in [0, {d_out}), got min {low}, max {high}")
-        return
-    if y_shape != (n, d_out):
-        raise ValueError(f"{name}: y must have shape ({n}, {d_out}) like the network's output, got {y_shape}")
-    if not all(np.isfinite(np.asarray(y[start:end])).all() for start, end in _blocks(y)):
-        raise ValueError(f"{name}: y contains NaN or inf")
-
-
 class RestartedEpochsWarning(UserWarning):
     """``fit`` was given an optimizer state to continue from but not ``epochs_before``: its epochs are numbered
     from 1 again, and with the same key they repeat the earlier call's shuffles."""
-
-
-class UnscaledInputWarning(UserWarning):
-    """Integer inputs such as pixels 0–255 enter a network that does not scale them."""
-
-
-def check_input_scale(name: str, x: np.ndarray, net: mlp.Net, *, stacklevel: int = 3) -> None:
-    """Warns (:class:`UnscaledInputWarning`) when integer inputs with values above 1 meet a network with the default
-    ``input_shift=0, input_scale=1``: raw pixels train markedly worse than scaled ones, without any error."""
-    if np.issubdtype(x.dtype, np.integer) and (net.input_shift, net.input_scale) == (0.0, 1.0) and x.shape[0]:
-        top = max(int(np.asarray(x[start:end]).max()) for start, end in _blocks(x))
-        if top > 1:
-            scale = 255.0 if x.dtype == np.uint8 else float(top)
-            warnings.warn(
-                f"{name}: x is {x.dtype} with values up to {top} and enters the network unscaled; build the network "
-                f"with mlp.Net(..., input_scale={scale}) (the data stays {x.dtype} on "
-                f"the device), or pass float inputs in [0, 1] (data.load_mnist's default)",
-                UnscaledInputWarning, stacklevel=stacklevel)
 
 
 def _check_metrics(metrics, loss: losses.Loss) -> tuple[tuple[str, Callable], ...]:
@@ -248,13 +121,6 @@ def evaluate(params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Los
     return make_evaluate(net=net, loss=loss, chunk_size=chunk_size, ensemble=ensemble)(params, xp, yp, n)
 
 
-def _place(array: np.ndarray, sharding):
-    """Puts a host array on the devices of ``sharding``; in a multi-host run each process supplies its own shards."""
-    if sharding is None:
-        return jnp.asarray(array)
-    return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
-
-
 def _set_hyperparams(opt_state, hyperparams: dict[str, Any], ensemble: bool, members: int | None):
     """A copy of ``opt_state`` with the per-member hyperparameters set (the caller's state is left as it was)."""
     if not ensemble or not hasattr(opt_state, "hyperparams"):
@@ -287,6 +153,15 @@ def _check_opt_state(opt_state, optimizer: optax.GradientTransformation, params,
         if (a.shape, a.dtype) != (b.shape, b.dtype):
             raise ValueError(f"opt_state{jax.tree_util.keystr(path)} is {a.dtype}{list(a.shape)}, the optimizer "
                              f"expects {b.dtype}{list(b.shape)} for these parameters")
+
+
+def check_finite(values: np.ndarray, first_epoch: int, epochs: int, checkpoint_path) -> None:
+    """Raises ``FloatingPointError`` naming the first epoch (1-based) whose mean training loss is NaN or inf."""
+    bad = np.flatnonzero(~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1))
+    if bad.size:
+        kept = f"; the last good checkpoint is {checkpoint_path}" if checkpoint_path else ""
+        raise FloatingPointError(f"training diverged: the loss became non-finite in epoch "
+                                 f"{first_epoch + bad[0] + 1} (of {epochs}){kept}")
 
 
 class History(list):
@@ -337,13 +212,14 @@ class Trainer:
       batch_size: minibatch size; ``N // batch_size`` steps per epoch, the last partial batch dropped. Full-batch
         gradient descent is ``batch_size=N``. On several devices it, and N, must be multiples of the data shards.
       grad: ``"autodiff"`` (``jax.grad``) or ``"manual"`` (:func:`jaxnet.backprop.manual_grad`).
-      ensemble: train K networks stacked along a leading axis (:func:`init_ensemble`): with ``jax.vmap`` in one
-        program on accelerators and meshes, one member after another on a CPU
+      ensemble: train K networks stacked along a leading axis (:func:`jaxnet.mlp.init_ensemble`): with ``jax.vmap``
+        in one program on accelerators and meshes, one member after another on a CPU
         (:func:`jaxnet.program.members_one_by_one`).
       hyperparams: for ensembles, per-member optimizer hyperparameters ``{name: array (K,)}``, set by
         :meth:`init`; the optimizer must be built with ``optax.inject_hyperparams``.
-      mesh: a mesh from :func:`make_mesh`: members sharded over ``"members"``, data and minibatches over ``"data"``
-        (each device holds only its rows; in a multi-process run each process supplies only its devices' rows).
+      mesh: a mesh from :func:`jaxnet.placement.make_mesh`: members sharded over ``"members"``, data and minibatches
+        over ``"data"`` (each device holds only its rows; in a multi-process run each process supplies only its
+        devices' rows).
       devices: instead of ``mesh``, the devices to shard the batch over; default all of ``jax.devices()``.
       epochs_per_call: epochs compiled into one call between host-side work (evaluation, callbacks, the divergence
         check). Raise it for tiny epochs such as full-batch steps.
@@ -389,7 +265,7 @@ class Trainer:
         self.unroll = int(unroll)
         self.metrics = _check_metrics(metrics, self.loss)
         self.ensemble, self.hyperparams = ensemble, dict(hyperparams or {})
-        self.mesh = _resolve_mesh(mesh, devices, ensemble)
+        self.mesh = placement.resolve_mesh(mesh, devices, ensemble)
         self.one_by_one = ensemble and program.members_one_by_one(self.mesh)
         self.steps_per_call = None if steps_per_call is None else int(steps_per_call)
         if self.steps_per_call is not None and (mesh is not None or devices is not None):
@@ -627,10 +503,11 @@ class Trainer:
         params, opt_state = private((state.params, state.opt_state))
         if self.mesh is not None:
             state_sharding = NamedSharding(self.mesh, PartitionSpec("members" if self.ensemble else None))
-            params, opt_state = jax.tree.map(lambda a: _place(np.asarray(a), state_sharding), (params, opt_state))
+            params, opt_state = jax.tree.map(lambda a: placement.place(np.asarray(a), state_sharding),
+                                             (params, opt_state))
         state = TrainState(params, opt_state, int(state.epoch), float(state.lr_scale))
         if self.steps_per_call is None:
-            xs, ys = _place(x_host, rows), _place(y_host, rows)
+            xs, ys = placement.place(x_host, rows), placement.place(y_host, rows)
             run_epochs = self._program()
         else:
             streamer = stream.Streamer(x_host, y_host, self.batch_size, self.steps_per_call, self.net)
@@ -650,7 +527,7 @@ class Trainer:
                                                        jnp.asarray(epoch_ids), scale)
             values = distributed.to_host(values)  # waits for the compiled call to finish
             seconds = (time.perf_counter() - tic) / len(epoch_ids)
-            loop.check_finite(values, first_epoch, epochs, run.saved_path)
+            check_finite(values, first_epoch, epochs, run.saved_path)
             state = TrainState(params, opt_state, int(epoch_ids[-1]) + 1, state.lr_scale)
             # Plain Python numbers, converted in one go: a full-batch run has one record per step.
             records = [{"epoch": e + 1, "train_loss": v, "seconds": seconds, "lr_scale": state.lr_scale}
@@ -716,7 +593,7 @@ class Trainer:
             return lambda params: stream.evaluate_in_chunks(self._evaluate_program, params, x_eval, y_eval,
                                                             self.eval_chunk_size, evaluation.pad)
         x_eval, y_eval, n_eval, chunk = evaluation.pad(x_eval, y_eval, self.eval_chunk_size, multiple_of=self._shards)
-        x_eval, y_eval = _place(x_eval, sharding), _place(y_eval, sharding)
+        x_eval, y_eval = placement.place(x_eval, sharding), placement.place(y_eval, sharding)
         fn = self._evaluate_program(chunk)
         return lambda params: fn(params, x_eval, y_eval, n_eval)
 
@@ -794,10 +671,23 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     if checkpoint_path is not None:
         moved.append(cb.Checkpoint(checkpoint_path, resume=resume, meta=meta))
     else:
-        loop.should_resume(None, resume)  # refuses resume=True without a path, and unknown values
+        checkpoint.should_resume(None, resume)  # refuses resume=True without a path, and unknown values
     if log_path is not None:
         moved.append(cb.JsonLog(log_path))
     state = trainer._start(params, opt_state)._replace(epoch=int(epochs_before))
     state, history = trainer._fit(state, x, y, epochs=int(epochs_before) + epochs, key=key, eval_data=eval_data,
                                   callbacks=moved + list(callbacks), verbose=verbose)
     return state.params, history
+
+
+# Names that moved, kept working one release with a DeprecationWarning that names the new home.
+_MOVED_NAMES = {"init_ensemble": ("mlp", mlp), "make_mesh": ("placement", placement)}
+
+
+def __getattr__(name: str):
+    if name in _MOVED_NAMES:
+        home, module = _MOVED_NAMES[name]
+        warnings.warn(f"jaxnet.train.{name} moved to jaxnet.{home}.{name}; the old name will be removed in the next "
+                      f"release", DeprecationWarning, stacklevel=2)
+        return getattr(module, name)
+    raise AttributeError(f"module 'jaxnet.train' has no attribute {name!r}")

@@ -16,7 +16,7 @@ import jax  # imported, not started: distributed.initialize() comes before any c
 import numpy as np
 import optax
 
-from jaxnet import callbacks, distributed, mlp, train
+from jaxnet import callbacks, distributed, mlp, placement, train
 
 
 def problem(n):
@@ -34,7 +34,7 @@ def one_process_train():
     """What TASK "train" computes, trained in one process: the leaves of (single network, ensemble)."""
     x, y = problem(512)
     single, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3))
-    ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True)
+    ensemble, _ = train.fit(mlp.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True)
     return [np.asarray(a) for a in jax.tree.leaves((single, ensemble))]
 
 
@@ -61,11 +61,11 @@ def run_train(process_id, out):
     x, y = problem(512)
     files = os.path.join(out, f"files-{process_id}")
     single, history = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(3), eval_data=(x, y),
-                                mesh=train.make_mesh(), callbacks=[
+                                mesh=placement.make_mesh(), callbacks=[
                                     callbacks.Checkpoint(os.path.join(files, "single.npz")),
                                     callbacks.JsonLog(os.path.join(files, "single.jsonl"))])
-    members = train.make_mesh(members=jax.device_count(), data=1)
-    ensemble, _ = train.fit(train.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True,
+    members = placement.make_mesh(members=jax.device_count(), data=1)
+    ensemble, _ = train.fit(mlp.init_ensemble(jax.random.key(2), 4, [8, 32, 4]), x, y, **common(3), ensemble=True,
                             eval_data=(x, y), mesh=members,
                             callbacks=[callbacks.Checkpoint(os.path.join(files, "ensemble.npz"))])
     host = distributed.to_host((single, ensemble))
@@ -75,7 +75,7 @@ def run_train(process_id, out):
 
 def run_long(process_id, out, epochs):
     x, y = problem(2048)
-    params, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(epochs), mesh=train.make_mesh(),
+    params, _ = train.fit(mlp.init(jax.random.key(0), [8, 32, 4]), x, y, **common(epochs), mesh=placement.make_mesh(),
                           callbacks=[callbacks.Checkpoint(os.path.join(out, "shared", "ckpt.npz"), resume="auto")])
     np.savez(os.path.join(out, f"result-{process_id}.npz"), *jax.tree.leaves(distributed.to_host(params)))
 

@@ -151,7 +151,7 @@ def test_the_checkpoint_header_describes_the_network_and_keeps_the_callers_meta(
     # What a reader of the checkpoint alone (the playground's digits page) rebuilds the network from: the layer
     # sizes, the activations, the input's shift and scale, the loss and the dtype; an ensemble's sizes without K.
     net = mlp.Net(("tanh", "sigmoid"), input_shift=0.5, input_scale=2.0)
-    params = train.init_ensemble(jax.random.key(0), 2, [3, 5, 4, 2])
+    params = mlp.init_ensemble(jax.random.key(0), 2, [3, 5, 4, 2])
     x, y = np.ones((8, 3), np.float32), np.zeros((8, 2), np.float32)
     path = tmp_path / "c.npz"
     trainer = train.Trainer(net, loss="mse", optimizer=optax.sgd(0.1), batch_size=4, ensemble=True)
@@ -388,7 +388,7 @@ def test_tensorboard_writes_each_members_scalars_and_nothing_else(tmp_path):
     x, y = blobs()
     trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32,
                             ensemble=True)
-    _, history = trainer.fit(trainer.init(train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])), x, y, epochs=2,
+    _, history = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])), x, y, epochs=2,
                              key=jax.random.key(1), eval_data=(x, y), verbose=False,
                              callbacks=[callbacks.TensorBoard(tmp_path)])
     events = event_accumulator.EventAccumulator(str(tmp_path))

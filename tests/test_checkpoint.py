@@ -9,7 +9,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import checkpoint
+from jaxnet import callbacks, checkpoint, mlp, train
 
 from problems import small_params
 
@@ -89,3 +89,54 @@ def test_a_stale_file_that_vanishes_during_cleanup_is_no_error(tmp_path, monkeyp
     monkeypatch.setattr(os, "remove", raced)
     checkpoint.save(path, params=params, opt_state=opt_state, epoch=1, key=jax.random.key(0))
     assert os.listdir(tmp_path) == ["c.npz"] and checkpoint.read_header(path)["epoch"] == 1
+
+
+def test_should_resume_by_policy(tmp_path):
+    path = tmp_path / "c.npz"
+    assert not checkpoint.should_resume(path, "auto") and not checkpoint.should_resume(None, "auto")
+    assert not checkpoint.should_resume(path, False)
+    path.write_bytes(b"")
+    assert checkpoint.should_resume(path, "auto") and checkpoint.should_resume(path, True)
+    assert not checkpoint.should_resume(path, False)
+    with pytest.raises(ValueError, match="^resume=True needs a checkpoint_path to resume from$"):
+        checkpoint.should_resume(None, True)
+    for wrong in ("AUTO", "yes", 1, None):
+        with pytest.raises(ValueError, match="^resume must be True, False or 'auto', got "):
+            checkpoint.should_resume(path, wrong)
+
+
+def _saved(tmp_path, key, meta):
+    params = mlp.init(jax.random.key(0), [2, 3, 1])
+    optimizer = optax.sgd(0.1)
+    path = tmp_path / "c.npz"
+    checkpoint.save(path, params=params, opt_state=optimizer.init(params), epoch=2, key=key, meta=meta)
+    return path, params, optimizer.init(params)
+
+
+def test_restore_returns_the_saved_state_and_history(tmp_path):
+    key = jax.random.key(3)
+    history = [{"epoch": 1, "train_loss": 0.5}, {"epoch": 2, "train_loss": 0.25}]
+    path, params, opt_state = _saved(tmp_path, key, {"history": history})
+    restored, _, start, records = checkpoint.restore_run(path, params=params, opt_state=opt_state, key=key)
+    chex.assert_trees_all_equal(restored, params)
+    assert (start, records) == (2, history)
+    # A checkpoint written without a history (by checkpoint.save directly) resumes with an empty one.
+    path, params, opt_state = _saved(tmp_path, key, {})
+    assert checkpoint.restore_run(path, params=params, opt_state=opt_state, key=key)[3] == []
+    x = np.zeros((8, 2), np.float32)
+    trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    _, resumed = trainer.fit(trainer.init(params), x, np.zeros((8, 1), np.float32), epochs=3, key=key,
+                             callbacks=[callbacks.Checkpoint(path, resume=True)], verbose=False)
+    assert [r["epoch"] for r in resumed] == [3]
+
+
+@pytest.mark.parametrize("kind", ["typed", "raw"])
+def test_restore_refuses_another_key_typed_or_raw(tmp_path, kind):
+    make = jax.random.key if kind == "typed" else jax.random.PRNGKey
+    path, params, opt_state = _saved(tmp_path, make(3), {})
+    assert checkpoint.restore_run(path, params=params, opt_state=opt_state, key=make(3))[2] == 2
+    with pytest.raises(ValueError, match="written by a run with another key"):
+        checkpoint.restore_run(path, params=params, opt_state=opt_state, key=make(4))
+    with jax.legacy_prng_key("error"):  # a raw key is compared as it is, never passed to jax.random
+        if kind == "raw":
+            assert checkpoint.restore_run(path, params=params, opt_state=opt_state, key=make(3))[2] == 2

@@ -238,7 +238,7 @@ def test_an_ensembles_members_share_the_units_dropped_as_they_share_the_order():
     # Each member trained alone, with the same key, gives that member of the ensemble (CPU: one member at a time).
     x, y = blobs()
     key = jax.random.key(4)
-    members = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    members = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
     t = trainer(ensemble=True)
     state, _ = t.fit(t.init(members), x, y, epochs=2, key=key, verbose=False)
     for k in range(2):

@@ -89,7 +89,7 @@ def test_an_ensembles_evaluation_reports_each_member_by_itself():
     rng = np.random.default_rng(1)
     labels = rng.integers(0, K, N).astype(np.int32)
     x_eval, y_eval = x[:60], labels[:60]
-    params = train.init_ensemble(jax.random.key(3), 3, [D, 8, K])
+    params = mlp.init_ensemble(jax.random.key(3), 3, [D, 8, K])
     trained, history = train.fit(params, x, labels, mlp.Net("tanh"), optimizer=optax.sgd(0.5), epochs=2,
                                  batch_size=BATCH, key=jax.random.key(1), loss="cross_entropy",
                                  eval_data=(x_eval, y_eval), ensemble=True, verbose=False)

@@ -134,7 +134,7 @@ def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, en
     # The epochs run as nested scans (one while loop each): the body of a step appears once, whatever the count.
     key = jax.random.key(0)
     if ensemble:
-        params = shapes(lambda: train.init_ensemble(key, 4, DEPTHS[layers]))
+        params = shapes(lambda: mlp.init_ensemble(key, 4, DEPTHS[layers]))
         opt_state = shapes(lambda: jax.vmap(OPTIMIZER.init)(params))
     else:
         params = shapes(lambda: mlp.init(key, DEPTHS[layers]))
@@ -150,7 +150,7 @@ def test_the_epoch_program_lowers_with_3L_minus_1_products_per_step(platform, en
 @pytest.mark.parametrize("ensemble", [False, True], ids=["one network", "ensemble"])
 def test_the_evaluation_lowers_with_the_forward_products_only(platform, ensemble):
     key = jax.random.key(0)
-    params = shapes(lambda: train.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2]))
+    params = shapes(lambda: mlp.init_ensemble(key, 4, DEPTHS[2]) if ensemble else mlp.init(key, DEPTHS[2]))
     # On an accelerator an ensemble's members are evaluated side by side (one_by_one=False: one vmapped program).
     evaluate = train.make_evaluate(NET, loss="cross_entropy", chunk_size=500, ensemble=ensemble, one_by_one=False)
     text = module_text(evaluate, platform, params, *data_specs(1000), jax.ShapeDtypeStruct((), jnp.int32))
@@ -163,8 +163,8 @@ import json, sys
 import jax, jax.numpy as jnp, numpy as np, optax
 from jax import export
 from jax.sharding import NamedSharding, PartitionSpec as P
-from jaxnet import mlp, train
-mesh = train.make_mesh()
+from jaxnet import mlp, placement, train
+mesh = placement.make_mesh()
 assert mesh.shape["data"] == 2
 replicated, rows = NamedSharding(mesh, P()), NamedSharding(mesh, P("data"))
 spec = lambda tree, s: jax.tree.map(lambda a: jax.ShapeDtypeStruct(np.shape(a), jnp.result_type(a), sharding=s), tree)

@@ -17,7 +17,7 @@ import optax
 import pytest
 from jax.sharding import Mesh
 
-from jaxnet import checkpoint, distributed, mlp, train
+from jaxnet import checkpoint, distributed, mlp, placement, train
 
 X = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
 Y = np.random.default_rng(1).normal(size=(64, 2)).astype(np.float32)
@@ -33,15 +33,15 @@ def fit(params=None, x=X, y=Y, **kwargs):
 def test_make_mesh_refuses_sizes_that_do_not_fit_the_devices():
     three = [jax.devices()[0]] * 3  # the counts are checked before any mesh is built
     with pytest.raises(ValueError, match="members=2 must divide the 3 devices"):
-        train.make_mesh(members=2, devices=three)
+        placement.make_mesh(members=2, devices=three)
     with pytest.raises(ValueError, match="members=0 must divide the 3 devices"):
-        train.make_mesh(members=0, devices=three)
+        placement.make_mesh(members=0, devices=three)
     with pytest.raises(ValueError, match=r"a mesh of members=1 × data=2 needs 2 devices, got 3"):
-        train.make_mesh(members=1, data=2, devices=three)
+        placement.make_mesh(members=1, data=2, devices=three)
 
 
 def test_fit_refuses_a_mesh_and_devices_together_and_a_mesh_with_other_axes():
-    mesh = train.make_mesh(devices=jax.devices()[:1])
+    mesh = placement.make_mesh(devices=jax.devices()[:1])
     with pytest.raises(ValueError, match=r"give either mesh= or devices= \(a data-only mesh\), not both"):
         fit(mesh=mesh, devices=jax.devices()[:1])
     other = Mesh(np.array(jax.devices()[:1]).reshape(1, 1), ("batch", "model"))
@@ -61,7 +61,7 @@ def test_fit_refuses_bad_targets_epochs_and_hyperparameter_names():
     for epochs, per_call in ((1.5, 1), (-1, 1), (2, 0)):
         with pytest.raises(ValueError, match="epochs must be an int >= 0 and epochs_per_call >= 1"):
             fit(epochs=epochs, epochs_per_call=per_call)
-    ensemble = train.init_ensemble(jax.random.key(0), 2, [4, 8, 2])
+    ensemble = mlp.init_ensemble(jax.random.key(0), 2, [4, 8, 2])
     with pytest.raises(ValueError, match=r"unknown hyperparameter 'lr'; the optimizer has \['learning_rate'\]"):
         fit(ensemble, ensemble=True, optimizer=optax.inject_hyperparams(optax.sgd)(learning_rate=0.1),
             hyperparams={"lr": [0.1, 0.2]})
@@ -125,7 +125,7 @@ def test_the_join_timeout_message_says_who_waited_for_whom_and_what_to_check(mon
 # Guards that need two devices run in a process that has two CPU devices.
 TWO_DEVICES = """
 import jax, numpy as np, optax
-from jaxnet import mlp, train
+from jaxnet import mlp, placement, train
 assert jax.device_count() == 2
 x, y = np.zeros((63, 4), np.float32), np.zeros((63, 2), np.float32)
 common = dict(optimizer=optax.sgd(0.1), epochs=1, key=jax.random.key(0), loss="mse", verbose=False)
@@ -136,13 +136,13 @@ def message(call):
         return str(e)
     return "no error"
 single = mlp.init(jax.random.key(0), [4, 8, 2])
-print(message(lambda: train.fit(single, x[:62], y[:62], batch_size=2, mesh=train.make_mesh(members=2), **common)))
-three = train.init_ensemble(jax.random.key(0), 3, [4, 8, 2])
-print(message(lambda: train.fit(three, x[:62], y[:62], batch_size=2, ensemble=True, mesh=train.make_mesh(members=2),
+print(message(lambda: train.fit(single, x[:62], y[:62], batch_size=2, mesh=placement.make_mesh(members=2), **common)))
+three = mlp.init_ensemble(jax.random.key(0), 3, [4, 8, 2])
+print(message(lambda: train.fit(three, x[:62], y[:62], batch_size=2, ensemble=True, mesh=placement.make_mesh(members=2),
                                 **common)))
-print(message(lambda: train.fit(single, x, y, batch_size=2, mesh=train.make_mesh(), **common)))
+print(message(lambda: train.fit(single, x, y, batch_size=2, mesh=placement.make_mesh(), **common)))
 print(repr(train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=2, ensemble=True,
-                         mesh=train.make_mesh(members=2))))
+                         mesh=placement.make_mesh(members=2))))
 """
 
 

@@ -325,12 +325,20 @@ def test_bad_inits_are_refused(bad, error, message):
         mlp.init(jax.random.key(0), [3, 2], bias_init=lambda key, shape, dtype: jnp.zeros(5, dtype))
 
 
+@pytest.mark.parametrize("init, dtype", [("lecun", jnp.float32), ("glorot", jnp.bfloat16), ("normal", jnp.float16)])
+def test_init_ensemble_passes_the_init_dtype_and_bias_init_to_each_member(init, dtype):
+    key, bias_init = jax.random.key(4), jax.nn.initializers.uniform(0.5)
+    stacked = mlp.init_ensemble(key, 3, [3, 5, 2], init=init, dtype=dtype, bias_init=bias_init)
+    for k, member_key in enumerate(jax.random.split(key, 3)):
+        chex.assert_trees_all_equal(jax.tree.map(lambda a, k=k: a[k], stacked),
+                                    mlp.init(member_key, [3, 5, 2], init=init, dtype=dtype, bias_init=bias_init))
+    assert all(float(jnp.abs(b.astype(jnp.float32)).max()) > 0 for _, b in stacked)  # the biases were drawn
+
+
 def test_a_callable_init_goes_through_init_ensemble():
     members = jax.vmap(lambda k: mlp.init(k, [30, 10], init=jax.nn.initializers.glorot_uniform()))(
         jax.random.split(jax.random.key(0), 2))
-    from jaxnet import train
-
-    ensemble = train.init_ensemble(jax.random.key(0), 2, [30, 10], init=jax.nn.initializers.glorot_uniform())
+    ensemble = mlp.init_ensemble(jax.random.key(0), 2, [30, 10], init=jax.nn.initializers.glorot_uniform())
     chex.assert_trees_all_equal(ensemble, members)
 
 

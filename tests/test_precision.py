@@ -163,6 +163,6 @@ def test_a_vmapped_bfloat16_ensemble_is_refused_on_the_cpu_and_members_in_turn_t
             train.Trainer(BF16, loss="cross_entropy", optimizer=optax.adam(0.01), batch_size=32, ensemble=True)
     x, y = blobs()
     t = train.Trainer(BF16, loss="cross_entropy", optimizer=optax.adam(0.01), batch_size=32, ensemble=True)
-    state, history = t.fit(t.init(train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])), x, y, epochs=3,
+    state, history = t.fit(t.init(mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])), x, y, epochs=3,
                            key=jax.random.key(0), eval_data=(x, y), verbose=False)
     assert np.all(np.asarray(history[-1]["eval_accuracy"]) > 0.9)

@@ -58,7 +58,7 @@ def test_streamed_training_equals_the_whole_epoch_program_bit_for_bit(steps_per_
 def test_streaming_keeps_dropout_ensembles_and_continuation_exact(monkeypatch):
     x, y = blobs()
     net = mlp.Net("relu", dropout=0.3)
-    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
     for one_by_one in (True, False):
         from jaxnet import program
 

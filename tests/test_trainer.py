@@ -10,7 +10,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import mlp, train
+from jaxnet import mlp, placement, train
 
 from jaxprs import equations
 from problems import blobs, small_params
@@ -114,7 +114,7 @@ def test_repr_shows_the_network_loss_batch_strategy_and_mesh():
     ensemble = make(ensemble=True)
     strategy = "one by one" if jax.default_backend() == "cpu" else "vmapped"
     assert f"ensemble={strategy!r}" in repr(ensemble)
-    vmapped = make(ensemble=True, mesh=train.make_mesh(devices=jax.devices()[:1]))
+    vmapped = make(ensemble=True, mesh=placement.make_mesh(devices=jax.devices()[:1]))
     assert "ensemble='vmapped'" in repr(vmapped) or len(jax.devices()) == 1
 
 
@@ -140,7 +140,7 @@ def test_settings_that_do_not_depend_on_the_data_are_refused_at_construction():
             (dict(epochs_per_call=0), ValueError, "epochs_per_call must be an int >= 1, got 0"),
             (dict(eval_chunk_size=0), ValueError, "eval_chunk_size must be an int >= 1, got 0"),
             (dict(hyperparams={"learning_rate": [0.1]}), ValueError, "hyperparams needs ensemble=True"),
-            (dict(mesh=train.make_mesh(), devices=jax.devices()), ValueError, "give either mesh= or devices="),
+            (dict(mesh=placement.make_mesh(), devices=jax.devices()), ValueError, "give either mesh= or devices="),
             (dict(net="relu"), TypeError, "net must be a jaxnet.mlp.Net, got str 'relu'")]:
         net = kwargs.pop("net", mlp.Net("relu"))
         with pytest.raises(error, match=message):
@@ -150,7 +150,7 @@ def test_settings_that_do_not_depend_on_the_data_are_refused_at_construction():
 def test_an_ensemble_trains_and_evaluates_each_member_as_alone():
     x, y = blobs()
     key = jax.random.key(3)
-    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
     trainer = make(optax.adam(1e-2), ensemble=True)
     state, history = trainer.fit(trainer.init(stacked), x, y, epochs=2, key=key, eval_data=(x, y), verbose=False)
     single = make(optax.adam(1e-2))
@@ -165,7 +165,7 @@ def test_an_ensemble_trains_and_evaluates_each_member_as_alone():
 
 
 def test_the_vmapped_strategy_is_named_and_refusals_of_evaluate_and_hyperparameters_are_exact(monkeypatch):
-    from jaxnet import program
+    from jaxnet import mlp, program
 
     monkeypatch.setattr(program, "members_one_by_one", lambda mesh: False)  # as on an accelerator
     assert "ensemble='vmapped', mesh=one device)" in repr(make(ensemble=True))
@@ -175,7 +175,7 @@ def test_the_vmapped_strategy_is_named_and_refusals_of_evaluate_and_hyperparamet
     message = "evaluate: labels must lie in [0, 3), got min 0, max 4"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make().evaluate(deep, x, np.where(y == 2, 4, y))
-    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
     message = "hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         make(ensemble=True, hyperparams={"learning_rate": [0.1, 0.2]}).init(stacked)  # sgd injects nothing
@@ -184,13 +184,13 @@ def test_the_vmapped_strategy_is_named_and_refusals_of_evaluate_and_hyperparamet
 @pytest.mark.parametrize("ensemble", [False, True])
 def test_the_trainer_differentiates_by_the_gradient_asked_for(ensemble, monkeypatch):
     # The two gradients agree to round-off, so numbers cannot tell them apart: count the hand-written one's traces.
-    from jaxnet import backprop
+    from jaxnet import backprop, mlp
 
     traced = []
     manual = backprop.value_and_manual_grad
     monkeypatch.setattr(backprop, "value_and_manual_grad", lambda *a, **k: traced.append(1) or manual(*a, **k))
     x, y = blobs()
-    params = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3]) if ensemble else small_params()
+    params = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3]) if ensemble else small_params()
     for grad, expected in (("autodiff", False), ("manual", True)):
         traced.clear()
         trainer = make(grad=grad, ensemble=ensemble)
@@ -218,7 +218,7 @@ def test_the_state_must_be_a_train_state_and_the_default_chunk_is_a_thousand_row
 
 
 def test_a_loss_without_a_metric_records_only_the_evaluation_loss():
-    from jaxnet import callbacks
+    from jaxnet import callbacks, mlp
 
     x, y = blobs()
     targets = np.eye(3, dtype=np.float32)[y]
@@ -323,10 +323,25 @@ def test_predict_gives_mlp_apply_in_chunks():
     got = trainer.predict(params, x)
     np.testing.assert_allclose(got, mlp.apply(params, x, mlp.Net("relu")), rtol=1e-6, atol=1e-6)
     assert got.shape == (203, 3)
-    stacked = train.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
     members = make(ensemble=True).predict(stacked, x)
     assert members.shape == (2, 203, 3)
     np.testing.assert_allclose(members[1], mlp.apply(jax.tree.map(lambda a: a[1], stacked), x, mlp.Net("relu")),
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match=r"predict: x must have shape \(N, 4\)"):
         trainer.predict(params, x[:, :3])
+
+
+@pytest.mark.parametrize("first_epoch", [0, 5])
+def test_check_finite_names_the_first_bad_epoch(first_epoch):
+    values = np.ones((4, 3))  # 4 epochs, 3 members (or steps)
+    values[2, 1] = np.nan
+    values[3, 0] = np.inf
+    message = (f"training diverged: the loss became non-finite in epoch {first_epoch + 3} (of 20)"
+               f"; the last good checkpoint is run/c.npz")
+    with pytest.raises(FloatingPointError, match=f"^{re.escape(message)}$"):
+        train.check_finite(values, first_epoch, 20, "run/c.npz")
+    with pytest.raises(FloatingPointError, match=r"in epoch 3 \(of 20\)$"):  # no checkpoint: nothing more to say
+        train.check_finite(values, 0, 20, None)
+    train.check_finite(np.ones((4, 3)), 0, 20, None)
+    train.check_finite(np.ones(4), 0, 20, None)  # one loss per epoch

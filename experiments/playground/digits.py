@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 
 from experiments import mnist
-from jaxnet import activations, checkpoint, data, mlp, train
+from jaxnet import activations, checkpoint, data, mlp
 
 BOX, SIDE, CENTRE = 20, 28, 14.0  # MNIST's box, image side and centre of mass (see the module docstring)
 INK_FLOOR = 0.05  # ink below this (of full black) is anti-aliasing dust, not part of the digit's bounding box
@@ -131,7 +131,7 @@ def from_checkpoint(path: str, description: str) -> Model:
     header = checkpoint.read_header(path)
     meta = header["meta"]
     members = header["leaves"][0]["shape"][0]
-    template = train.init_ensemble(jax.random.key(0), members, meta["sizes"])
+    template = mlp.init_ensemble(jax.random.key(0), members, meta["sizes"])
     params = checkpoint.restore_params(path, params=template)
     net = mlp.Net(meta["activation"], meta["output"], input_shift=meta["input_shift"],
                   input_scale=meta["input_scale"])

@@ -28,7 +28,7 @@ BUGS = [
      "jax.random.fold_in(key, epoch_id)", "jax.random.fold_in(key, 0)"),
     ("one step fewer per epoch", "jaxnet/program.py",
      "n_batches = x.shape[0] // batch_size", "n_batches = x.shape[0] // batch_size - 1"),
-    ("resuming from a checkpoint written with another key", "jaxnet/loop.py",
+    ("resuming from a checkpoint written with another key", "jaxnet/checkpoint.py",
      "if not np.array_equal(_key_data(saved_key), _key_data(key)):", "if False:"),
     ("an ensemble's evaluation reports member 0 for every member", "jaxnet/train.py",
      "for field, value in self._named(distributed.to_host(one(params))).items()})",
@@ -46,7 +46,7 @@ BUGS = [
 
 # The fast tests of the engine and the recipes (a failure here is a failure of `make test`, which runs them all).
 TESTS = ["tests/test_engine_reference.py", "tests/test_recipes.py", "tests/test_trainer.py", "tests/test_fit.py",
-         "tests/test_callbacks.py", "tests/test_loop.py"]
+         "tests/test_callbacks.py", "tests/test_checkpoint.py", "tests/test_progress.py"]
 SKIP = shutil.ignore_patterns(".venv", "mutants", ".git", "runs", "dist", "docs", "__pycache__", ".hypothesis",
                               ".mypy_cache", ".ruff_cache", ".pytest_cache")
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
-from jaxnet import data, placement, train
+from jaxnet import data, placement
 
 
 def main():
@@ -19,7 +19,7 @@ def main():
             print(f"{shards} data shards need {shards} devices; set JAX_NUM_CPU_DEVICES={shards}")
             continue
         mesh = placement.make_mesh(devices=jax.devices()[:shards])
-        placed = train._place(x, NamedSharding(mesh, PartitionSpec("data")))
+        placed = placement.place(x, NamedSharding(mesh, PartitionSpec("data")))
         per_device = {str(s.device): s.data.nbytes for s in placed.addressable_shards}
         print(f"{shards} data shard(s): {x.dtype} training images {x.shape}, bytes per device: {per_device} "
               f"({np.mean(list(per_device.values())) / 1e6:.1f} MB each)")

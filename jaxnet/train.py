@@ -305,16 +305,16 @@ class Trainer:
         self.net.names(len(params))
         return params
 
-    def init(self, params) -> TrainState:
-        """The state to train ``params`` from: a fresh optimizer state (with the per-member ``hyperparams``), epoch 0.
+    def init(self, params, opt_state=None) -> TrainState:
+        """The state to train ``params`` from, at epoch 0: with a fresh optimizer state, or with ``opt_state`` (an
+        earlier run's ``history.opt_state``) to continue from; the per-member ``hyperparams`` set in either.
+        ``opt_state`` is left as it is.
 
         Raises:
           ValueError: parameters that are not a list of ``(W, b)`` that chain, an ensemble that does not divide over
-            the mesh, or an unknown hyperparameter or one without a value per member.
+            the mesh, an unknown hyperparameter or one without a value per member, or an ``opt_state`` this
+            optimizer did not make for these parameters (naming the first leaf that differs).
         """
-        return self._start(params, None)
-
-    def _start(self, params, opt_state) -> TrainState:
         self._first(params)
         if opt_state is None:
             opt_state = jax.vmap(self.optimizer.init)(params) if self.ensemble else self.optimizer.init(params)
@@ -651,9 +651,9 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
     for name in (n for n, g in given.items() if g):
         warnings.warn(f"fit's {name}= is deprecated and will be removed in the next release; pass "
                       f"{MOVED[name]} instead", DeprecationWarning, stacklevel=2)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0 or \
-            isinstance(epochs_per_call, bool) or not isinstance(epochs_per_call, int) or epochs_per_call < 1:
-        raise ValueError(f"epochs must be an int >= 0 and epochs_per_call >= 1, got {epochs} and {epochs_per_call}")
+    # epochs counts this call's epochs here (the final epoch is epochs_before + epochs); the Trainer checks the rest.
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+        raise ValueError(f"epochs must be an int >= 0 (the epochs this call trains), got {epochs!r}")
     if epochs_before is None:
         if opt_state is not None:
             warnings.warn("fit(opt_state=...) numbers this call's epochs from 1, as a new run's: with the key of the "
@@ -674,7 +674,8 @@ def fit(params, x, y, net: mlp.Net | None = None, *, optimizer: optax.GradientTr
         checkpoint.should_resume(None, resume)  # refuses resume=True without a path, and unknown values
     if log_path is not None:
         moved.append(cb.JsonLog(log_path))
-    state = trainer._start(params, opt_state)._replace(epoch=int(epochs_before))
+    state = trainer.init(params, opt_state)._replace(epoch=int(epochs_before))
+    # Trainer.fit's body, one frame nearer the caller, so that its warnings point at the caller's line.
     state, history = trainer._fit(state, x, y, epochs=int(epochs_before) + epochs, key=key, eval_data=eval_data,
                                   callbacks=moved + list(callbacks), verbose=verbose)
     return state.params, history

@@ -345,3 +345,20 @@ def test_check_finite_names_the_first_bad_epoch(first_epoch):
         train.check_finite(values, 0, 20, None)
     train.check_finite(np.ones((4, 3)), 0, 20, None)
     train.check_finite(np.ones(4), 0, 20, None)  # one loss per epoch
+
+
+def test_init_continues_from_an_optimizer_state_it_checks_and_leaves_alone():
+    # Adam's state after some steps, written out here as optax computes it, is the state init gives back.
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    optimizer = optax.adam(1e-2)
+    trainer = train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optimizer, batch_size=4)
+    grads = jax.tree.map(jnp.ones_like, params)
+    _, opt_state = optimizer.update(grads, optimizer.init(params), params)
+    kept = jax.tree.map(np.array, opt_state)
+    state = trainer.init(params, opt_state)
+    chex.assert_trees_all_equal(state.opt_state, opt_state)
+    chex.assert_trees_all_equal(opt_state, kept)
+    assert state.epoch == 0
+    assert int(state.opt_state[0].count) == 1 and int(trainer.init(params).opt_state[0].count) == 0
+    with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
+        trainer.init(params, optax.sgd(0.1, momentum=0.9).init(params))

@@ -37,7 +37,7 @@ def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_
     Raises:
       ValueError: for a softmax output before a loss that takes logits.
     """
-    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
+    net, loss = mlp.engine_net("evaluation.make_evaluate", net, activation, output), losses.get(loss)
     losses.check_output(loss, net.output)
     if one_by_one is None:
         one_by_one = program.members_one_by_one(None)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Union
 
@@ -287,6 +288,16 @@ def as_net(net: Net | None = None, activation: ActivationSpec | None = None, out
     if activation is not None or output is not None:
         raise ValueError(f"give either net={net!r} or the activation/output keywords, not both")
     return net
+
+
+def engine_net(owner: str, net: Net | None, activation: ActivationSpec | None, output: str | None) -> Net:
+    """The :class:`Net` an engine builder (``program.make_epochs``, ``evaluation.make_evaluate``) was given. They take
+    a :class:`Net`; the ``activation`` / ``output`` shorthand, resolved by the public entry points (``fit``,
+    ``make_step``, ``evaluate``), still works here for one release, with a ``DeprecationWarning``."""
+    if net is None or activation is not None or output is not None:
+        warnings.warn(f"{owner}'s activation=/output= keywords (and its default network) are deprecated and will be "
+                      f"removed in the next release; pass a jaxnet.mlp.Net", DeprecationWarning, stacklevel=3)
+    return as_net(net, activation, output)
 
 
 def layer_activations(activation: ActivationSpec, output: str, num_layers: int) -> list[str]:

@@ -145,7 +145,7 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     is the minibatch scan's (the same steps, ``unroll`` to a loop iteration). Each call returns a new program: hold
     it to reuse what it compiled.
     """
-    net, loss = mlp.as_net(net, activation, output), losses.get(loss)
+    net, loss = mlp.engine_net("program.make_epochs", net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)
     if ensemble:
         update = jax.vmap(update, in_axes=(0, 0, None, None, None, None))

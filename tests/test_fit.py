@@ -601,7 +601,9 @@ def test_make_evaluate_takes_the_network_by_keywords_and_one_network_by_default(
     x, y = problem()
     params = mlp.init(jax.random.key(0), [3, 4, 2])
     xp, yp, n, chunk = evaluation.pad(x, y, 5)
-    by_keywords = evaluation.make_evaluate(loss="mse", chunk_size=chunk, activation="tanh", output="sigmoid")
+    with pytest.warns(DeprecationWarning, match="pass a jaxnet.mlp.Net") as caught:
+        by_keywords = evaluation.make_evaluate(loss="mse", chunk_size=chunk, activation="tanh", output="sigmoid")
+    assert caught[0].filename == __file__
     by_net = evaluation.make_evaluate(mlp.Net("tanh", output="sigmoid"), loss="mse", chunk_size=chunk)
     value = by_keywords(params, xp, yp, n)[0]
     assert value.shape == () and value == by_net(params, xp, yp, n)[0]  # one network: a scalar, not per member

@@ -24,7 +24,9 @@ def test_make_epochs_takes_the_network_by_keywords_and_builds_a_new_program_each
                       jnp.arange(2))
         return p
 
-    by_keywords = program.make_epochs(optimizer, activation="tanh", output="sigmoid", **common)
+    with pytest.warns(DeprecationWarning, match="program.make_epochs's activation=/output= keywords") as caught:
+        by_keywords = program.make_epochs(optimizer, activation="tanh", output="sigmoid", **common)
+    assert caught[0].filename == __file__
     by_net = program.make_epochs(optimizer, mlp.Net("tanh", output="sigmoid"), **common)
     assert by_keywords is not by_net  # nothing is cached: the caller holds the program
     for a, b in zip(jax.tree.leaves(trained(by_keywords)), jax.tree.leaves(trained(by_net))):

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 import pytest
 
-from jaxnet import backprop, callbacks, checkpoint, losses, mlp, placement, program, train
+from jaxnet import backprop, callbacks, checkpoint, datachecks, losses, mlp, placement, program, train
 
 from problems import blobs, small_params
 from problems import regression as problem
@@ -736,17 +736,15 @@ def test_the_unscaled_input_warning_points_two_frames_up_on_a_direct_call():
     # check_input_scale warns at stacklevel 3 by default: the caller of the function that called it, which is the
     # caller of fit when fit calls it.
     x8 = np.full((4, 3), 200, np.uint8)
+    calls = []
 
     def checks():
-        train.check_input_scale("data", x8, mlp.Net("relu"))
+        calls.append(sys._getframe(1).f_lineno)  # the line that called checks(): two frames up from the warning
+        datachecks.check_input_scale("data", x8, mlp.Net("relu"))
 
-    with pytest.warns(train.UnscaledInputWarning) as caught:
-        checks()  # the line two frames up
-    here = test_the_unscaled_input_warning_points_two_frames_up_on_a_direct_call.__code__.co_firstlineno
-    with open(__file__) as f:
-        lines = f.read().splitlines()
-    call = next(i for i in range(here, len(lines)) if lines[i].strip().startswith("checks()  #")) + 1
-    assert (caught[0].filename, caught[0].lineno) == (__file__, call)
+    with pytest.warns(datachecks.UnscaledInputWarning) as caught:
+        checks()
+    assert (caught[0].filename, caught[0].lineno) == (__file__, calls[0])
 
 
 def test_the_default_evaluation_chunk_is_a_thousand_rows(monkeypatch):

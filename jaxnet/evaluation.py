@@ -46,6 +46,18 @@ def make_evaluate(net: mlp.Net | None = None, *, loss: str | losses.Loss, chunk_
     return _make_evaluate(net, loss, chunk_size, ensemble, metrics)
 
 
+def named(values, loss: losses.Loss, metrics: tuple[tuple[str, Callable], ...] = ()) -> dict:
+    """An evaluation's values by name, the one shape ``Trainer.evaluate`` and ``train.evaluate(..., as_dict=True)``
+    return: ``loss``, then the loss's metric under its name (``accuracy`` for the cross-entropy; none for a loss
+    without one), then each of ``metrics``."""
+    result = {"loss": values[0]}
+    if loss.metric is not None:
+        result[loss.metric] = values[1]
+    for (name, _), value in zip(metrics, values[2] if metrics else ()):
+        result[name] = value
+    return result
+
+
 def _members_in_turn(evaluate_one: Callable) -> Callable:
     """The one-network ``evaluate_one`` applied to each member of a stacked ensemble; values stacked, ``(K,)``."""
     def evaluate(params, x, y, n_valid):

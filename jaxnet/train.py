@@ -105,20 +105,31 @@ def _check_metrics(metrics, loss: losses.Loss) -> tuple[tuple[str, Callable], ..
 
 def evaluate(params, x, y, net: mlp.Net | None = None, *, loss: str | losses.Loss,
              activation: mlp.ActivationSpec | None = None, output: str | None = None, chunk_size: int = 1000,
-             ensemble: bool = False) -> tuple[Array, Array]:
-    """Mean loss and metric (the accuracy for the cross-entropy; NaN for a loss without one) of ``params`` on
-    ``(x, y)``, evaluated in compiled chunks of ``chunk_size`` examples.
+             ensemble: bool = False, as_dict: bool | None = None):
+    """Mean loss and metric (the accuracy for the cross-entropy) of ``params`` on ``(x, y)``, evaluated in compiled
+    chunks of ``chunk_size`` examples.
+
+    Returns:
+      with ``as_dict=True``, ``{"loss": ..., "accuracy": ...}`` as :meth:`Trainer.evaluate` returns it (no metric
+      for a loss without one); with ``as_dict=False``, the pair ``(mean loss, metric)`` (the metric NaN for a loss
+      without one). An ensemble's values are arrays of K. The default, ``None``, gives the pair with a
+      ``FutureWarning``: the next release returns the dict.
 
     Raises:
       ValueError: bad shapes, NaN or inf, labels out of range, or a softmax output before a loss on logits.
     """
+    if as_dict is None:
+        warnings.warn("train.evaluate returns the pair (loss, metric) now and the dict {'loss': ..., 'accuracy': ...} "
+                      "of Trainer.evaluate from the next release; pass as_dict=True for the dict, or as_dict=False "
+                      "to keep the pair", FutureWarning, stacklevel=2)
     net, loss = mlp.as_net(net, activation, output), losses.get(loss)
     first = jax.tree.map(lambda a: a[0], params) if ensemble else params
     mlp.check_params(first)
     x, y = np.asarray(x), np.asarray(y)
     check_data("evaluate", x, y, loss, first[0][0].shape[1], first[-1][0].shape[0])
     xp, yp, n, chunk_size = evaluation.pad(x, y, chunk_size)
-    return make_evaluate(net=net, loss=loss, chunk_size=chunk_size, ensemble=ensemble)(params, xp, yp, n)
+    values = make_evaluate(net=net, loss=loss, chunk_size=chunk_size, ensemble=ensemble)(params, xp, yp, n)
+    return evaluation.named(values, loss) if as_dict else values
 
 
 def _set_hyperparams(opt_state, hyperparams: dict[str, Any], ensemble: bool, members: int | None):
@@ -356,13 +367,7 @@ class Trainer:
         return self._named(self._evaluate_program(chunk)(params, xp, yp, n))
 
     def _named(self, values) -> dict[str, Any]:
-        """The evaluation program's values by name: ``loss``, the loss's metric, then each of ``metrics``."""
-        result = {"loss": values[0]}
-        if self.loss.metric is not None:
-            result[self.loss.metric] = values[1]
-        for (name, _), value in zip(self.metrics, values[2] if self.metrics else ()):
-            result[name] = value
-        return result
+        return evaluation.named(values, self.loss, self.metrics)
 
     def predict(self, params, x) -> Array:
         """The network's outputs ŷ for inputs ``x`` ``(N, d_0)``: ``(N, d_L)``, or ``(K, N, d_L)`` for an ensemble;

@@ -97,7 +97,7 @@ def test_an_ensembles_evaluation_reports_each_member_by_itself():
     assert len(record["eval_loss"]) == len(record["eval_accuracy"]) == 3
     for k in range(3):
         member = jax.tree.map(lambda a, k=k: a[k], trained)
-        loss, accuracy = train.evaluate(member, x_eval, y_eval, mlp.Net("tanh"), loss="cross_entropy")
+        loss, accuracy = train.evaluate(member, x_eval, y_eval, mlp.Net("tanh"), loss="cross_entropy", as_dict=False)
         # And from the formulas: softmax cross-entropy of the logits, the argmax against the labels.
         logits = np.asarray(forward(member, jnp.asarray(x_eval)), np.float64)
         log_p = logits - logits.max(axis=1, keepdims=True)

@@ -89,7 +89,7 @@ def test_fit_learns_and_evaluates():
     params, history = fit(small_params(), x[:500], y[:500], epochs=20, eval_data=(x[500:], y[500:]),
                           eval_chunk_size=64)
     assert history[-1]["eval_accuracy"] > 0.9
-    loss, accuracy = train.evaluate(params, x[500:], y[500:], loss="cross_entropy", chunk_size=64)
+    loss, accuracy = train.evaluate(params, x[500:], y[500:], loss="cross_entropy", chunk_size=64, as_dict=False)
     np.testing.assert_allclose(loss, losses.cross_entropy(mlp.apply(params, x[500:]), y[500:]), rtol=1e-5)
     np.testing.assert_allclose(accuracy, np.mean(np.argmax(mlp.apply(params, x[500:]), 1) == y[500:]), rtol=1e-6)
     assert history[-1]["eval_loss"] == pytest.approx(float(loss), rel=1e-5)
@@ -285,7 +285,7 @@ def test_the_double_softmax_is_refused_in_every_path():
         with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
             fit(params, x, y, output="softmax", grad=grad)
     with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
-        train.evaluate(params, x, y, net, loss="cross_entropy")
+        train.evaluate(params, x, y, net, loss="cross_entropy", as_dict=False)
     with pytest.raises(ValueError, match=DOUBLE_SOFTMAX):
         backprop.manual_grad(params, x, y, net, loss="cross_entropy")
     # A softmax output is fine for a loss on probabilities.
@@ -353,9 +353,10 @@ def test_a_continued_fit_numbers_its_epochs_on_and_shuffles_as_one_longer_run():
 def test_evaluate_checks_its_data():
     x, y = blobs()
     with pytest.raises(ValueError, match=r"evaluate: labels must lie in \[0, 3\), got min 0, max 7"):
-        train.evaluate(small_params(), x, np.where(y == 2, 7, y), loss="cross_entropy")
+        train.evaluate(small_params(), x, np.where(y == 2, 7, y), loss="cross_entropy", as_dict=False)
     with pytest.raises(ValueError, match="evaluate: x has NaN or inf in 1 rows, the first at row 3"):
-        train.evaluate(small_params(), np.where(np.arange(len(x))[:, None] == 3, np.inf, x), y, loss="cross_entropy")
+        train.evaluate(small_params(), np.where(np.arange(len(x))[:, None] == 3, np.inf, x), y, loss="cross_entropy",
+                       as_dict=False)
 
 
 def test_integer_inputs_train_like_their_float_values():
@@ -394,9 +395,10 @@ def test_activation_and_output_keywords_build_the_same_network_as_a_net():
     chex.assert_trees_all_equal(by_keywords, by_net)
     default, _ = fit_small(params, x, y)
     assert not np.allclose(default[0][0], by_net[0][0])  # the default (relu, identity) trains otherwise
-    assert train.evaluate(params, x, y, activation="tanh", output="sigmoid", loss="mse")[0] == \
-        train.evaluate(params, x, y, net, loss="mse")[0]  # [1] is the metric: NaN, mse has none
-    assert train.evaluate(params, x, y, activation="tanh", loss="mse")[0] != train.evaluate(params, x, y, loss="mse")[0]
+    assert train.evaluate(params, x, y, activation="tanh", output="sigmoid", loss="mse", as_dict=False)[0] == \
+        train.evaluate(params, x, y, net, loss="mse", as_dict=False)[0]  # [1] is the metric: NaN, mse has none
+    assert train.evaluate(params, x, y, activation="tanh", loss="mse", as_dict=False)[0] != \
+        train.evaluate(params, x, y, loss="mse", as_dict=False)[0]
     optimizer = optax.sgd(0.1)
     by_step = train.make_step(optimizer, activation="tanh", output="sigmoid", loss="mse")
     by_net_step = train.make_step(optimizer, net, loss="mse")
@@ -407,18 +409,18 @@ def test_activation_and_output_keywords_build_the_same_network_as_a_net():
 def test_evaluate_of_an_ensemble_is_each_members_evaluation():
     x, y = problem()
     stacked = mlp.init_ensemble(jax.random.key(0), 3, [3, 5, 4, 2])
-    losses, metrics = train.evaluate(stacked, x, y, mlp.Net("tanh"), loss="mse", ensemble=True)
+    losses, metrics = train.evaluate(stacked, x, y, mlp.Net("tanh"), loss="mse", ensemble=True, as_dict=False)
     assert losses.shape == (3,) and metrics.shape == (3,)
     for k in range(3):
         member = jax.tree.map(lambda a, k=k: a[k], stacked)
-        alone = train.evaluate(member, x, y, mlp.Net("tanh"), loss="mse")
+        alone = train.evaluate(member, x, y, mlp.Net("tanh"), loss="mse", as_dict=False)
         if jax.default_backend() == "cpu":  # members in turn, each by the one-network program: exact
             np.testing.assert_array_equal([losses[k], metrics[k]], alone)  # NaN metric (MSE) equals NaN here
         else:  # vmapped: XLA may group the float32 sums otherwise
             np.testing.assert_allclose(losses[k], alone[0], rtol=1e-6)
     with pytest.raises(ValueError, match=re.escape("evaluate: y must have shape (16, 2) like the network's output, "
                                                    "got (16, 4)")):
-        train.evaluate(stacked, x, np.zeros((N, 4), np.float32), loss="mse", ensemble=True)
+        train.evaluate(stacked, x, np.zeros((N, 4), np.float32), loss="mse", ensemble=True, as_dict=False)
 
 
 def test_three_layers_take_their_output_size_from_the_last_layer():
@@ -426,7 +428,7 @@ def test_three_layers_take_their_output_size_from_the_last_layer():
     params = mlp.init(jax.random.key(0), [3, 6, 5, 2])  # the middle layer's 5 is not the output's 2
     trained, history = fit_small(params, x, y, eval_data=(x, y))
     assert [W.shape for W, _ in trained] == [(6, 3), (5, 6), (2, 5)] and len(history) == 2
-    assert np.isfinite(train.evaluate(trained, x, y, loss="mse")[0])
+    assert np.isfinite(train.evaluate(trained, x, y, loss="mse", as_dict=False)[0])
     with pytest.raises(ValueError, match=re.escape("training data: y must have shape (16, 2) like the network's "
                                                    "output, got (16, 5)")):
         fit_small(params, x, np.zeros((N, 5), np.float32))
@@ -709,7 +711,7 @@ def test_a_one_member_ensemble_given_as_numpy_arrays_trains_and_evaluates_as_its
     chex.assert_trees_all_equal(jax.tree.map(lambda a: a[0], trained), alone)
     # A CPU evaluates the members in turn, each by the one-network program: exact.
     assert history[-1]["eval_loss"] == [alone_history[-1]["eval_loss"]]
-    loss, _ = train.evaluate(jax.tree.map(np.asarray, trained), x, y, loss="mse", ensemble=True)
+    loss, _ = train.evaluate(jax.tree.map(np.asarray, trained), x, y, loss="mse", ensemble=True, as_dict=False)
     assert loss.shape == (1,) and loss[0] == history[-1]["eval_loss"][0]
 
 
@@ -757,8 +759,8 @@ def test_the_default_evaluation_chunk_is_a_thousand_rows(monkeypatch):
     monkeypatch.setattr(evaluation, "pad", lambda x, y, chunk, **kw: chunks.append(chunk) or pad(x, y, chunk, **kw))
     x, y = np.zeros((3000, 4), np.float32), np.zeros(3000, np.int32)
     params = small_params()
-    train.evaluate(params, x, y, loss="cross_entropy")
-    train.evaluate(params, x, y, loss="cross_entropy", chunk_size=7)
+    train.evaluate(params, x, y, loss="cross_entropy", as_dict=False)
+    train.evaluate(params, x, y, loss="cross_entropy", chunk_size=7, as_dict=False)
     assert chunks == [1000, 7]
     fit(params, x[:64], y[:64], optimizer=optax.sgd(0.0), epochs=1, eval_data=(x, y), eval_chunk_size=9)
     fit(params, x[:64], y[:64], optimizer=optax.sgd(0.0), epochs=1, eval_data=(x, y))
@@ -813,3 +815,26 @@ def test_a_moved_name_still_works_and_says_where_it_went(old_module, old, new_mo
     assert len(caught) == 1 and caught[0].filename == __file__  # the warning points at the caller's line
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         before.nothing  # noqa: B018
+
+
+@pytest.mark.parametrize("loss, fields", [("cross_entropy", ["loss", "accuracy"]), ("mse", ["loss"])])
+def test_evaluate_gives_the_trainers_dict_when_asked_and_warns_before_the_pair_goes(loss, fields):
+    x, y = blobs()
+    targets = y if loss == "cross_entropy" else np.eye(3, dtype=np.float32)[y]
+    params, net = small_params(), mlp.Net("tanh")
+    trainer = train.Trainer(net, loss=loss, optimizer=optax.sgd(0.1), batch_size=8)
+    as_dict = train.evaluate(params, x, targets, net, loss=loss, as_dict=True)
+    assert list(as_dict) == fields == list(trainer.evaluate(params, x, targets))
+    for field in fields:
+        np.testing.assert_array_equal(as_dict[field], trainer.evaluate(params, x, targets)[field])
+    # The mean loss written out: softmax cross-entropy or ½‖ŷ − y‖² per example, in float64.
+    z = np.asarray(mlp.apply(params, x, net), np.float64)
+    if loss == "cross_entropy":
+        per_example = np.log(np.exp(z).sum(1)) - z[np.arange(len(y)), y]
+    else:
+        per_example = 0.5 * ((z - targets) ** 2).sum(1)
+    np.testing.assert_allclose(as_dict["loss"], per_example.mean(), rtol=1e-5)
+    with pytest.warns(FutureWarning, match="as_dict=True for the dict") as caught:
+        pair = train.evaluate(params, x, targets, net, loss=loss)
+    assert caught[0].filename == __file__ and isinstance(pair, tuple) and len(pair) == 2
+    np.testing.assert_array_equal(pair[0], as_dict["loss"])

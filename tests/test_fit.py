@@ -7,7 +7,6 @@ The keywords that moved to callbacks keep working for one release, with a warnin
 tested in test_callbacks.py).
 """
 
-import io
 import os
 import re
 import subprocess
@@ -43,6 +42,30 @@ def fit_small(params, x, y, **kwargs):
     kwargs = {"optimizer": optax.sgd(0.1), "epochs": 2, "batch_size": 4, "key": jax.random.key(1), "loss": "mse",
               "verbose": False, **kwargs}
     return train.fit(params, x, y, **kwargs)
+
+
+def test_fit_is_a_fresh_trainers_fit_bit_for_bit():
+    # The one-call form builds a Trainer and trains it: parameters, history (but its wall times) and optimizer state
+    # equal Trainer.fit's, an ensemble's and a continued run's (epochs_before) too. Trainer behaviour itself is
+    # tested in test_trainer.py, once.
+    x, y = blobs()
+    eval_data = (x[:50], y[:50])
+    for ensemble, params in ((False, small_params()), (True, mlp.init_ensemble(jax.random.key(2), 2, [4, 16, 3]))):
+        kwargs = dict(optimizer=optax.adam(1e-2), batch_size=32, ensemble=ensemble)
+        trainer = train.Trainer(mlp.Net("tanh"), loss="cross_entropy", **kwargs)
+        state, expected = trainer.fit(trainer.init(params), x, y, epochs=3, key=jax.random.key(1),
+                                      eval_data=eval_data, verbose=False)
+        trained, history = train.fit(params, x, y, mlp.Net("tanh"), loss="cross_entropy", epochs=3,
+                                     key=jax.random.key(1), eval_data=eval_data, verbose=False, **kwargs)
+        chex.assert_trees_all_equal(trained, state.params)
+        chex.assert_trees_all_equal(history.opt_state, state.opt_state)
+        without_time = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+        assert without_time(history) == without_time(expected)
+        later, _ = trainer.fit(state, x, y, epochs=5, key=jax.random.key(1), verbose=False)
+        continued, _ = train.fit(trained, x, y, mlp.Net("tanh"), loss="cross_entropy", epochs=2,
+                                 key=jax.random.key(1), opt_state=history.opt_state, epochs_before=3,
+                                 verbose=False, **kwargs)
+        chex.assert_trees_all_equal(continued, later.params)
 
 
 def test_make_step_traces_once_and_lowers_the_loss(traces):
@@ -118,16 +141,6 @@ def test_epochs_per_call_gives_the_same_run():
     b, hb = fit(small_params(), x, y, epochs=5, epochs_per_call=2)
     chex.assert_trees_all_equal(a, b)
     np.testing.assert_allclose([r["train_loss"] for r in ha], [r["train_loss"] for r in hb], rtol=1e-6)
-
-
-def test_ensemble_equals_separate_runs():
-    x, y = blobs()
-    stacked = mlp.init_ensemble(jax.random.key(5), 3, [4, 16, 3])
-    together, history = fit(stacked, x, y, ensemble=True)
-    assert len(history[-1]["train_loss"]) == 3
-    for k, member_key in enumerate(jax.random.split(jax.random.key(5), 3)):
-        alone, _ = fit(mlp.init(member_key, [4, 16, 3]), x, y)
-        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, **EPOCH_TOL)
 
 
 def test_the_vmapped_ensemble_program_equals_members_in_turn():
@@ -538,36 +551,6 @@ def test_per_member_hyperparameters_keep_the_optimizers_dtype():
                   hyperparams={"learning_rate": [0.1]})
 
 
-def test_fit_shows_a_bar_by_default_on_a_terminal(monkeypatch):
-    import tqdm.auto
-
-    made = []
-
-    class Bar:
-        def __init__(self, **kwargs):
-            made.append(kwargs)
-
-        def set_postfix(self, *args, **kwargs):
-            pass
-
-        def update(self, n):
-            pass
-
-        def close(self):
-            pass
-
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    monkeypatch.setattr(tqdm.auto, "tqdm", Bar)
-    monkeypatch.setattr("sys.stderr", Terminal())
-    x, y = problem()
-    train.fit(mlp.init(jax.random.key(0), [3, 4, 2]), x, y, optimizer=optax.sgd(0.1), epochs=2, batch_size=4,
-              key=jax.random.key(1), loss="mse")  # verbose left at its default
-    assert made == [dict(total=2, initial=0, unit="epoch", dynamic_ncols=True)]
-
-
 def test_the_optimizer_sees_the_parameters_weight_decay():
     # AdamW decays the parameters themselves: its update needs them, as optax's own step written out shows.
     x, y = problem()
@@ -781,18 +764,6 @@ def test_fit_checks_epochs_per_call_as_the_trainer_does():
             train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=8, epochs_per_call=bad)
     _, history = fit_small(params, x, y, epochs=2, epochs_per_call=np.int64(2))
     assert [r["epoch"] for r in history] == [1, 2]
-
-
-def test_trainer_fit_shows_its_bar_by_default_and_not_when_told(monkeypatch):
-    shown = []
-    monkeypatch.setattr(callbacks.Progress, "on_epochs_end", lambda self, run, state, records: shown.append(1))
-    x, y = problem()
-    trainer = train.Trainer(mlp.Net("tanh"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
-    trainer.fit(trainer.init(mlp.init(jax.random.key(0), [3, 4, 2])), x, y, epochs=1, key=jax.random.key(1))
-    assert shown == [1]
-    trainer.fit(trainer.init(mlp.init(jax.random.key(0), [3, 4, 2])), x, y, epochs=1, key=jax.random.key(1),
-                verbose=False)
-    assert shown == [1]
 
 
 # Names that moved to the module that owns their job: each old name still works, warns once per use, names the new

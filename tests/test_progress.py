@@ -104,3 +104,19 @@ def test_fit_advances_the_bar_by_each_calls_epochs_and_gives_each_epoch_its_shar
     seconds = [record["seconds"] for record in history]
     assert seconds[0] == seconds[1] == seconds[2] > 0 and seconds[3] == seconds[4] == seconds[5] > 0
     assert sum(seconds) <= wall
+
+
+def test_fit_and_trainer_fit_show_a_bar_by_default_on_a_terminal_and_not_when_told(fake_tqdm, monkeypatch):
+    monkeypatch.setattr("sys.stderr", Terminal())
+    x, y = np.zeros((16, 3), np.float32), np.zeros((16, 2), np.float32)
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    train.fit(params, x, y, optimizer=optax.sgd(0.1), epochs=2, batch_size=4, key=jax.random.key(1),
+              loss="mse")  # verbose left at its default
+    assert [bar.kwargs for bar in fake_tqdm] == [dict(total=2, initial=0, unit="epoch", dynamic_ncols=True)]
+    trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4)
+    trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1))
+    assert len(fake_tqdm) == 2 and fake_tqdm[1].updates == [1] and fake_tqdm[1].closed
+    trainer.fit(trainer.init(params), x, y, epochs=1, key=jax.random.key(1), verbose=False)
+    train.fit(params, x, y, optimizer=optax.sgd(0.1), epochs=1, batch_size=4, key=jax.random.key(1), loss="mse",
+              verbose=False)
+    assert len(fake_tqdm) == 2

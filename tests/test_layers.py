@@ -2,11 +2,13 @@
 a lower layer (read from the source with ast, every import statement, inside functions too)."""
 
 import ast
+import importlib.util
 import os
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The package's folder, found without importing it: the checkout's, or the installed wheel's.
+PACKAGE = importlib.util.find_spec("jaxnet").submodule_search_locations[0]
 
 # Written out here, from the documented order; a new module must be placed in it.
 LAYERS = [
@@ -20,13 +22,12 @@ LAYERS = [
     {"train"},
 ]
 LAYER = {module: rank for rank, modules in enumerate(LAYERS) for module in modules}
-MODULES = sorted(name[:-3] for name in os.listdir(os.path.join(ROOT, "jaxnet"))
-                 if name.endswith(".py") and name != "__init__.py")
+MODULES = sorted(name[:-3] for name in os.listdir(PACKAGE) if name.endswith(".py") and name != "__init__.py")
 
 
 def imported(module: str) -> set[str]:
     """The jaxnet modules ``module``'s source imports."""
-    with open(os.path.join(ROOT, "jaxnet", f"{module}.py")) as f:
+    with open(os.path.join(PACKAGE, f"{module}.py")) as f:
         tree = ast.parse(f.read())
     found = set()
     for node in ast.walk(tree):

@@ -51,12 +51,12 @@ def resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool):
     if mesh is None:
         mesh = make_mesh(devices=devices)
     if set(mesh.axis_names) != {"members", "data"}:
-        raise ValueError(f"the mesh must have the axes ('members', 'data') (see make_mesh), got "
+        raise ValueError(f"the mesh must have the axes ('members', 'data') (see placement.make_mesh), got "
                          f"{mesh.axis_names}")
     m = mesh.shape["members"]
     if m > 1 and not ensemble:
         raise ValueError(f"the mesh spreads members over {m} devices, but a single network has no members; use "
-                         f"make_mesh(members=1)")
+                         f"placement.make_mesh(members=1)")
     return None if mesh.size == 1 else mesh
 
 

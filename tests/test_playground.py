@@ -243,13 +243,31 @@ def test_the_largest_learning_rate_allowed_keeps_every_number_shown_finite(activ
         assert np.isfinite(snapshot.prediction).all()
 
 
-def test_a_run_whose_error_is_not_finite_is_refused_by_name(monkeypatch):
-    measured = fit._measure
+def test_the_measuring_programs_are_kept_for_the_last_16_widths_and_freed_after():
+    # Creating a jit compiles nothing, so 17 distinct widths cost no compilation here; the 17th evicts the first,
+    # and once evicted nothing holds it (its compiled programs go with it).
+    import gc
+    import weakref
 
-    def diverging(*args, **kwargs):
-        train_rmse, prediction, test_rmse, units = measured(*args, **kwargs)
-        return train_rmse, prediction, test_rmse * np.nan, units
-    monkeypatch.setattr(fit, "_measure", diverging)
+    fit.measure_for.cache_clear()
+    first = weakref.ref(fit.measure_for(10, "tanh"))
+    assert fit.measure_for(10, "tanh") is first()  # kept: the same program for the same width and activation
+    for width in range(11, 27):
+        fit.measure_for(width, "tanh")
+    gc.collect()
+    assert first() is None
+    fit.measure_for.cache_clear()
+
+
+def test_a_run_whose_error_is_not_finite_is_refused_by_name(monkeypatch):
+    measure_for = fit.measure_for
+
+    def diverging(width, activation):
+        def measure(*args):
+            train_rmse, prediction, test_rmse, units = measure_for(width, activation)(*args)
+            return train_rmse, prediction, test_rmse * np.nan, units
+        return measure
+    monkeypatch.setattr(fit, "measure_for", diverging)
     with pytest.raises(ValueError, match=r"the run diverged by step 0: .* lower the learning rate \(it was 0.005\)"):
         next(fit.stream(fit.FitSettings(width=10, steps=20)))
 

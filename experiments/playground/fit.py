@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Literal, NamedTuple
 
 import jax
@@ -135,7 +135,6 @@ UNITS_SHOWN = 10
 TEST_BLOCK = 1000  # test points evaluated at a time
 
 
-@functools.partial(jax.jit, static_argnames="net")
 def _measure(params, x, y, x_test, y_test, net):
     """(train RMSE, the test points' predictions, test RMSE, the largest units' contributions) in one compiled call.
 
@@ -156,6 +155,14 @@ def _measure(params, x, y, x_test, y_test, net):
     top = jax.lax.top_k(size, UNITS_SHOWN)[1]
     units = a[0, top, None] * phi(W1[top, :1] * x_test[:, 0][None, :] + c[top, None])
     return rmse(mlp.apply(params, x, net), y), prediction, rmse(prediction, y_test), units
+
+
+@functools.lru_cache(maxsize=16)
+def measure_for(width: int, activation: str) -> Callable:
+    """The compiled :func:`_measure` of one width and activation. The last 16 are kept, as :func:`trainer_for` keeps
+    its Trainers: one jit per entry, so an evicted entry takes its compiled program with it, and runs at ever new
+    widths cannot grow the server's memory without bound."""
+    return jax.jit(functools.partial(_measure, net=mlp.Net(activation)))
 
 
 def initial_params(settings: FitSettings) -> mlp.Params:
@@ -187,13 +194,12 @@ def stream(settings: FitSettings) -> Iterator[Snapshot]:
     config = settings.experiment()
     x, y = universal_approx.sample(config.n, config.domain)
     x_test, y_test = universal_approx.sample(config.test_points, config.domain)
-    net = mlp.Net(settings.activation)
     trainer = trainer_for(dataclasses.replace(settings, seed=0, init="spread"))
     key = jax.random.key(config.seed)
     state, step, curve = trainer.init(initial_params(settings)), 0, []
     params = state.params
     while True:
-        measured = _measure(params, x, y, x_test, y_test, net=net)
+        measured = measure_for(settings.width, settings.activation)(params, x, y, x_test, y_test)
         train_rmse, prediction, test_rmse = float(measured[0]), np.asarray(measured[1]), float(measured[2])
         if not (math.isfinite(train_rmse) and math.isfinite(test_rmse) and np.isfinite(prediction).all()):
             raise ValueError(f"the run diverged by step {step:,}: its error is no longer a finite number; lower the "

@@ -45,6 +45,14 @@ def pytest_collection_modifyitems(config, items):
             duration = json.load(f)["duration_by_test"]
     except (OSError, ValueError, KeyError):
         duration = {}
-    # "jaxnet.losses.x_check_output__mutmut_7" -> "test_losses" (also test_losses_*.py)
-    own = "test_" + mutant.split("__mutmut_")[0].split(".")[-2]
-    items.sort(key=lambda item: (own not in item.nodeid.split("::")[0], duration.get(item.nodeid, 1.0)))
+    # "jaxnet.losses.x_check_output__mutmut_7" -> test_losses*.py; "experiments.playground.fit.x_…" ->
+    # test_playground*.py and test_fit*.py; a method "jaxnet.train.xǁTrainerǁ_loop__…" -> test_trainer*.py too.
+    *packages, function = mutant.split("__mutmut_")[0].split(".")
+    own = {"test_" + name for name in packages[1:]}
+    if function.count("ǁ") == 2:
+        own.add("test_" + function.split("ǁ")[1].lower())
+
+    def mine(item):
+        return os.path.basename(item.nodeid.split("::")[0]).startswith(tuple(own))
+
+    items.sort(key=lambda item: (not mine(item), duration.get(item.nodeid, 1.0)))

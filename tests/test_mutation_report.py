@@ -9,13 +9,28 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
+import elsewhere  # noqa: E402
+
 import planted  # noqa: E402
 import report  # noqa: E402
 
 
-def write_results(directory, codes):
+def write_results(directory, codes, returns=None):
+    """mutmut's files for a module jaxnet/a.py: its functions' originals return 0, mutant n returns ``returns[n]``
+    (n by default), and ``codes`` their exit codes."""
     os.makedirs(directory / "jaxnet", exist_ok=True)
     (directory / "jaxnet" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
+    functions = sorted({name.rsplit(".", 1)[1].split("__mutmut_")[0] for name in codes})
+    text = "".join(f"def {f}__mutmut_orig(x):\n    y = x + 1\n    return 0\n\n\n" for f in functions)
+    for name in codes:
+        local = name.rsplit(".", 1)[1]
+        number = int(local.split("__mutmut_")[1])
+        text += f"def {local}(x):\n    y = x + 1\n    return {(returns or {}).get(number, number)}\n\n\n"
+    (directory / "jaxnet" / "a.py").write_text(text)
+
+
+def entry(function, removed, added, reason):
+    return f"{function}\n- {removed}\n+ {added}\n= {reason}\n\n"
 
 
 def run(tmp_path):
@@ -28,11 +43,48 @@ def test_scores_count_kills_and_timeouts_and_leave_out_the_equivalent(tmp_path):
              "jaxnet.a.x_f__mutmut_10": 0,  # equivalent
              "jaxnet.a.x_g__mutmut_1": 0}   # a survivor
     write_results(tmp_path / "mutants", codes)
-    (tmp_path / "equivalent.txt").write_text("# header\njaxnet.a.x_f__mutmut_10  # the same contraction\n")
+    (tmp_path / "equivalent.txt").write_text("# header\n\n" + entry("jaxnet.a.x_f", "return 0", "return 10",
+                                                                     "the same contraction"))
     assert run(tmp_path) == 0  # 9 killed of 10 non-equivalent: 90%
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 11 | 9 | 0 | 1 | 0 | 1 | 0 | 0 | 90.0% |" in text
+    assert "| jaxnet.a | 11 | 9 | 0 | 1 | 1 | 0 | 0 | 90.0% |" in text
+    assert "| **all** | 11 | 9 | 0 | 1 | 1 | 0 | 0 | 90.0% |" in text
     assert "`jaxnet.a.x_g__mutmut_1 (survived)`" in text
+
+
+def test_an_equivalent_is_matched_by_its_change_not_its_number(tmp_path):
+    # The function changed and its mutants were numbered anew: the entry follows the change to mutant 4 and
+    # excuses nothing else; mutant 3 returns what mutant 10 returned in the other function, which is not excused.
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_3": 0, "jaxnet.a.x_f__mutmut_4": 0,
+                                         "jaxnet.a.x_g__mutmut_1": 0}, returns={3: 11, 4: 10, 1: 10})
+    (tmp_path / "equivalent.txt").write_text(entry("jaxnet.a.x_f", "return 0", "return 10", "why"))
+    assert run(tmp_path) == 1
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 3 | 0 | 0 | 1 | 2 | 0 | 0 | 0.0% |" in text
+    assert "`jaxnet.a.x_f__mutmut_3 (survived)`" in text and "`jaxnet.a.x_g__mutmut_1 (survived)`" in text
+
+
+def test_an_entry_that_matches_no_mutant_fails_the_report_and_is_shown(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1})
+    (tmp_path / "equivalent.txt").write_text(entry("jaxnet.a.x_f", "return 0", "return 2", "why"))
+    assert run(tmp_path) == 1  # the module scores 100%, but the entry is stale
+    text = (tmp_path / "REPORT.md").read_text()
+    assert "match no mutant" in text and "jaxnet.a.x_f\n- return 0\n+ return 2" in text
+
+
+@pytest.mark.parametrize("reason", ["speed: the same numbers, later", "stacklevel: tests/t.py::test_where"])
+def test_speed_and_stacklevel_are_not_equivalence(tmp_path, reason):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 0})
+    (tmp_path / "equivalent.txt").write_text(entry("jaxnet.a.x_f", "return 0", "return 1", reason))
+    with pytest.raises(SystemExit, match=f"says '{reason.split(':')[0]}': not an equivalent"):
+        run(tmp_path)
+
+
+def test_an_entry_without_a_reason_is_refused(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 0})
+    (tmp_path / "equivalent.txt").write_text("jaxnet.a.x_f\n- return 0\n+ return 1\n")
+    with pytest.raises(SystemExit, match="one '= reason'"):
+        run(tmp_path)
 
 
 def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
@@ -40,7 +92,14 @@ def test_a_module_below_the_goal_or_unchecked_fails(tmp_path):
                                          "jaxnet.a.x_f__mutmut_3": None})
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1
-    assert "| jaxnet.a | 3 | 1 | 0 | 0 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+    assert "| jaxnet.a | 3 | 1 | 0 | 0 | 1 | 0 | 1 | 50.0% |" in (tmp_path / "REPORT.md").read_text()
+
+
+def test_an_unchecked_mutant_fails_the_module_even_when_the_checked_ones_score(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": None})
+    (tmp_path / "equivalent.txt").write_text("")
+    assert run(tmp_path) == 1
+    assert "| jaxnet.a | 2 | 1 | 0 | 0 | 0 | 0 | 1 | 100.0% |" in (tmp_path / "REPORT.md").read_text()
 
 
 def test_survivors_a_slow_test_killed_count_as_killed_and_are_shown_apart(tmp_path):
@@ -53,22 +112,35 @@ def test_survivors_a_slow_test_killed_count_as_killed_and_are_shown_apart(tmp_pa
     (tmp_path / "equivalent.txt").write_text("")
     assert run(tmp_path) == 1  # 3 of 4
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 4 | 3 | 2 | 0 | 0 | 1 | 0 | 0 | 75.0% |" in text
+    assert "| jaxnet.a | 4 | 3 | 2 | 0 | 1 | 0 | 0 | 75.0% |" in text
     assert "`jaxnet.a.x_f__mutmut_4 (survived)`" in text and "mutmut_2 (" not in text
 
 
-def test_speed_only_mutants_have_their_own_column_and_stacklevel_ones_count_as_killed(tmp_path):
-    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 0,
-                                         "jaxnet.a.x_f__mutmut_3": 0, "jaxnet.a.x_f__mutmut_4": 0,
-                                         "jaxnet.a.x_f__mutmut_5": 0})
-    (tmp_path / "equivalent.txt").write_text(
-        "jaxnet.a.x_f__mutmut_2  # speed: the same numbers in another schedule\n"
-        "jaxnet.a.x_f__mutmut_3  # stacklevel: tests/t.py::test_where_it_points\n"
-        "jaxnet.a.x_f__mutmut_4  # an einsum's labels renamed\n")
-    assert run(tmp_path) == 1  # 2 killed of 3 counted: 66.7%
+def test_a_survivor_no_test_reaches_counts_against_the_score(tmp_path):
+    write_results(tmp_path / "mutants", {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 33})
+    (tmp_path / "equivalent.txt").write_text("")
+    assert run(tmp_path) == 1
     text = (tmp_path / "REPORT.md").read_text()
-    assert "| jaxnet.a | 5 | 2 | 0 | 1 | 1 | 1 | 0 | 0 | 66.7% |" in text
-    assert "`jaxnet.a.x_f__mutmut_5 (survived)`" in text
+    assert "| jaxnet.a | 2 | 1 | 0 | 0 | 0 | 1 | 0 | 50.0% |" in text
+    assert "`jaxnet.a.x_f__mutmut_2 (no test calls it)`" in text
+
+
+def test_a_scratch_copy_gets_the_mutants_function_or_method_in_place_of_the_original(tmp_path):
+    # elsewhere.py's scratch routes: the mutant's text replaces the original function, decorators and neighbours
+    # kept, so a warning's stacklevel is tested without mutmut's trampoline.
+    source = ("import functools\n\n\ndef f(x):\n    return x + 1\n\n\nclass T:\n    @functools.cache\n"
+              "    def _g(self, x):\n        return x * 2\n\n    def h(self):\n        return 3\n")
+    mutants = tmp_path / "mutants"
+    (mutants / "jaxnet").mkdir(parents=True)
+    (mutants / "jaxnet" / "a.py").write_text(
+        "def x_f__mutmut_orig(x):\n    return x + 1\n\n\ndef x_f__mutmut_1(x):\n    return x - 1\n\n\n"
+        "class T:\n    def xǁTǁ_g__mutmut_orig(self, x):\n        return x * 2\n\n"
+        "    def xǁTǁ_g__mutmut_2(self, x):\n        return x / 2\n")
+    (mutants / "jaxnet" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": {
+        "jaxnet.a.x_f__mutmut_1": 0, "jaxnet.a.xǁTǁ_g__mutmut_2": 0}}))
+    assert elsewhere.written_in(source, "jaxnet.a.x_f__mutmut_1", str(mutants)) == source.replace("x + 1", "x - 1")
+    assert elsewhere.written_in(source, "jaxnet.a.xǁTǁ_g__mutmut_2", str(mutants)) == source.replace("x * 2", "x / 2")
+    assert elsewhere.written_in(source, "", str(mutants)) == source
 
 
 def test_collecting_the_fast_tests_starts_no_jax_runtime():
@@ -119,3 +191,15 @@ def test_under_make_mutants_the_mutated_modules_tests_run_first_each_group_faste
     conftest.pytest_collection_modifyitems(None, items)
     assert [item.nodeid for item in items] == ["tests/test_losses.py::fast", "tests/test_losses.py::slow",
                                                "tests/test_train.py::b", "tests/test_mlp.py::a"]
+    # A module in a package counts each part of its name; a method counts its class.
+    items = [Item(n) for n in ("tests/test_mlp.py::a", "tests/test_fit.py::c", "tests/test_playground.py::d",
+                               "tests/test_trainer.py::e")]
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "experiments.playground.fit.x_trainer_for__mutmut_1")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.nodeid for item in items][:2] == ["tests/test_fit.py::c", "tests/test_playground.py::d"]
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "jaxnet.mlp.xǁNetǁ__init____mutmut_1")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.nodeid for item in items][0] == "tests/test_mlp.py::a"
+    monkeypatch.setenv("MUTANT_UNDER_TEST", "jaxnet.train.xǁTrainerǁ_loop__mutmut_2")
+    conftest.pytest_collection_modifyitems(None, items)
+    assert [item.nodeid for item in items][0] == "tests/test_trainer.py::e"

@@ -10,16 +10,23 @@ them, with the mutant switched on (``MUTANT_UNDER_TEST``, inherited by the child
 ``{mutant: {test: exit code}}``. ``tests/mutants/report.py`` reads it: any exit code but 0 (a failed test, or a
 timeout) is a kill. A second run skips what the first one checked; mutants listed in ``equivalent.txt`` are
 not tried.
+
+A test written ``scratch:<node id>`` runs instead in a scratch copy of the project whose source has the mutant's
+function written in place of the original (no trampoline): mutmut's trampoline adds frames, so where a warning points
+(its ``stacklevel``) can be tested only there. The test must pass on the unmutated copy first.
 """
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures
 import fnmatch
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -47,7 +54,7 @@ def routes(path: str) -> list[tuple[str, str]]:
 def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.path.join(HERE, "elsewhere.txt"),
          equivalent_file: str = os.path.join(HERE, "equivalent.txt"), timeout_s: int = 600, workers: int = 2) -> int:
     codes = report.results(mutants)
-    equivalent = report.equivalents(equivalent_file)  # accounted for already: not worth a slow test
+    equivalent, _ = report.accounted(mutants, equivalent_file)  # accounted for already: not worth a slow test
     out_path = os.path.join(mutants, "elsewhere.json")
     done = {}
     if os.path.exists(out_path):
@@ -55,7 +62,11 @@ def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.pat
             done = json.load(f)
     env = {**os.environ, "PYTHONPATH": os.path.abspath(mutants), "JAX_PLATFORMS": "cpu"}
 
+    scratch = tempfile.mkdtemp(prefix="jaxnet-mutants-")
+
     def run(test: str, mutant: str) -> int:
+        if test.startswith("scratch:"):
+            return in_scratch_copy(test.removeprefix("scratch:"), mutant, mutants, scratch, timeout_s)
         try:
             return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p",
                                    "no:cacheprovider", test], cwd=mutants, env={**env, "MUTANT_UNDER_TEST": mutant},
@@ -99,7 +110,60 @@ def main(mutants: str = os.path.join(ROOT, "mutants"), routes_file: str = os.pat
         pending = {test for name, tests in plan.items() for test in tests if test not in tried[name]}
         list(pool.map(control, sorted(pending)))
         list(pool.map(judge, plan))
+    shutil.rmtree(scratch, ignore_errors=True)
     return 0
+
+
+def written_in(source: str, mutant: str, mutants: str) -> str:
+    """``source`` (the original text of the mutant's file) with the mutant's function in place of the original;
+    ``mutant`` "" or "fail" leaves it as it is, or makes the function raise."""
+    if mutant in ("", "fail"):
+        return source
+    local = mutant.rsplit(".", 1)[1]
+    base = local.split("__mutmut_")[0]
+    path = next(p for n, (_, p) in report._mutants(mutants).items() if n == mutant)
+    with open(path) as f:
+        mutated = f.read()
+    new = next(node for node in ast.walk(ast.parse(mutated))
+               if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == local)
+    # mutmut's names: "x_fit" for a function fit, "xǁTrainerǁ_fit" for the method Trainer._fit.
+    owner, name = (base.split("ǁ")[1], base.split("ǁ")[2]) if base.count("ǁ") == 2 else (None, base[2:])
+    tree = ast.parse(source)
+    scope = tree.body if owner is None else next(node.body for node in tree.body
+                                                 if isinstance(node, ast.ClassDef) and node.name == owner)
+    old = next(node for node in scope if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name)
+    lines = source.splitlines(keepends=True)
+    text = (ast.get_source_segment(mutated, new) or "").replace(local, name, 1)
+    indent = " " * old.col_offset
+    return "".join(lines[: old.lineno - 1]) + indent + text + "\n" + "".join(lines[old.end_lineno:])
+
+
+def in_scratch_copy(test: str, mutant: str, mutants: str, scratch: str, timeout_s: int) -> int:
+    """Runs ``test`` in a copy of the project with ``mutant`` written into its source; pytest's exit code."""
+    copy = tempfile.mkdtemp(dir=scratch)
+    for folder in ("jaxnet", "experiments", "tests"):
+        shutil.copytree(os.path.join(ROOT, folder), os.path.join(copy, folder),
+                        ignore=shutil.ignore_patterns("__pycache__", "*.ipynb"))
+    for name in ("pyproject.toml", "README.md", "CHANGELOG.md", "LECTURE.md"):
+        shutil.copy(os.path.join(ROOT, name), copy)
+    if mutant == "fail":  # mutmut's own control: a run with the function broken must fail
+        return 1
+    if mutant:
+        module = mutant.rsplit(".", 1)[0].replace(".", os.sep)
+        path = os.path.join(copy, module + ".py")
+        path = path if os.path.exists(path) else os.path.join(copy, module, "__init__.py")
+        with open(path) as f:
+            source = f.read()
+        with open(path, "w") as f:
+            f.write(written_in(source, mutant, mutants))
+    try:
+        return subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:randomly", "-p",
+                               "no:cacheprovider", test], cwd=copy, capture_output=True, timeout=timeout_s,
+                              env={**os.environ, "PYTHONPATH": copy, "JAX_PLATFORMS": "cpu"}).returncode
+    except subprocess.TimeoutExpired:
+        return 36
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -101,7 +101,8 @@ def _functions(path: str) -> dict[str, str]:
     """``{name: source}`` of every function in one of mutmut's files (methods too: mutmut names them uniquely)."""
     with open(path) as f:
         text = f.read()
-    return {node.name: ast.get_source_segment(text, node) or ""
+    lines = text.splitlines()  # not ast.get_source_segment: it splits the whole file again for every function
+    return {node.name: "\n".join(lines[node.lineno - 1: node.end_lineno or node.lineno])
             for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 

@@ -127,6 +127,7 @@ def test_one_process_writes_and_brings_its_arrays_home():
     ({"SLURM_STEP_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "1"}, None, None, 3),
     ({"SLURM_STEP_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "2"}, None, None, 1),
     ({"SLURM_TASKS_PER_NODE": "4", "SLURM_NODEID": "0"}, None, None, 4),
+    ({"SLURM_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "3"}, None, None, None),  # a node past the list: unknown
     ({}, "127.0.0.1:1234", 3, 3),
     ({}, "localhost:1234", 2, 2),
     ({}, "10.0.0.1:1234", 2, None),  # another host: the processes may be anywhere

@@ -122,6 +122,10 @@ def test_margins_by_hand_on_a_small_matrix():
     never = mnist_report.precision_recall(np.array([[2, 0], [0, 0]]))  # class 1 never predicted nor present: 0, not NaN
     np.testing.assert_array_equal(never[0], [1, 0])  # precision
     np.testing.assert_array_equal(never[1], [1, 0])  # recall
+    one = mnist_report.precision_recall(np.array([[1, 0], [0, 0]]))  # one example: 1/1, whatever guards the 0/0
+    np.testing.assert_array_equal(one[0], [1, 0])
+    np.testing.assert_array_equal(one[1], [1, 0])
+    assert mnist_report.confusion_matrix(np.array([9]), np.array([9])).shape == (10, 10)  # MNIST's ten by default
 
 
 def test_confusion_text_has_the_lectures_layout():

@@ -84,6 +84,8 @@ def test_a_bar_shows_in_a_notebook_kernel(fake_tqdm, monkeypatch):
     assert fake_tqdm[0].postfixes[0][0][0] == {"train_loss": "1", "val_loss": "2", "val_accuracy": "0.5"}
     monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace(get_ipython=lambda: None))  # a plain shell
     assert callbacks.ProgressBar(total=4, initial=0, verbose=True).bar is None
+    monkeypatch.setitem(sys.modules, "IPython", types.SimpleNamespace())  # IPython half imported: no get_ipython yet
+    assert callbacks.ProgressBar(total=4, initial=0, verbose=True).bar is None
 
 
 def test_fit_advances_the_bar_by_each_calls_epochs_and_gives_each_epoch_its_share_of_the_time(fake_tqdm,

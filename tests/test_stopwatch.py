@@ -1,6 +1,8 @@
 """Where the experiments' seconds go (experiments/stopwatch.py) and the time-to-98.4% arithmetic of
 benchmarks/time_to_accuracy.py, on histories written out by hand."""
 
+import io
+import os
 import time
 
 import numpy as np
@@ -41,6 +43,31 @@ def test_process_age_is_the_time_since_this_process_started():
     age = stopwatch.process_age()
     # pytest has been running for a while; /proc's clock ticks are 1/100 s.
     assert 0.0 < age < 3600
+
+
+def fake_proc(monkeypatch, stat: str | None, uptime: str | None):
+    files = {path: text for path, text in (("/proc/self/stat", stat), ("/proc/uptime", uptime)) if text is not None}
+
+    def fake_open(path, *args, **kwargs):
+        if path not in files:
+            raise FileNotFoundError(path)
+        return io.StringIO(files[path])
+
+    monkeypatch.setattr(stopwatch, "open", fake_open, raising=False)  # found before the builtin
+
+
+@pytest.mark.parametrize("uptime, age", [("1000.25 7.0", 0.25), ("999.0 7.0", 0.0)])  # a later start reads 0
+def test_process_age_reads_the_start_after_the_command_names_last_parenthesis(monkeypatch, uptime, age):
+    # Field 22 of /proc/self/stat is the start in clock ticks; the command name may hold ") (" itself.
+    ticks = 1000 * os.sysconf("SC_CLK_TCK")
+    fields = ["S", *map(str, range(4, 22)), str(ticks), "0", "0"]  # fields 3 to 24
+    fake_proc(monkeypatch, "4242 (a) (b c) " + " ".join(fields), uptime)
+    assert stopwatch.process_age() == age
+
+
+def test_process_age_is_0_where_proc_cannot_tell(monkeypatch):
+    fake_proc(monkeypatch, None, None)  # no /proc (macOS, Windows)
+    assert stopwatch.process_age() == 0.0
 
 
 def test_first_at_and_the_mean_over_seeds():

@@ -43,6 +43,10 @@ def test_the_slope_of_a_power_law_is_its_exponent():
     widths = np.array([10, 30, 100, 1000, 10000])
     assert width_study.loglog_slope(widths, 3.0 * widths ** -1.5) == pytest.approx(-1.5, abs=1e-12)
     assert width_study.loglog_slope(widths, 0.2 * widths ** 0.5) == pytest.approx(0.5, abs=1e-12)
+    # Widths in a small integer type and float32 errors are fitted in float64 all the same, bit for bit.
+    errors = np.array([0.3, 0.05, 0.01, 4e-4, 1e-5], np.float32)
+    by_hand = np.polyfit(np.log(widths.astype(np.float64)), np.log(errors.astype(np.float64)), 1)[0]
+    assert width_study.loglog_slope(widths.astype(np.int16), errors) == by_hand
 
 
 @pytest.mark.slow

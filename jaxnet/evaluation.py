@@ -110,13 +110,14 @@ def make_predict(net: mlp.Net, chunk_size: int, ensemble: bool) -> Callable:
     return jax.jit(jax.vmap(predict_one, in_axes=(0, None)) if ensemble else predict_one)
 
 
-def pad(x: np.ndarray, y: np.ndarray, chunk_size: int, *, multiple_of: int = 1):
-    """``(x, y)`` padded with zero rows to a multiple of the chunk size; returns them, N and the chunk.
+def pad(x: np.ndarray, y: np.ndarray | None, chunk_size: int, *, multiple_of: int = 1):
+    """``(x, y)`` padded with zero rows to a multiple of the chunk size; returns them (``y`` None stays None), N and
+    the chunk.
 
     The chunk is clipped to N, then rounded up to a multiple of ``multiple_of`` (the data shards it is split over).
     """
     chunk_size = -(-min(chunk_size, x.shape[0]) // multiple_of) * multiple_of
     extra = -x.shape[0] % chunk_size
     xp = np.pad(x, [(0, extra)] + [(0, 0)] * (x.ndim - 1))
-    yp = np.pad(y, [(0, extra)] + [(0, 0)] * (y.ndim - 1))
+    yp = None if y is None else np.pad(y, [(0, extra)] + [(0, 0)] * (y.ndim - 1))
     return xp, yp, x.shape[0], chunk_size

@@ -380,7 +380,7 @@ class Trainer:
         first = self._first(params)
         x = np.asarray(x)
         check_inputs("predict", x, first[0][0].shape[1])
-        xp, _, n, chunk = evaluation.pad(x, np.zeros((x.shape[0], 1), np.float32), self.eval_chunk_size)
+        xp, _, n, chunk = evaluation.pad(x, None, self.eval_chunk_size)
         if chunk not in self._predicts:
             self._predicts[chunk] = evaluation.make_predict(self.net, chunk, self.ensemble)
         out = self._predicts[chunk](params, xp)

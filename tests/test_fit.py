@@ -603,6 +603,8 @@ def test_pad_rounds_the_chunk_to_the_shards_only_when_asked():
     x, y = np.zeros((7, 2)), np.zeros(7)
     assert evaluation.pad(x, y, 5)[2:] == (7, 5)  # one shard: the chunk as given
     assert evaluation.pad(x, y, 5, multiple_of=2)[2:] == (7, 6)
+    xp, yp, n, chunk = evaluation.pad(x, None, 5)  # inputs alone (predict): no targets to pad
+    assert yp is None and xp.shape == (10, 2) and (n, chunk) == (7, 5)
 
 
 @pytest.mark.skipif("MUTANT_UNDER_TEST" in __import__("os").environ,

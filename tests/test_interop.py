@@ -333,7 +333,7 @@ def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_p
         interop.load_safetensors(tmp_path / "nothing.safetensors")
 
 
-def test_a_missing_library_names_the_extra(monkeypatch):
+def test_a_missing_library_names_the_extra(monkeypatch, tmp_path):
     import builtins
 
     real = builtins.__import__
@@ -347,3 +347,6 @@ def test_a_missing_library_names_the_extra(monkeypatch):
     monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
     with pytest.raises(ImportError, match=r"jaxnet.interop needs torch here: pip install 'jaxnet-lecture\[interop\]'"):
         interop.to_torch(params_and_inputs()[0], mlp.Net("relu"))
+    monkeypatch.setitem(__import__("sys").modules, "safetensors.numpy", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"needs safetensors here: pip install 'jaxnet-lecture\[interop\]'"):
+        interop.save_safetensors(tmp_path / "weights.safetensors", params_and_inputs()[0])

@@ -316,18 +316,27 @@ def test_a_metric_is_the_mean_of_its_per_example_values_over_the_whole_set():
         train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=32, metrics={"mae": 1})
 
 
-def test_predict_gives_mlp_apply_in_chunks():
+def sigmoid_of_tanh_net(params, x):
+    """ŷ = σ(tanh(x W_1ᵀ + b_1) W_2ᵀ + b_2), written out in float64 NumPy."""
+    (W1, b1), (W2, b2) = [(np.asarray(W, np.float64), np.asarray(b, np.float64)) for W, b in params]
+    return 1 / (1 + np.exp(-(np.tanh(np.asarray(x, np.float64) @ W1.T + b1) @ W2.T + b2)))
+
+
+def test_predict_gives_the_networks_outputs_in_chunks():
     x, _ = blobs()
     params = small_params()
-    trainer = make(eval_chunk_size=64)  # 203 rows: three chunks and a padded one
-    got = trainer.predict(params, x)
-    np.testing.assert_allclose(got, mlp.apply(params, x, mlp.Net("relu")), rtol=1e-6, atol=1e-6)
-    assert got.shape == (203, 3)
+    net = mlp.Net("tanh", output="sigmoid")  # not the default network: predict must use the trainer's
+    trainer = train.Trainer(net, loss="mse", optimizer=optax.sgd(0.1), batch_size=32, eval_chunk_size=64)
+    got = trainer.predict(params, x)  # 203 rows: three chunks of 64 and a padded one
+    assert got.shape == (203, 3) and got.dtype == jnp.float32
+    np.testing.assert_allclose(got, sigmoid_of_tanh_net(params, x), rtol=1e-6, atol=1e-6)  # float32 round-off
     stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
-    members = make(ensemble=True).predict(stacked, x)
+    members = train.Trainer(net, loss="mse", optimizer=optax.sgd(0.1), batch_size=32, ensemble=True).predict(stacked,
+                                                                                                             x)
     assert members.shape == (2, 203, 3)
-    np.testing.assert_allclose(members[1], mlp.apply(jax.tree.map(lambda a: a[1], stacked), x, mlp.Net("relu")),
-                               rtol=1e-6, atol=1e-6)
+    for k in range(2):
+        member = [(W[k], b[k]) for W, b in stacked]
+        np.testing.assert_allclose(members[k], sigmoid_of_tanh_net(member, x), rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match=r"predict: x must have shape \(N, 4\)"):
         trainer.predict(params, x[:, :3])
 

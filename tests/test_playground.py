@@ -25,20 +25,21 @@ import jax
 import numpy as np
 import pytest
 
-from jaxnet import data
+from jaxnet import data, mlp
 
 import requires
 from idx_files import glyph_mnist
 
 pytest.importorskip("gradio", reason=requires.extra("playground"))
 from gradio_client import Client, handle_file  # noqa: E402
+import gradio as gr  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 from experiments import universal_approx  # noqa: E402
 from experiments.playground import backprop as tables  # noqa: E402
-from experiments.playground import digits, fit, handlers, rendering, session  # noqa: E402
+from experiments.playground import digits, fit, handlers, rendering, session, widgets  # noqa: E402
 from experiments.playground.load import Memory, distinct_networks, huge_png, tables_request, upload  # noqa: E402
 
 SHOTS = os.path.join(ROOT, "runs", "playground")
@@ -407,6 +408,25 @@ def client(server):
     return Client(server, verbose=False, download_files=False)
 
 
+class InProcess:
+    """The page's events called as the server calls them, in this process, with what a client sends: the handlers'
+    answers and refusals, less the HTTP (which the served variant of each test adds)."""
+
+    def predict(self, *args, api_name):
+        try:
+            if api_name == "/train":  # a generator: its last update
+                return list(handlers.train(*args, request=None))[-1]
+            return {"/tables": handlers.backprop_tables, "/check": handlers.check_numbers}[api_name](*args)
+        except gr.Error as refusal:  # as the client raises it, with the same text
+            raise AppError(refusal.message) from None
+
+
+@pytest.fixture(params=["here", pytest.param("served", marks=on_the_server)])
+def page(request):
+    """The page through a client of the served app, or its handlers called here (fast, and seen by make mutants)."""
+    return InProcess() if request.param == "here" else request.getfixturevalue("client")
+
+
 @on_the_server
 def test_the_width_1000_run_streams_its_fit_and_reaches_the_experiments_error(client):
     job = client.submit(1000, "tanh", "spread", 0.005, 1000, 0, api_name="/train")  # the tab's defaults
@@ -476,20 +496,19 @@ def test_the_tables_tab_agrees_with_jax_grad(client):
     assert all(any(layer["b"]) for layer in numbers["layers"]) and difference <= 1e-6
 
 
-@on_the_server
-def test_the_check_marks_a_students_table_and_names_the_mistake_through_the_client(client):
+def test_the_check_marks_a_students_table_and_names_the_mistake(page):
     settings, us, gs, W, at_u = hand_tables("sigmoid")
     form = ("3, 4, 4, 2", "sigmoid", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1, False)
-    html, diagnosis = client.predict(*form, 2, "g", typed(gs[1]), api_name="/check")
+    html, diagnosis = page.predict(*form, 2, "g", typed(gs[1]), api_name="/check")
     assert diagnosis == "ok" and html.count("✓") == 4 and "✗" not in html
-    html, diagnosis = client.predict(*form, 2, "g", typed(at_u), api_name="/check")
+    html, diagnosis = page.predict(*form, 2, "g", typed(at_u), api_name="/check")
     assert diagnosis == "derivative_at_u" and "erratum 1" in html and "✗" in html
-    html, diagnosis = client.predict(*form, 2, "∇W", typed(np.outer(gs[1], us[1]).T), api_name="/check")
+    html, diagnosis = page.predict(*form, 2, "∇W", typed(np.outer(gs[1], us[1]).T), api_name="/check")
     assert diagnosis == "transposed"
     with pytest.raises(AppError, match=r"^g2 needs 4 numbers, got 2$"):
-        client.predict(*form, 2, "g", "1, 2", api_name="/check")
+        page.predict(*form, 2, "g", "1, 2", api_name="/check")
     with pytest.raises(AppError, match=r"^layer must be a whole number, got 1.5$"):
-        client.predict(*form, 1.5, "g", "1, 2", api_name="/check")
+        page.predict(*form, 1.5, "g", "1, 2", api_name="/check")
 
 
 @on_the_server
@@ -549,7 +568,6 @@ def tables_call(sizes="3, 4, 2", output="identity", loss="mse", x="1, 2, 3", y="
     return lambda c: c.predict(sizes, "relu", output, loss, x, y, seed, True, api_name="/tables")
 
 
-@on_the_server
 @pytest.mark.parametrize("call, message", [
     (train_call(width=0), r"width must be in \[10, 10000\]"),
     (train_call(width=10**9), r"got 1000000000"),
@@ -579,10 +597,10 @@ def tables_call(sizes="3, 4, 2", output="identity", loss="mse", x="1, 2, 3", y="
     (tables_call(sizes="3, 4"), r"^x has 3 numbers|^y has 2 numbers; the network's output d_L = 4 needs 4"),
     (tables_call(x="1, 2"), r"^x has 2 numbers; the network's input d_0 = 3 needs 3"),
 ])
-def test_bad_input_gets_a_message_naming_its_field_and_the_server_keeps_serving(client, call, message):
+def test_bad_input_gets_a_message_naming_its_field_and_the_server_keeps_serving(page, call, message):
     with pytest.raises(AppError, match=message):
-        call(client)
-    assert client.predict("2, 1", "tanh", "identity", "mse", "1, 2", "0.5", 0, False, api_name="/tables")[1] <= 1e-6
+        call(page)
+    assert page.predict("2, 1", "tanh", "identity", "mse", "1, 2", "0.5", 0, False, api_name="/tables")[1] <= 1e-6
 
 
 @on_the_server
@@ -605,22 +623,20 @@ def finite(value) -> bool:
     return not isinstance(value, float) or math.isfinite(value)
 
 
-@on_the_server
-def test_the_largest_inputs_allowed_give_finite_tables_in_the_deepest_widest_network(client):
+def test_the_largest_inputs_allowed_give_finite_tables_in_the_deepest_widest_network(page):
     # x and y at the bound, 6 layers of 12, no activation to saturate: every number shown is finite.
     twelve = lambda v: ", ".join([v] * 12)  # noqa: E731
     for output, loss, y in (("identity", "mse", twelve("-1000")), ("softmax", "mae", twelve("1000")),
                             ("identity", "cross_entropy", "11")):
-        html, difference, numbers = client.predict(", ".join(["12"] * 7), "identity", output, loss, twelve("1000"),
+        html, difference, numbers = page.predict(", ".join(["12"] * 7), "identity", output, loss, twelve("1000"),
                                                    y, 0, False, api_name="/tables")
         assert finite(numbers) and math.isfinite(difference) and "nan" not in html and "inf" not in html
         assert difference <= 1e-6 * max(1.0, abs(numbers["loss"]))
         assert numbers["loss"] > 1e3  # the inputs were large indeed
 
 
-@on_the_server
-def test_the_tables_show_w_and_b_the_loss_formula_and_never_minus_zero(client):
-    html, _, numbers = client.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1, True,
+def test_the_tables_show_w_and_b_the_loss_formula_and_never_minus_zero(page):
+    html, _, numbers = page.predict("3, 4, 4, 2", "relu", "identity", "mse", "0.5, -1.0, 2.0", "1.0, 0.0", 1, True,
                                       api_name="/tables")
     assert "½‖ŷ − y‖²" in html
     text = re.sub(r"<[^>]+>", " ", html)  # the page's text, tags dropped
@@ -636,9 +652,8 @@ def test_the_tables_show_w_and_b_the_loss_formula_and_never_minus_zero(client):
     assert not re.search(r"(?<![\w.])[-−]0(?![.\de])", text), "a −0 on the page"
 
 
-@on_the_server
-def test_a_softmax_output_shows_its_full_jacobian_product(client):
-    html, difference, numbers = client.predict("3, 4, 3", "tanh", "softmax", "mse", "0.5, -1.0, 2.0", "0, 1, 0", 2,
+def test_a_softmax_output_shows_its_full_jacobian_product(page):
+    html, difference, numbers = page.predict("3, 4, 3", "tanh", "softmax", "mse", "0.5, -1.0, 2.0", "0, 1, 0", 2,
                                                False, api_name="/tables")
     last = numbers["layers"][-1]
     z, y = np.array(numbers["yhat"]), np.array(numbers["y"])
@@ -757,12 +772,6 @@ def test_train_during_a_run_replaces_it_and_says_so(client):
     assert replaced_at < 1000  # the first run ended early
     assert f"Train replaced the run that was at step {replaced_at:,} of 1,000" in second_updates[0][1]
     assert second_updates[-1][3] == 100 and "step 100 of 100" in second_updates[-1][1]
-
-
-@on_the_server
-def test_an_empty_drawing_gets_a_message(client, tmp_path):
-    with pytest.raises(AppError, match="the drawing is empty: draw a digit on the pad first"):
-        client.predict(drawing(np.zeros((28, 28), np.uint8), str(tmp_path / "blank.png")), api_name="/read")
 
 
 # -- The page, in a browser -----------------------------------------------------------------------------------------
@@ -929,3 +938,67 @@ def test_a_dot_or_a_blacked_out_pad_is_not_read_as_a_digit():
     for k in range(180):
         seven[60 + k, 200 - k // 2: 218 - k // 2, 3] = 255
     assert digits.preprocess(seven).shape == (28, 28)
+
+
+# -- The page's events, called here as the server calls them ----------------------------------------------------------
+
+class Request:
+    """What a handler reads of Gradio's request: the session it came from."""
+
+    def __init__(self, session_hash):
+        self.session_hash = session_hash
+
+
+def test_reading_a_digit_gives_the_input_shown_and_the_networks_softmax_written_out():
+    params = jax.tree.map(np.asarray, mlp.init(jax.random.key(0), [784, 16, 10]))
+    model = digits.Model(params, mlp.Net("relu", input_scale=255.0), "a random network")
+    canvas = np.full((CANVAS, CANVAS, 4), 255, np.uint8)  # white RGBA, as the pad sends it
+    canvas[60:220, 130:150, :3] = 0  # a black stroke: a 1
+    pixels, table, top = handlers.read_digit(model, {"composite": canvas, "background": None, "layers": []})
+    digit = digits.preprocess(canvas)
+    assert pixels.shape == (28 * 8, 28 * 8) and pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels[::8, ::8], digit.astype(np.uint8))  # each pixel shown 8 × 8
+    (W1, b1), (W2, b2) = params
+    logits = np.maximum(digit.reshape(1, -1) / 255.0 @ W1.T + b1, 0) @ W2.T + b2  # the network, by hand
+    p = np.exp(logits[0] - logits.max()) / np.exp(logits[0] - logits.max()).sum()
+    assert list(top) == [str(k) for k in range(10)]
+    np.testing.assert_allclose([top[str(k)] for k in range(10)], p, rtol=1e-5, atol=1e-7)  # float32 round-off
+    assert list(table["digit"]) == list(top) and np.array_equal(table["probability"], list(top.values()))
+
+
+@pytest.mark.parametrize("model, drawing, message", [
+    (None, np.zeros((28, 28)), "there is no network to read digits with"),
+    ("model", None, "the drawing is empty: draw a digit on the pad first"),
+    ("model", {"composite": None, "background": None, "layers": []}, "the drawing is empty"),
+    ("model", np.full((28, 28), 255, np.uint8), "the drawing is empty"),
+    ("model", {"composite": None, "background": None, "layers": [widgets.Unreadable("not a PNG")]}, "^not a PNG$"),
+])
+def test_a_drawing_that_cannot_be_read_is_refused_and_kept_for_the_box_beside_the_pad(model, drawing, message):
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "") \
+        if model else None
+    with pytest.raises(gr.Error) as refused:
+        handlers.read_digit(model, drawing, Request("reader"))
+    assert re.search(message, refused.value.message)
+    assert handlers.MESSAGES.take(Request("reader")) == f"**Not run:** {refused.value.message}"  # beside the pad, once
+    assert handlers.MESSAGES.take(Request("reader")) == ""
+
+
+def test_train_streams_its_run_stop_ends_it_and_the_toggle_redraws_the_last_plot():
+    def shown(figure):  # the lines drawn, on axes drawn
+        return sum(line.get_visible() for ax in figure.axes if ax.get_visible() for line in ax.lines)
+
+    form, student = (10, "tanh", "spread", 0.005, 40, 0), Request("student")
+    before = handlers.preview(*form, request=student)
+    assert before[1].startswith("step 0 of 40: the network before training") and before[3] == 0
+    assert handlers.show_units(True, Request("nobody")) == gr.skip()  # no plot yet: nothing to redraw
+    with_units, without = shown(handlers.show_units(True, student)), shown(handlers.show_units(False, student))
+    assert with_units - without == fit.UNITS_SHOWN  # the largest units of the 10, drawn or not
+    handlers.show_units(True, student)  # read by the run at each update
+    *_, (figure, status, rmse, step) = handlers.train(*form, request=student)
+    assert step == 40 and status.startswith("step 40 of 40 · train RMSE") and f"test RMSE {rmse:.4f}" in status
+    assert shown(figure) == with_units
+    assert handlers.stop(student) == "No run to stop."  # the run finished
+    run = handlers.train(*form, request=student)
+    first = next(run)[3]
+    assert handlers.stop(student) == f"Stopped at step {first:,} of 40."
+    assert [update[1] for update in run] == [f"Stopped at step {first:,} of 40."]

@@ -31,8 +31,8 @@ import requires
 from idx_files import glyph_mnist
 
 pytest.importorskip("gradio", reason=requires.extra("playground"))
-from gradio_client import Client, handle_file  # noqa: E402
 import gradio as gr  # noqa: E402
+from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402
 

@@ -1002,3 +1002,72 @@ def test_train_streams_its_run_stop_ends_it_and_the_toggle_redraws_the_last_plot
     first = next(run)[3]
     assert handlers.stop(student) == f"Stopped at step {first:,} of 40."
     assert [update[1] for update in run] == [f"Stopped at step {first:,} of 40."]
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG of width × height with no pixels in it: its header is all there is to read."""
+    import struct
+    import zlib
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0))
+            + chunk(b"IDAT", b"") + chunk(b"IEND", b""))
+
+
+def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
+    path = str(tmp_path / "small.png")
+    huge_png(path, 7, 3)
+    with Image.open(path) as image:
+        assert image.size == (7, 3) and image.mode == "RGBA"
+        assert not np.asarray(image).any()  # all transparent
+    assert widgets.png_size(path) == (7, 3)
+    with open(path, "rb") as f:
+        assert widgets.png_size(f) == (7, 3)
+    assert widgets.png_size(__import__("io").BytesIO(png_header(70_000, 3))) == (70_000, 3)
+    assert widgets.png_size(__import__("io").BytesIO(png_header(7, 3)[:23])) is None  # a header cut short
+    assert widgets.png_size(__import__("io").BytesIO(b"\xff\xd8\xff\xe0" + bytes(20))) is None  # a JPEG's start
+
+
+@pytest.mark.parametrize("upload_bytes, message", [
+    (png_header(2_000, 1_000), r"^the drawing is 2,000 × 1,000 pixels; at most 1,000,000 pixels are read"),
+    (png_header(20_000, 20_000), r"^the drawing is 20,000 × 20,000 pixels"),  # past PIL's own limit: from the header
+    (b"not an image at all", r"^the drawing is not an image that can be read \(PNG, WebP, JPEG, …\)$"),
+    (png_header(280, 280), r"^the drawing is not an image that can be read"),  # a header and no pixels
+])
+def test_the_pad_refuses_an_upload_by_its_header_before_decoding_it(upload_bytes, message):
+    refused = widgets.size_checked(gr.Sketchpad()).convert_and_format_image(upload_bytes)
+    assert isinstance(refused, widgets.Unreadable) and re.search(message, refused.reason)
+
+
+def test_the_pad_decodes_an_image_within_the_limit(tmp_path):
+    image = np.zeros((1000, 1000, 4), np.uint8)  # 1,000,000 pixels: at the limit, read
+    image[10, 20] = (1, 2, 3, 255)
+    Image.fromarray(image).save(tmp_path / "one.png")
+    decoded = widgets.size_checked(gr.Sketchpad()).convert_and_format_image((tmp_path / "one.png").read_bytes())
+    assert not isinstance(decoded, widgets.Unreadable)
+    assert np.asarray(decoded).shape[:2] == (1000, 1000) and tuple(np.asarray(decoded)[10, 20][:3]) == (1, 2, 3)
+
+
+def test_the_load_helpers_make_distinct_networks_and_the_tables_form(tmp_path):
+    every = distinct_networks(144)
+    assert len(set(every)) == 144 and every[:2] == ["2, 1, 2", "2, 2, 2"] and every[-1] == "2, 12, 8, 12, 3"
+    assert distinct_networks(3) == every[:3]
+    with pytest.raises(ValueError, match="at most 144 networks, asked for 145"):
+        distinct_networks(145)
+    assert tables_request("3, 4, 2") == ("3, 4, 2", "tanh", "identity", "mse", "1, 1, 1", "0, 0", 1, False)
+    (tmp_path / "drawing.png").write_bytes(png_header(2, 2))
+    sent = upload(str(tmp_path / "drawing.png"))
+    assert sent["composite"]["path"] == str(tmp_path / "drawing.png") and sent["layers"] == []
+    assert sent["background"] is None and sent["id"] is None
+
+
+def test_memory_reads_this_process_and_its_growth_since_a_reset():
+    memory = Memory(os.getpid())
+    now = memory.read()
+    assert 0 < now["VmRSS"] <= now["VmHWM"]
+    try:
+        memory.reset()
+    except OSError:
+        pytest.skip("this kernel cannot reset a process's peak resident size")
+    block = np.ones(64 * 2**20, np.uint8)  # 64 MB, touched
+    assert 60 * 2**20 <= memory.growth() < 200 * 2**20 and block.sum() == 64 * 2**20

@@ -1,5 +1,6 @@
 """A training run with the stateful callbacks, started by tests/test_resume.py in a process of its own and killed
-(``os._exit``) at a chosen epoch: ``python tests/resume_worker.py OUT [KILL_EPOCH [after]]``.
+(``os._exit``) at a chosen epoch: ``python tests/resume_worker.py OUT [KILL_EPOCH [after]]``; or called there, in
+its own process (:func:`main` with ``in_process=True``: the run ends in :class:`Interrupted` instead).
 
 Blobs with noisy labels overfit a wide network: the held-out loss falls for some epochs, then rises, so early
 stopping ends the run before its final epoch and returns an earlier epoch's parameters. Writes ``OUT/result.npz``
@@ -17,28 +18,39 @@ import optax
 from jaxnet import callbacks, mlp, train
 
 
+class Interrupted(Exception):
+    """The run ended in this process (``main(..., in_process=True)``), as a kill would end it: nothing after the
+    epoch's end runs but what ``fit`` runs on its way out."""
+
+
+def end(in_process: bool):
+    if in_process:
+        raise Interrupted
+    os._exit(17)
+
+
 class Kill(callbacks.Callback):
     """Ends the process, as ``kill -9`` would, at the end of one epoch's call: before the checkpoint of the last
     state is written for it, or (``after``) right after."""
 
-    def __init__(self, epoch: int):
-        self.epoch = epoch
+    def __init__(self, epoch: int, in_process: bool = False):
+        self.epoch, self.in_process = epoch, in_process
 
     def on_epochs_end(self, run, state, records):
         if state.epoch == self.epoch:
-            os._exit(17)
+            end(self.in_process)
 
 
 class KillAfterSaving(callbacks.Checkpoint):
     """A keep-last checkpoint (so it runs after the real one) whose save is a kill."""
 
-    def __init__(self, path, epoch: int):
+    def __init__(self, path, epoch: int, in_process: bool = False):
         super().__init__(path)
-        self.epoch = epoch
+        self.epoch, self.in_process = epoch, in_process
 
     def on_epochs_end(self, run, state, records):
         if state.epoch == self.epoch:
-            os._exit(17)
+            end(self.in_process)
 
 
 def problem():
@@ -50,17 +62,18 @@ def problem():
     return (x[:100], noisy[:100]), (x[100:], labels[100:].astype(np.int32))
 
 
-def main(out: str, kill_epoch: int | None = None, after: bool = False) -> None:
+def main(out: str, kill_epoch: int | None = None, after: bool = False, in_process: bool = False) -> None:
     (x, y), (x_eval, y_eval) = problem()
     trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.adam(3e-3), batch_size=20)
     state = trainer.init(mlp.init(jax.random.key(0), [8, 256, 256, 3]))
     kept = [callbacks.Checkpoint(os.path.join(out, "last.npz"), resume="auto"),
             callbacks.Checkpoint(os.path.join(out, "best.npz"), keep="best", monitor="eval_loss"),
             callbacks.EarlyStopping("eval_loss", patience=3),
-            callbacks.ReduceLROnPlateau("eval_loss", patience=2, factor=0.5),
+            callbacks.ReduceLROnPlateau("eval_loss", patience=1, factor=0.5, cooldown=2),
             callbacks.JsonLog(os.path.join(out, "log.jsonl"))]
     if kill_epoch is not None:
-        kept.append(KillAfterSaving(os.path.join(out, "unused.npz"), kill_epoch) if after else Kill(kill_epoch))
+        kept.append(KillAfterSaving(os.path.join(out, "unused.npz"), kill_epoch, in_process) if after
+                    else Kill(kill_epoch, in_process))
     state, history = trainer.fit(state, x, y, epochs=40, key=jax.random.key(1), eval_data=(x_eval, y_eval),
                                  callbacks=kept, verbose=False)
     stopper = kept[2]

@@ -11,6 +11,8 @@ import pytest
 
 from jaxnet import checkpoint
 
+import resume_worker
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "resume_worker.py")
 
@@ -39,7 +41,7 @@ def outcome(out) -> dict:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     out = tmp_path_factory.mktemp("uninterrupted")
-    assert run(out) == 0, (out / "worker.log").read_text()[-3000:]
+    resume_worker.main(str(out), in_process=True)  # the same run as the worker's process runs (resume_worker.py)
     return out, outcome(out)
 
 
@@ -54,10 +56,12 @@ def assert_same(got: dict, expected: dict) -> None:
 def test_the_uninterrupted_run_stops_early_with_a_lowered_rate(uninterrupted):
     _, result = uninterrupted
     # The problem is chosen so that every stateful callback acts: the best epoch is not the last, the plateau
-    # lowers the scale, early stopping ends the run before its 40 epochs.
+    # lowers the scale (and cools down after), early stopping ends the run before its 40 epochs.
     assert result["best_epoch"] < result["stopped_epoch"] == result["epoch"] < 40
     assert result["best_file_epoch"] == result["best_epoch"]
-    assert result["scales"][0] == 1.0 > min(result["scales"]) == result["lr_scale"]
+    # The scale only falls, and may fall once more at the last epoch's end, after its record.
+    assert result["scales"][0] == 1.0 > min(result["scales"]) >= result["lr_scale"]
+    assert result["scales"] == sorted(result["scales"], reverse=True)
     assert result["history"] == list(range(1, result["epoch"] + 1))
 
 
@@ -72,6 +76,19 @@ def test_a_killed_run_started_again_ends_as_the_uninterrupted_one(uninterrupted,
     assert run(tmp_path, *args) == 17  # killed
     assert not (tmp_path / "result.json").exists()
     assert run(tmp_path) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+    assert_same(outcome(tmp_path), expected)
+
+
+@pytest.mark.parametrize("after_saving", [False, True], ids=["before its checkpoint", "its checkpoint saved"])
+def test_a_run_interrupted_after_its_best_epoch_and_started_again_ends_as_the_uninterrupted_one(
+        uninterrupted, tmp_path, after_saving):
+    # In this process: each stateful callback's state_dict is written with the checkpoint and taken back by a fresh
+    # callback (the killed processes above add what only a real kill can: nothing of fit's way out runs).
+    _, expected = uninterrupted
+    with pytest.raises(resume_worker.Interrupted):
+        resume_worker.main(str(tmp_path), expected["best_epoch"] + 1, after_saving, in_process=True)
+    assert not (tmp_path / "result.json").exists()
+    resume_worker.main(str(tmp_path), in_process=True)
     assert_same(outcome(tmp_path), expected)
 
 

@@ -8,10 +8,9 @@ import sys
 
 import numpy as np
 import pytest
+import resume_worker
 
 from jaxnet import checkpoint
-
-import resume_worker
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 WORKER = os.path.join(os.path.dirname(__file__), "resume_worker.py")

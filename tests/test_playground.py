@@ -1071,3 +1071,30 @@ def test_memory_reads_this_process_and_its_growth_since_a_reset():
         pytest.skip("this kernel cannot reset a process's peak resident size")
     block = np.ones(64 * 2**20, np.uint8)  # 64 MB, touched
     assert 60 * 2**20 <= memory.growth() < 200 * 2**20 and block.sum() == 64 * 2**20
+
+
+def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_from(tmp_path):
+    import optax
+
+    from jaxnet import callbacks, train
+
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (40, 784)).astype(np.uint8), rng.integers(0, 10, 40).astype(np.int32)
+    net = mlp.Net("tanh", input_shift=33.0, input_scale=78.0)
+    trainer = train.Trainer(net, loss="cross_entropy", optimizer=optax.sgd(0.01), batch_size=20, ensemble=True)
+    path = str(tmp_path / "checkpoint.npz")
+    state, _ = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [784, 8, 10])), x, y, epochs=2,
+                           key=jax.random.key(1), callbacks=[callbacks.Checkpoint(path)])
+    model = digits.from_checkpoint(path, "a description")
+    assert model.net == net and model.description == "a description"
+    for (W, b), (W_all, b_all) in zip(model.params, state.params, strict=True):
+        np.testing.assert_array_equal(W, W_all[0])  # member 0, bit for bit
+        np.testing.assert_array_equal(b, b_all[0])
+    loaded, text = digits.load_model(path, None)
+    assert text == f"The network `make mnist` trained ({path}, 2 epochs)." and loaded.net == net
+    (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy_per_seed": [0.98125, 0.5]}))
+    assert digits.load_model(path, None)[1] == f"The network `make mnist` trained ({path}, 2 epochs, test accuracy " \
+                                               f"98.12%)."
+    missing, text = digits.load_model(str(tmp_path / "none.npz"), str(tmp_path / "no-data"))
+    assert missing is None and text.startswith("No network: there is no checkpoint from `make mnist` and the MNIST "
+                                               "files were not found.") and "JAXNET_DATA_DIR" in text

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import jax
@@ -94,6 +95,19 @@ def test_the_trained_numbers_are_the_sweeps():
             "y_test64": universal_approx.target(x_test.astype(np.float64))}
     studied = width_study.study_width(config, 8, data)
     assert studied["trained_rmse"] == universal_approx.fit_width(sweep, 8, x, y, x_test, y_test)["test_rmse"]
+    # The budget study: each width trained for each step count, as the sweep trains it with that many steps.
+    budget = dataclasses.replace(config, budget_widths=(8,), budget_steps=(5, 12), budget_seeds=1)
+    study = width_study.study_steps(budget, data)
+    for steps in (5, 12):
+        alone = dataclasses.replace(sweep, steps=steps, seeds=1)
+        assert study["rmse"][8][steps] == universal_approx.fit_width(alone, 8, x, y, x_test, y_test)["test_rmse"]
+    assert list(study["rmse"]) == [8] and list(study["rmse"][8]) == [5, 12] and study["seconds"] > 0
+
+
+def test_the_command_line_sets_the_studys_fields():
+    config = width_study.parse_args(["--widths", "10", "20", "--budget-steps", "5", "--seeds", "2", "--no-plots"])
+    assert config.widths == (10, 20) and config.budget_steps == (5,) and config.seeds == 2 and not config.plots
+    assert width_study.parse_args([]) == width_study.Config()
 
 
 def test_a_fit_grid_too_coarse_for_the_features_is_refused():

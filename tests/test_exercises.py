@@ -73,16 +73,29 @@ def test_each_planted_mistake_fails_its_exercises_with_their_words(tmp_path, nam
 
 def test_the_grader_runs_from_the_command_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    run = lambda path: subprocess.run([sys.executable, "-m", "experiments.exercises", "check", path], cwd=ROOT,
-                                      env=env, capture_output=True, text=True, timeout=300)
-    good = run(SOLUTIONS)
+    good = subprocess.run([sys.executable, "-m", "experiments.exercises", "check", SOLUTIONS], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert good.returncode == 0, good.stderr[-2000:]
     assert good.stdout.splitlines()[0] == "exercise 1, layer_forward: passed"
     assert good.stdout.splitlines()[-1] == "9 of 9 passed"
-    bad = run(planted(tmp_path, "derivative_at_u"))
-    assert bad.returncode == 1 and "exercise 7, backprop: failed: derivative_at_u" in bad.stdout
-    missing = run(str(tmp_path / "absent.py"))
-    assert missing.returncode == 2 and "no such file" in missing.stderr
+
+
+def test_the_grader_prints_each_result_and_the_count_and_fails_unless_all_pass(tmp_path, capsys):
+    from experiments.exercises.__main__ import main
+
+    assert main(["check", planted(tmp_path, "derivative_at_u")]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 10 and lines[0] == "exercise 1, layer_forward: passed" and lines[-1] == "7 of 9 passed"
+    assert lines[6].startswith("exercise 7, backprop: failed: derivative_at_u")  # and the training built on it
+    for argv, words in ((["check", str(tmp_path / "absent.py")], "no such file"), (["check"], "file"), ([], "command")):
+        with pytest.raises(SystemExit) as exited:
+            main(argv)
+        assert exited.value.code == 2 and words in capsys.readouterr().err
+    (tmp_path / "broken.py").write_text("def l2_loss(:\n")
+    with pytest.raises(SystemExit):
+        main(["check", str(tmp_path / "broken.py")])
+    assert "invalid syntax" in capsys.readouterr().err
+    assert str(exercises.Result(2, "l2_loss", "not done")) == "exercise 2, l2_loss: not done"  # no message, no colon
 
 
 def test_a_blank_or_a_missing_function_is_not_done_and_a_crash_is_a_failure(tmp_path):

@@ -79,3 +79,14 @@ def test_first_at_and_the_mean_over_seeds():
     assert row["final_mean"] == pytest.approx(np.mean([0.986, 0.985, 0.983]))
     assert time_to_accuracy.first_at([0.5, 0.6], [1.0, 2.0]) is None
     assert "not reached" in time_to_accuracy.markdown([{**row, "mean": None}])
+
+
+def test_laps_count_from_the_last_lap_and_a_skip_moves_the_mark(monkeypatch):
+    clock = iter([10.0, 11.5, 14.0, 20.0, 20.25])  # the start, then each reading in turn
+    monkeypatch.setattr(stopwatch.time, "perf_counter", lambda: next(clock))
+    watch = stopwatch.Stopwatch()
+    watch.lap("load")  # 11.5 − 10
+    watch.skip()  # at 14: 11.5 to 14 was counted elsewhere (add), not by the next lap
+    watch.lap("train")  # 20 − 14
+    watch.lap("train")  # 20.25 − 20
+    assert watch.seconds == {"load": 1.5, "train": 6.25}

@@ -331,6 +331,35 @@ def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_p
     assert not os.path.exists(tmp_path / "nothing.safetensors")
     with pytest.raises(FileNotFoundError, match="nothing.safetensors: no such file"):
         interop.load_safetensors(tmp_path / "nothing.safetensors")
+    empty = str(tmp_path / "empty.safetensors")
+    save_file({}, empty)
+    with pytest.raises(ValueError, match="empty.safetensors holds no tensors"):
+        interop.load_safetensors(empty)
+    # A jaxnet file whose net puts its linear layers elsewhere than its tensors are (Linear, relu, Dropout, Linear,
+    # ...: 0, 3 and 6, where a file without a net would have them at 0, 2 and 4).
+    moved = str(tmp_path / "moved.safetensors")
+    interop.save_safetensors(moved, params_and_inputs()[0], mlp.Net("relu", dropout=0.5))
+    from safetensors import safe_open
+    with safe_open(moved, "np") as f:
+        tensors, metadata = {k.replace("3.", "4.", 1): f.get_tensor(k) for k in f.keys()}, f.metadata()
+    save_file(tensors, moved, metadata=metadata)
+    with pytest.raises(ValueError, match=r"moved.safetensors: the saved net .* places its linear layers at \[0, 3, 6\] "
+                                         r"but the file has them at \[0, 4, 6\]"):
+        interop.load_safetensors(moved)
+
+
+def test_a_safetensors_file_is_marked_as_pytorchs_and_a_missing_bias_comes_in_as_zeros(tmp_path):
+    need("safetensors")
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    path = str(tmp_path / "net.safetensors")
+    interop.save_safetensors(path, params_and_inputs()[0])
+    with safe_open(path, "np") as f:
+        assert f.metadata() == {"format": "pt"}  # as PyTorch's own files are (no net given: no net's key)
+    save_file({"0.weight": np.ones((3, 2), np.float16)}, path)  # nn.Linear(2, 3, bias=False)'s file
+    (W, b), = interop.load_safetensors(path)[0]
+    assert b.dtype == W.dtype == np.float16 and not b.any() and b.shape == (3,)
 
 
 def test_a_missing_library_names_the_extra(monkeypatch, tmp_path):
@@ -347,6 +376,26 @@ def test_a_missing_library_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
     with pytest.raises(ImportError, match=r"jaxnet.interop needs torch here: pip install 'jaxnet-lecture\[interop\]'"):
         interop.to_torch(params_and_inputs()[0], mlp.Net("relu"))
+    monkeypatch.setitem(__import__("sys").modules, "flax.nnx", None)  # as if it were not installed
+    with pytest.raises(ImportError, match=r"needs flax here: pip install 'jaxnet-lecture\[interop\]'"):
+        interop.to_flax(params_and_inputs()[0], mlp.Net("relu"))
     monkeypatch.setitem(__import__("sys").modules, "safetensors.numpy", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"needs safetensors here: pip install 'jaxnet-lecture\[interop\]'"):
         interop.save_safetensors(tmp_path / "weights.safetensors", params_and_inputs()[0])
+
+
+def test_flax_gets_one_module_per_step_in_the_networks_dtype_and_reproducible_dropout():
+    nnx = need("flax.nnx")
+    params, x = params_and_inputs(seed=3, dtype=jnp.bfloat16)  # not the default float32 of Flax's parameters
+    net = mlp.Net(("tanh", "relu"), "identity", dropout=(0.5, 0.0))
+    model = interop.to_flax(params, net)
+    kinds = [type(m).__name__ if isinstance(m, nnx.Module) else m.__name__ for m in model.layers]
+    assert kinds == ["Linear", "tanh", "Dropout", "Linear", "relu", "Linear"]  # no Dropout(0), no identity
+    for linear, (W, _) in zip([m for m in model.layers if isinstance(m, nnx.Linear)], params, strict=True):
+        assert (linear.in_features, linear.out_features, linear.param_dtype) == (W.shape[1], W.shape[0], W.dtype)
+    assert model.layers[2].rate == 0.5
+    # Dropout has its random stream: a model made again drops the same units; in training mode it drops some.
+    again = interop.to_flax(params, net)
+    np.testing.assert_array_equal(model(x), again(x))
+    model.eval()
+    assert not np.array_equal(again(x), model(x))

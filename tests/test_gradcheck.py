@@ -253,3 +253,70 @@ def test_a_table_of_the_wrong_shape_or_layer_is_named():
         gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="W")
     with pytest.raises(ValueError, match="layer must be a whole number from 1 to 3"):
         gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=4, quantity="db")
+
+
+@pytest.mark.parametrize("mistake, rule", [
+    ("transposed", "The rule: ∇W₂ = Σₙ g₂ u₁ᵀ, of shape (d₂, d₁)."),
+    ("derivative_at_u", "The rule: g₂ = Φ'₂(v₂) W₃ᵀ g₃."),
+    ("wrong_sign", "The rule: g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ = (ŷ − y)/N for L2 and the fused (z − y)/N for softmax + "
+                   "cross-entropy."),  # where the sign enters: the output layer's rule
+])
+def test_a_tables_diagnosis_ends_with_the_rule_it_breaks_written_for_its_layer(mistake, rule):
+    params, x, y = problem("mse")
+    dW2 = numpy_backprop("tanh", "mse", mistake, (2,) if mistake != "wrong_sign" else ())(params, x, y)[1][0]
+    text = str(gradcheck.check_table(dW2, params, x, y, mlp.Net("tanh"), loss="mse", layer=2, quantity="dW"))
+    assert text.startswith(f"{mistake}: ") and text.endswith(rule), text
+
+
+def test_a_table_with_a_nan_is_marked_and_named_and_a_right_one_counted():
+    params, x, y = problem("mse")
+    dW2 = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[1][0]
+    right = gradcheck.check_table(dW2, params, x, y, mlp.Net("tanh"), loss="mse", layer=2, quantity="dW")
+    assert right.ok is True and right.layer is None
+    assert str(right) == f"ok: {dW2.size} of {dW2.size} entries of ∇W₂ are right (within 1%, or 0.0001 near 0)"
+    given = dW2.copy()
+    given[0, 1] = np.nan
+    report = gradcheck.check_table(given, params, x, y, mlp.Net("tanh"), loss="mse", layer=2, quantity="dW")
+    assert (report.ok, report.diagnosis, report.layer) == (False, "nonfinite", 2)
+    assert report.right.sum() == dW2.size - 1 and not report.right[0, 1]
+    np.testing.assert_allclose(report.expected, dW2, rtol=1e-12)
+    assert str(report) == f"nonfinite: {dW2.size - 1} of {dW2.size} entries of ∇W₂ are right; some are not numbers"
+    shape = gradcheck.check_table(dW2[:, :4], params, x, y, mlp.Net("tanh"), loss="mse", layer=2, quantity="dW")
+    assert (shape.ok, shape.layer, shape.right.shape) == (False, 2, (0,)) and shape.right.dtype == bool
+
+
+def test_an_entry_off_by_exactly_the_tolerance_near_0_is_right():
+    # A ReLU unit dead on every example passes back exactly 0: its g entries are 0, and 1e-4 (TABLE_ATOL) off is in.
+    params = [(np.array([[1.0], [-1.0]]), np.array([0.0, -5.0])), (np.array([[0.5, 2.0]]), np.array([0.0]))]
+    x, y = np.array([[1.0], [2.0]]), np.array([[0.0], [0.0]])
+    g1 = gradcheck.check_table(np.zeros((2, 2)), params, x, y, mlp.Net("relu"), loss="mse", layer=1,
+                               quantity="g").expected
+    assert (g1[:, 1] == 0).all() and (g1[:, 0] != 0).all()
+    given = g1.copy()
+    given[:, 1] = gradcheck.TABLE_ATOL
+    report = gradcheck.check_table(given, params, x, y, mlp.Net("relu"), loss="mse", layer=1, quantity="g")
+    assert report.ok, str(report)
+
+
+def test_a_mistake_at_the_output_layer_is_explained_by_the_output_layers_rule():
+    # Φ'_L at u_L = ŷ instead of at v_L, for a sigmoid output and L2: g_L = σ'(ŷ) ⊙ (ŷ − y)/N, written out.
+    params, x, y = problem("mse")
+    u = np.asarray(x, np.float64)
+    for i, (W, b) in enumerate(params, start=1):
+        v = u @ np.asarray(W, np.float64).T + np.asarray(b, np.float64)
+        u = np.tanh(v) if i < len(params) else 1 / (1 + np.exp(-v))
+    sigmoid_at_u = 1 / (1 + np.exp(-u))
+    g3 = sigmoid_at_u * (1 - sigmoid_at_u) * (u - np.asarray(y, np.float64)) / len(u)
+    report = gradcheck.check_table(g3, params, x, y, mlp.Net("tanh", "sigmoid"), loss="mse", layer=3, quantity="g")
+    assert (report.diagnosis, report.layer) == ("derivative_at_u", 3)
+    assert str(report).endswith("The rule: g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ = (ŷ − y)/N for L2 and the fused (z − y)/N "
+                                "for softmax + cross-entropy."), str(report)
+
+
+def test_a_wrong_table_of_a_layer_that_is_not_square_is_unknown_not_transposed():
+    params, x, y = problem("mse")
+    dW1 = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[0][0]  # (5, 3)
+    given = dW1.copy()
+    given[2, 1] += 1.0
+    report = gradcheck.check_table(given, params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="dW")
+    assert report.diagnosis == "unknown" and "The farthest, ∇W₁[2, 1]" in str(report)

@@ -257,7 +257,8 @@ def test_a_table_of_the_wrong_shape_or_layer_is_named():
 
 @pytest.mark.parametrize("mistake, rule", [
     ("transposed", "The rule: ∇W₂ = Σₙ g₂ u₁ᵀ, of shape (d₂, d₁)."),
-    ("derivative_at_u", "The rule: g₂ = Φ'₂(v₂) W₃ᵀ g₃."),
+    ("derivative_at_u", "Φ'₂ evaluated at u₂ = φ(v₂) instead of at v₂, at layer 2 (the lecture's erratum 1). "
+                        "The rule: g₂ = Φ'₂(v₂) W₃ᵀ g₃."),
     ("wrong_sign", "The rule: g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ = (ŷ − y)/N for L2 and the fused (z − y)/N for softmax + "
                    "cross-entropy."),  # where the sign enters: the output layer's rule
 ])
@@ -316,7 +317,47 @@ def test_a_mistake_at_the_output_layer_is_explained_by_the_output_layers_rule():
 def test_a_wrong_table_of_a_layer_that_is_not_square_is_unknown_not_transposed():
     params, x, y = problem("mse")
     dW1 = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[0][0]  # (5, 3)
+    # Two entries wrong: q 3 off (the farthest), p 2.9 off, p's |given + right| the larger (dW1[p] + dW1[q] > 0.05).
+    flat = np.argsort(dW1, axis=None)
+    p, q = np.unravel_index(flat[-1], dW1.shape), np.unravel_index(flat[-2], dW1.shape)
     given = dW1.copy()
-    given[2, 1] += 1.0
+    given[q], given[p] = dW1[q] - 3.0, dW1[p] + 2.9
+    assert abs(given[p] + dW1[p]) > abs(given[q] + dW1[q])
     report = gradcheck.check_table(given, params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="dW")
-    assert report.diagnosis == "unknown" and "The farthest, ∇W₁[2, 1]" in str(report)
+    assert (report.diagnosis, report.layer) == ("unknown", None)
+    assert str(report) == (f"unknown: 13 of 15 entries of ∇W₁ are right. The farthest, ∇W₁[{q[0]}, {q[1]}]: given "
+                           f"{given[q]:.6g}, right {dW1[q]:.6g}. The rule: ∇W₁ = Σₙ g₁ u₀ᵀ, of shape (d₁, d₀).")
+
+
+@pytest.mark.parametrize("layer, rule", [(1, "g₁ = Φ'₁(v₁) W₂ᵀ g₂"), (3, "g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ")])
+def test_an_unknown_mistake_in_a_g_table_names_its_layers_rule(layer, rule):
+    params, x, y = problem("mse")
+    report = gradcheck.check_table(np.full((N, SIZES[layer]), 7.0), params, x, y, mlp.Net("tanh"), loss="mse",
+                                   layer=layer, quantity="g")
+    assert report.diagnosis == "unknown" and f"The rule: {rule}" in str(report), str(report)
+
+
+def test_check_table_takes_the_keyword_shorthand_and_refuses_what_check_refuses():
+    params, x, y = problem("mse")
+    by_net = gradcheck.check_table(np.zeros(4), params, x, y, mlp.Net("sigmoid", "tanh"), loss="mse", layer=3,
+                                   quantity="db")
+    by_keywords = gradcheck.check_table(np.zeros(4), params, x, y, activation="sigmoid", output="tanh", loss="mse",
+                                        layer=3, quantity="db")
+    np.testing.assert_array_equal(by_keywords.expected, by_net.expected)
+    assert str(by_keywords) == str(by_net)
+    with pytest.raises(ValueError, match="output='softmax' would apply it twice"):
+        gradcheck.check_table(np.zeros(4), params, x, np.zeros(N, np.int32), mlp.Net("tanh", output="softmax"),
+                              loss="cross_entropy", layer=3, quantity="db")
+
+
+def test_the_farthest_entry_named_is_the_farthest_wrong_one():
+    # p is right by 0.9% of a large entry; q is wrong by 3e-4 at the smallest: q is named, though p is farther off.
+    params, x, y = problem("mse")
+    dW1 = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[0][0]
+    p = np.unravel_index(np.argmax(np.abs(dW1)), dW1.shape)
+    q = np.unravel_index(np.argmin(np.abs(dW1)), dW1.shape)
+    given = dW1.copy()
+    given[p], given[q] = dW1[p] * 1.009, dW1[q] + 3e-4
+    assert abs(dW1[p]) * 0.009 > 3e-4 > 1e-4 + 1e-2 * abs(dW1[q])
+    report = gradcheck.check_table(given, params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="dW")
+    assert f"The farthest, ∇W₁[{q[0]}, {q[1]}]" in str(report), str(report)

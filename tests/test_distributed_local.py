@@ -128,6 +128,7 @@ def test_one_process_writes_and_brings_its_arrays_home():
     ({"SLURM_STEP_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "2"}, None, None, 1),
     ({"SLURM_TASKS_PER_NODE": "4", "SLURM_NODEID": "0"}, None, None, 4),
     ({"SLURM_TASKS_PER_NODE": "3(x2),1", "SLURM_NODEID": "3"}, None, None, None),  # a node past the list: unknown
+    ({"SLURM_TASKS_PER_NODE": "4"}, None, None, 4),  # no node index: a one-node allocation's node 0
     ({}, "127.0.0.1:1234", 3, 3),
     ({}, "localhost:1234", 2, 2),
     ({}, "10.0.0.1:1234", 2, None),  # another host: the processes may be anywhere
@@ -153,10 +154,13 @@ TWO_HERE = {"OMPI_COMM_WORLD_LOCAL_SIZE": "2"}
 @pytest.mark.parametrize("environ", [
     {**TWO_HERE, "XLA_PYTHON_CLIENT_MEM_FRACTION": "0.9"},  # the user's choice stands
     {**TWO_HERE, "XLA_PYTHON_CLIENT_PREALLOCATE": "false"},  # nothing preallocated, nothing to share
+    {**TWO_HERE, "XLA_PYTHON_CLIENT_PREALLOCATE": "0"},
+    {**TWO_HERE, "XLA_PYTHON_CLIENT_PREALLOCATE": "False"},
     {**TWO_HERE, "XLA_PYTHON_CLIENT_ALLOCATOR": "platform"},
     {"OMPI_COMM_WORLD_LOCAL_SIZE": "1"},  # alone on its node
     {},  # nothing says how many
-], ids=["user fraction", "no preallocation", "platform allocator", "alone", "unknown"])
+], ids=["user fraction", "no preallocation", "no preallocation (0)", "no preallocation (False)",
+        "platform allocator", "alone", "unknown"])
 def test_the_fraction_is_left_alone(environ):
     before = dict(environ)
     assert distributed.share_gpu_memory(environ=environ) is None

@@ -329,11 +329,14 @@ def test_a_wrong_table_of_a_layer_that_is_not_square_is_unknown_not_transposed()
                            f"{given[q]:.6g}, right {dW1[q]:.6g}. The rule: ∇W₁ = Σₙ g₁ u₀ᵀ, of shape (d₁, d₀).")
 
 
-@pytest.mark.parametrize("layer, rule", [(1, "g₁ = Φ'₁(v₁) W₂ᵀ g₂"), (3, "g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ")])
-def test_an_unknown_mistake_in_a_g_table_names_its_layers_rule(layer, rule):
+@pytest.mark.parametrize("quantity, layer, rule", [("g", 1, "g₁ = Φ'₁(v₁) W₂ᵀ g₂"),
+                                                   ("g", 3, "g₃ = Φ'₃(v₃)ᵀ ∂L/∂ŷ, with ∂L/∂ŷ"),
+                                                   ("db", 2, "∇b₂ = Σₙ g₂, summed over the batch.")])
+def test_an_unknown_mistake_in_a_table_names_its_layers_rule(quantity, layer, rule):
     params, x, y = problem("mse")
-    report = gradcheck.check_table(np.full((N, SIZES[layer]), 7.0), params, x, y, mlp.Net("tanh"), loss="mse",
-                                   layer=layer, quantity="g")
+    shape = (N, SIZES[layer]) if quantity == "g" else (SIZES[layer],)
+    report = gradcheck.check_table(np.full(shape, 7.0), params, x, y, mlp.Net("tanh"), loss="mse", layer=layer,
+                                   quantity=quantity)
     assert report.diagnosis == "unknown" and f"The rule: {rule}" in str(report), str(report)
 
 

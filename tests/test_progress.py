@@ -122,3 +122,20 @@ def test_fit_and_trainer_fit_show_a_bar_by_default_on_a_terminal_and_not_when_to
     train.fit(params, x, y, optimizer=optax.sgd(0.1), epochs=1, batch_size=4, key=jax.random.key(1), loss="mse",
               verbose=False)
     assert len(fake_tqdm) == 2
+
+
+def test_the_log_of_a_resumed_run_keeps_the_epochs_before_it_and_lines_without_one(tmp_path):
+    path = tmp_path / "log.jsonl"
+    lines = ['{"note": "written by hand"}\n', '{"epoch": 1, "train_loss": 2.0}\n', '\n',
+             '{"epoch": 2, "train_loss": 1.5}\n', '{"epoch": 3, "train_loss": 1.2}\n']
+    path.write_text("".join(lines))
+    callbacks.start_log(str(path), fresh=False, first_epoch=3)  # epoch 3 is run again: its line goes
+    assert path.read_text() == lines[0] + lines[1] + lines[3]  # the blank line goes too
+    callbacks.start_log(str(path), fresh=False, first_epoch=1)  # everything from epoch 1 again
+    assert path.read_text() == lines[0]  # a line with no epoch is kept, as epoch 0's
+    callbacks.start_log(str(path), fresh=False)  # continuing with no first epoch known: the log as it is
+    assert path.read_text() == lines[0]
+    callbacks.start_log(str(tmp_path / "gone.jsonl"), fresh=False, first_epoch=3)  # resumed, its log deleted
+    assert not (tmp_path / "gone.jsonl").exists()
+    callbacks.start_log(str(tmp_path / "new" / "log.jsonl"), fresh=True)
+    assert (tmp_path / "new" / "log.jsonl").read_text() == ""

@@ -98,12 +98,14 @@ $(VENV)/.installed-docs: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS),docs]'
 	touch $@
 
-# Mutation testing (mutmut, configured in pyproject.toml) of jaxnet/ and the experiments' recipes, then a report per
-# module against tests/mutants/equivalent.txt (tests/mutants/README.md). Not in CI: the whole run of its 3,899
-# mutants took 86 minutes here on 2 cores (tests/mutants/REPORT.md); a second run re-checks only the functions
-# whose code changed. Survivors of code that only several devices or processes reach are then run against the tests that
-# reach it (tests/mutants/elsewhere.py; about 10 s a test).
+# Mutation testing (mutmut, configured in pyproject.toml) of every module of jaxnet/ and experiments/ (the playground
+# too: every extra is installed for it), then a report per module against tests/mutants/equivalent.txt
+# (tests/mutants/README.md). Not in CI: over its 12,636 mutants it runs about 50 a minute on 2 cores, so a whole
+# run takes hours (tests/mutants/REPORT.md); a second run re-checks only the functions whose code changed.
+# Survivors that only slow tests, several devices or processes, or a copy without mutmut's trampoline (where a warning
+# points) reach are then run against those tests (tests/mutants/elsewhere.py; about 10 s a test).
 mutants: install
+	$(PY) .ci/satisfied.py $(ALL_EXTRAS) || $(PY) -m pip install --quiet -e '.[$(ALL_EXTRAS)]'
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true
 	$(PY) tests/mutants/elsewhere.py

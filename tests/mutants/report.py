@@ -214,8 +214,9 @@ def _score(c: collections.Counter) -> float:
 
 
 def _row(module: str, c: collections.Counter) -> str:
+    score = _score(c)
     return (f"| {module} | {c['mutants']} | {c['killed']} | {c['outside']} | {c['equivalent']} | {c['survived']} "
-            f"| {c['no tests']} | {c['not checked']} | {_score(c):.1%} |")
+            f"| {c['no tests']} | {c['not checked']} | {'—' if score != score else f'{score:.1%}'} |")
 
 
 if __name__ == "__main__":

@@ -47,8 +47,8 @@ from experiments.playground.handlers import (  # noqa: E402
     train,
 )
 from experiments.playground.rendering import probability_table, width_curve_markdown  # noqa: E402
-from experiments.playground.session import NOT_RUN, OLD_RUN, field_named, fingerprint, stale_note  # noqa: E402
-from experiments.playground.widgets import CSS, SELECT_BRUSH, number_box, size_checked  # noqa: E402
+from experiments.playground.session import NOT_RUN, OLD_RUN, field_named, stale_note  # noqa: E402
+from experiments.playground.widgets import CSS, SELECT_BRUSH, marks_the_reading_old, number_box, size_checked  # noqa: E402
 
 HOST = "127.0.0.1"  # this machine only: the page runs code on request
 MAX_UPLOAD = "8mb"  # a file sent to the page; a 1,000,000-pixel RGBA PNG is at most 4 MB
@@ -245,26 +245,16 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                     top = gr.Label(num_top_classes=3, label="reading", elem_id="reading")
             bars = gr.BarPlot(probability_table(np.zeros(10)), x="digit", y="probability", y_lim=[0, 1], sort="x",
                               label="the ten probabilities", height=240)
-            read_drawing = gr.State(None)  # the fingerprint of the drawing whose reading the page shows
 
             def read_fn(drawing, request: gr.Request):
-                return *read_digit(model, drawing, request), fingerprint(drawing)
-
-            def drawn(drawing, read_key, shown, note):
-                """A stroke (or the bin): the reading is marked old only if the pad no longer holds what was read
-                (its input event can arrive after a reading made right after the stroke, of the same drawing)."""
-                if (note or "").startswith(NOT_RUN):
-                    return note
-                return "" if fingerprint(drawing) == read_key else stale_note(shown)
+                return read_digit(model, drawing, request)
 
             # Drawings are small; a few at a time bounds the memory many readers at once can take.
-            reading = pressed(read, [pad], digit_message, read_fn, [digit, bars, top, read_drawing],
-                              {digit: None, top: None, read_drawing: None}, top, api_name="read",
-                              concurrency_limit=2, mark_edits=False)
-            drawn_inputs = [pad, read_drawing, top, digit_message]
-            pad.input(drawn, drawn_inputs, digit_message, api_name=False, queue=False)  # type: ignore[arg-type]
-            # A stroke's event that arrived while the reading ran saw the earlier reading: look again once it is in.
-            reading.success(drawn, drawn_inputs, digit_message, api_name=False, queue=False)
+            pressed(read, [pad], digit_message, read_fn, [digit, bars, top], {digit: None, top: None}, top,
+                    api_name="read", concurrency_limit=2, mark_edits=False)
+            # An edit of the pad marks the reading old in the browser, in the order of the user's actions.
+            pad.input(None, [top, digit_message], digit_message, js=marks_the_reading_old(NOT_RUN, stale_note(True)),
+                      api_name=False, queue=False)  # type: ignore[arg-type]
             digit_tab.select(None, None, None, js=SELECT_BRUSH, api_name=False, queue=False)
     return page
 

@@ -3,11 +3,9 @@ the run each session has going, and what its plot shows."""
 
 from __future__ import annotations
 
-import hashlib
 import threading
 
 import gradio as gr
-import numpy as np
 
 from experiments.playground import fit
 
@@ -137,12 +135,3 @@ def stale_note(result_shown) -> str:
     """The box's note after an edit of the form, when results for earlier values are on the page."""
     return ("**Old results:** the form has changed since the results below were computed; they are for the values "
             "before the change. Press the button to compute them for the form." if result_shown else "")
-
-
-def fingerprint(drawing) -> str | None:
-    """A digest of the pad's drawing as decoded (``None`` for an empty or unreadable one): equal for the same
-    pixels."""
-    canvas = drawing.get("composite") if isinstance(drawing, dict) else drawing
-    if not isinstance(canvas, np.ndarray):
-        return None
-    return hashlib.sha256(repr((canvas.shape, canvas.dtype.str)).encode() + canvas.tobytes()).hexdigest()

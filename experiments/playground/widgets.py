@@ -1,10 +1,11 @@
 """The page's parts that need more than Gradio gives: a number box that passes what was typed, a drawing pad that
-refuses an oversized image from its header before decoding it, the page's style, and the script that keeps the pad's
-brush selected."""
+refuses an oversized image from its header before decoding it, the page's style, the script that keeps the pad's
+brush selected and the one that marks a reading old when the pad changes."""
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import struct
 import warnings
@@ -120,3 +121,17 @@ SELECT_BRUSH = """() => {
     }, true);
   }
 }"""
+
+
+def marks_the_reading_old(kept_prefix: str, note: str) -> str:
+    """The script run in the browser on each edit of the pad (a stroke, the bin): the box beside it gets ``note`` when
+    a reading is on the page, and keeps a message that starts with ``kept_prefix`` (a refusal of the press).
+
+    It runs in the browser, in the order of the user's actions, so a stroke made before Read never marks the reading
+    of that stroke as old: a round trip to the server could arrive after the reading (each event first sends the pad's
+    image, and the uploads finish in any order). Its arguments are the reading shown (``null`` or a label with no
+    ``label`` when none) and the box's text."""
+    return f"""(reading, message) => {{
+  if (message && message.startsWith({json.dumps(kept_prefix)})) return [message];
+  return [reading && reading.label != null ? {json.dumps(note)} : ""];
+}}"""

@@ -72,6 +72,23 @@ def test_a_drawing_is_boxed_into_20_pixels_keeping_its_aspect_and_centred_by_its
     assert box_centre > c + 1  # the mass sits left of the box's centre, so the box is moved right of the middle
 
 
+@pytest.mark.parametrize("rows, cols, digit_rows, digit_cols", [
+    ((30, 70), (45, 55), (4, 24), (12, 17)),  # 40 × 10: 20 × 5, centre of mass (9.5, 2) → top round(4.5) = 4, left 12
+    ((40, 48), (10, 90), (14, 16), (4, 24)),  # 8 × 80: 2 × 20, centre (0.5, 9.5) → top round(13.5) = 14, left 4
+    ((10, 90), (50, 51), (4, 24), (14, 15)),  # 80 × 1: 20 × 1 (a width of 0.25 is kept as 1), left round(14) = 14
+])
+def test_a_block_of_ink_becomes_the_box_the_rules_give_to_the_pixel(rows, cols, digit_rows, digit_cols):
+    # The rules written out for a solid block: its bounding box is the block, scaled so that its longer side is 20
+    # (the other side rounded, at least 1), a uniform 255, placed so that its centre of mass is nearest (14, 14),
+    # Python's round (half to even) as the module uses.
+    canvas = np.zeros((100, 100, 4), np.uint8)
+    canvas[slice(*rows), slice(*cols), 3] = 255
+    expected = np.zeros((28, 28), np.float32)
+    expected[slice(*digit_rows), slice(*digit_cols)] = 255.0
+    # atol: PIL's bilinear weights of a uniform block sum to 1 within float32 rounding (a few units of 255 · 2^-24).
+    np.testing.assert_allclose(digits.preprocess(canvas), expected, rtol=0, atol=1e-3)
+
+
 def test_ink_is_read_the_same_from_rgba_rgb_and_grey_canvases():
     grey = np.full((40, 40), 255, np.uint8)
     grey[10:30, 18:22] = 0  # a black bar on white

@@ -424,14 +424,18 @@ def from_equinox(model) -> tuple[mlp.Params, mlp.Net]:
 
 # --- Flax NNX --------------------------------------------------------------------------------------------------
 
-def to_flax(params: mlp.Params, net: mlp.Net):
+def to_flax(params: mlp.Params, net: mlp.Net, *, rngs=None):
     """An ``nnx.Sequential`` computing ``mlp.apply(params, ·, net)``: per layer an ``nnx.Linear`` with kernel W_iᵀ
     (Flax's ``(in, out)``), its activation function unless it is the identity, and ``nnx.Dropout(p)`` after a
-    hidden layer with a rate p > 0 (Flax applies it unless the model is in eval mode, ``model.eval()``)."""
+    hidden layer with a rate p > 0 (Flax applies it unless the model is in eval mode, ``model.eval()``).
+
+    ``rngs``: the ``nnx.Rngs`` the modules are built with, from which the dropouts draw their units in training
+    mode; by default ``nnx.Rngs(0)``, so a model made again drops the same units.
+    """
     nnx = _library("flax.nnx", "flax")
     layers, net = _folded(params, net)
     names, rates = net.names(len(layers)), net.dropout_rates(len(layers)) + (0.0,)
-    rngs = nnx.Rngs(0)
+    rngs = nnx.Rngs(0) if rngs is None else rngs
     modules: list[Any] = []
     for (W, b), name, rate in zip(layers, names, rates):
         kernel, bias = jnp.asarray(W.T), jnp.asarray(b)

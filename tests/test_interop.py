@@ -394,8 +394,12 @@ def test_flax_gets_one_module_per_step_in_the_networks_dtype_and_reproducible_dr
     for linear, (W, _) in zip([m for m in model.layers if isinstance(m, nnx.Linear)], params, strict=True):
         assert (linear.in_features, linear.out_features, linear.param_dtype) == (W.shape[1], W.shape[0], W.dtype)
     assert model.layers[2].rate == 0.5
-    # Dropout has its random stream: a model made again drops the same units; in training mode it drops some.
+    # Dropout has its random stream: a model made again drops the same units, those of the documented default
+    # nnx.Rngs(0); other rngs drop others; in training mode it drops some.
     again = interop.to_flax(params, net)
     np.testing.assert_array_equal(model(x), again(x))
+    first = interop.to_flax(params, net)(x)  # a fresh model's first call (each call moves the stream on)
+    np.testing.assert_array_equal(interop.to_flax(params, net, rngs=nnx.Rngs(0))(x), first)
+    assert not np.array_equal(interop.to_flax(params, net, rngs=nnx.Rngs(1))(x), first)
     model.eval()
     assert not np.array_equal(again(x), model(x))

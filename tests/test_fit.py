@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from refusals import refused
 from warned import points_at
 
 from jaxnet import backprop, callbacks, checkpoint, datachecks, losses, mlp, placement, program, train
@@ -182,7 +183,7 @@ def test_an_optimizer_state_from_another_optimizer_is_refused():
     params = small_params()
     with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
         fit(params, x, y, optimizer=optax.sgd(0.1), opt_state=optax.adam(1e-3).init(params), epochs_before=0)
-    with pytest.raises(ValueError, match=r"opt_state.* is float32\[16, 4\], the optimizer expects float32\[8, 4\]"):
+    with refused(ValueError, "opt_state", "float32[16, 4]", "expects float32[8, 4]"):
         fit(mlp.init(jax.random.key(0), [4, 8, 3]), x, y, optimizer=optax.adam(1e-3),
             opt_state=optax.adam(1e-3).init(params), epochs_before=0)
     _, history = fit(params, x, y, optimizer=optax.adam(1e-3), epochs=1)
@@ -432,8 +433,7 @@ def test_evaluate_of_an_ensemble_is_each_members_evaluation():
             np.testing.assert_array_equal([losses[k], metrics[k]], alone)  # NaN metric (MSE) equals NaN here
         else:  # vmapped: XLA may group the float32 sums otherwise
             np.testing.assert_allclose(losses[k], alone[0], rtol=1e-6)
-    with pytest.raises(ValueError, match=re.escape("evaluate: y must have shape (16, 2) like the network's output, "
-                                                   "got (16, 4)")):
+    with refused(ValueError, "evaluate", "y must have shape (16, 2)", "got (16, 4)"):
         train.evaluate(stacked, x, np.zeros((N, 4), np.float32), loss="mse", ensemble=True, as_dict=False)
 
 
@@ -443,8 +443,7 @@ def test_three_layers_take_their_output_size_from_the_last_layer():
     trained, history = fit_small(params, x, y, eval_data=(x, y))
     assert [W.shape for W, _ in trained] == [(6, 3), (5, 6), (2, 5)] and len(history) == 2
     assert np.isfinite(train.evaluate(trained, x, y, loss="mse", as_dict=False)[0])
-    with pytest.raises(ValueError, match=re.escape("training data: y must have shape (16, 2) like the network's "
-                                                   "output, got (16, 5)")):
+    with refused(ValueError, "training data", "y must have shape (16, 2)", "got (16, 5)"):
         fit_small(params, x, np.zeros((N, 5), np.float32))
 
 
@@ -463,7 +462,7 @@ def test_a_batch_of_one_is_plain_sgd_and_the_batch_limits_are_named():
     params = mlp.init(jax.random.key(0), [3, 4, 2])
     _, history = fit_small(params, x, y, batch_size=1, epochs=1)
     assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
-    with pytest.raises(ValueError, match=f"^batch_size must be between 1 and the {N} training examples, got 17$"):
+    with refused(ValueError, "batch_size", f"between 1 and the {N} training examples", "got 17"):
         fit_small(params, x, y, batch_size=N + 1)
     for bad in (0, 2.0, True):  # refused by the Trainer, before any data is seen
         with pytest.raises(ValueError, match=f"^batch_size must be an int >= 1, got {bad!r}$"):
@@ -540,8 +539,7 @@ def test_per_member_hyperparameters_keep_the_optimizers_dtype():
     optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
     _, history = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": [1, 0]})
     assert history.opt_state.hyperparams["learning_rate"].dtype == jnp.float32  # integers given, float32 kept
-    with pytest.raises(ValueError, match=re.escape("hyperparams['learning_rate'] has 1 values for an ensemble of 2 "
-                                                   "members; give one per member")):
+    with refused(ValueError, "hyperparams['learning_rate'] has 1 values", "ensemble of 2", "one per member"):
         fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": 0.1})
     with pytest.raises(ValueError, match=re.escape("unknown hyperparameter 'momentum'; the optimizer has "
                                                    "['learning_rate']")):

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from refusals import refused
 
 from jaxnet import interop, mlp, train
 
@@ -85,10 +86,9 @@ def test_torch_refusals_name_the_problem():
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Conv1d(3, 3, 1)))
     with pytest.raises(ValueError, match=r"module 1 of the Sequential is GELU"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.GELU(), nn.Linear(3, 2)))
-    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\), which does not take the output of layer 1 "
-                                         r"\(W of shape \(3, 4\)\)"):
+    with refused(ValueError, "layer 2: W has shape (2, 5)", "output of layer 1", "(3, 4)"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(5, 2)))
-    with pytest.raises(ValueError, match=r"module 0 of the Sequential is ReLU; it must start with a Linear layer"):
+    with refused(ValueError, "module 0 of the Sequential is ReLU", "start with a Linear layer"):
         interop.from_torch(nn.Sequential(nn.ReLU(), nn.Linear(4, 3)))
     with pytest.raises(ValueError, match=r"module 2 of the Sequential \(tanh\) follows another activation"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Tanh(), nn.Linear(3, 2)))
@@ -181,12 +181,11 @@ def test_an_equinox_mlp_built_by_equinox_comes_in():
 def test_equinox_refusals_name_the_problem():
     eqx = need("equinox")
     params, _ = params_and_inputs()
-    with pytest.raises(ValueError, match=r"eqx.nn.MLP has one width for every hidden layer, but these are \[16, 8\]"):
+    with refused(ValueError, "eqx.nn.MLP", "one width for every hidden layer", "[16, 8]"):
         interop.to_equinox(mlp.init(jax.random.key(0), [5, 16, 8, 3]), mlp.Net("relu"))
-    with pytest.raises(ValueError, match=r"one activation for every hidden layer, but these are \['relu', 'tanh'\]"):
+    with refused(ValueError, "one activation for every hidden layer", "['relu', 'tanh']"):
         interop.to_equinox(params, mlp.Net(("relu", "tanh")))
-    with pytest.raises(ValueError, match="applies its activations to one number at a time, so it cannot hold a "
-                                         "softmax"):
+    with refused(ValueError, "one number at a time", "softmax"):
         interop.to_equinox(params, mlp.Net("relu", "softmax"))
     with pytest.raises(ValueError, match=r"the MLP's activation .* is none of jaxnet's activations"):
         interop.from_equinox(eqx.nn.MLP(4, 2, 8, 1, activation=jax.nn.gelu, key=jax.random.key(0)))
@@ -231,7 +230,7 @@ def test_flax_refusals_name_the_problem():
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.Conv(3, 3, (1,), rngs=rngs)))
     with pytest.raises(ValueError, match=r"entry 1 of the Sequential, .*gelu.*, is none of jaxnet's activations"):
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.gelu))
-    with pytest.raises(ValueError, match=r"layer 2: W has shape \(2, 5\), which does not take the output of layer 1"):
+    with refused(ValueError, "layer 2: W has shape (2, 5)", "output of layer 1"):
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Linear(5, 2, rngs=rngs)))
     with pytest.raises(ValueError, match="from_flax takes an nnx.Sequential"):
         interop.from_flax(nnx.Conv(3, 3, (1,), rngs=rngs))
@@ -322,7 +321,7 @@ def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_p
         interop.load_safetensors(other)
     unchained = str(tmp_path / "unchained.safetensors")
     save_file({"0.weight": np.ones((3, 2), np.float32), "2.weight": np.ones((1, 4), np.float32)}, unchained)
-    with pytest.raises(ValueError, match=r"layer 2: W has shape \(1, 4\), which does not take the output of layer 1"):
+    with refused(ValueError, "layer 2: W has shape (1, 4)", "output of layer 1"):
         interop.load_safetensors(unchained)
     orphan = str(tmp_path / "orphan.safetensors")
     save_file({"0.weight": np.ones((3, 2), np.float32), "2.bias": np.ones(1, np.float32)}, orphan)
@@ -343,8 +342,7 @@ def test_files_that_are_not_jaxnet_or_pytorch_sequential_files_are_refused(tmp_p
     with safe_open(moved, "np") as f:
         tensors, metadata = {k.replace("3.", "4.", 1): f.get_tensor(k) for k in f.keys()}, f.metadata()
     save_file(tensors, moved, metadata=metadata)
-    with pytest.raises(ValueError, match=r"moved.safetensors: the saved net .* places its linear layers at \[0, 3, 6\] "
-                                         r"but the file has them at \[0, 4, 6\]"):
+    with refused(ValueError, "moved.safetensors", "linear layers at [0, 3, 6]", "the file has them at [0, 4, 6]"):
         interop.load_safetensors(moved)
 
 
@@ -374,7 +372,7 @@ def test_a_missing_library_names_the_extra(monkeypatch, tmp_path):
 
     monkeypatch.setattr(builtins, "__import__", without_torch)
     monkeypatch.delitem(__import__("sys").modules, "torch", raising=False)
-    with pytest.raises(ImportError, match=r"jaxnet.interop needs torch here: pip install 'jaxnet-lecture\[interop\]'"):
+    with refused(ImportError, "jaxnet.interop needs torch", "pip install 'jaxnet-lecture[interop]'"):
         interop.to_torch(params_and_inputs()[0], mlp.Net("relu"))
     monkeypatch.setitem(__import__("sys").modules, "flax.nnx", None)  # as if it were not installed
     with pytest.raises(ImportError, match=r"needs flax here: pip install 'jaxnet-lecture\[interop\]'"):

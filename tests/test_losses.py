@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from refusals import refused
 
 from jaxnet import losses
 
@@ -142,11 +143,9 @@ def test_one_hot_rows_are_in_the_dtype_asked_for(dtype):
 @pytest.mark.parametrize("name", ["mse", "mae"])
 def test_regression_errors_name_the_loss_and_the_shapes(name):
     for fn in (getattr(losses, name), getattr(losses, f"{name}_signal")):
-        with pytest.raises(ValueError, match=re.escape(f"{name}: yhat must be one example (d,) or a batch (N, d), got "
-                                                       f"shape (1, 2, 2)")):
+        with refused(ValueError, f"{name}: yhat", "one example (d,) or a batch (N, d)", "(1, 2, 2)"):
             fn(np.zeros((1, 2, 2)), np.zeros((1, 2, 2)))
-        with pytest.raises(ValueError, match=re.escape(f"{name}: yhat has shape (2,) but y has shape (3,); they must "
-                                                       f"be equal")):
+        with refused(ValueError, f"{name}: yhat has shape (2,)", "y has shape (3,)"):
             fn(np.zeros(2), np.zeros(3))
 
 
@@ -155,11 +154,11 @@ def test_cross_entropy_errors_name_the_shapes():
         with pytest.raises(ValueError, match=re.escape("cross_entropy: logits must be one example (K,) or a batch "
                                                        "(N, K), got shape (1, 2, 3)")):
             fn(np.zeros((1, 2, 3)), np.zeros((1, 2, 3)))
-        with pytest.raises(ValueError, match=re.escape("cross_entropy: integer labels must have shape (4,) for logits "
-                                                       "of shape (4, 3), got labels of shape (3,)")):
+        with refused(ValueError, "cross_entropy", "labels must have shape (4,)", "logits of shape (4, 3)",
+                     "labels of shape (3,)"):
             fn(np.zeros((4, 3)), np.zeros(3, np.int32))
-        with pytest.raises(ValueError, match=re.escape("cross_entropy: integer labels must have shape () for logits of "
-                                                       "shape (3,), got labels of shape (1,)")):
+        with refused(ValueError, "cross_entropy", "labels must have shape ()", "logits of shape (3,)",
+                     "labels of shape (1,)"):
             fn(np.zeros(3), np.zeros(1, np.int32))
 
 

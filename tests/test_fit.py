@@ -471,8 +471,7 @@ def test_a_batch_of_one_is_plain_sgd_and_the_batch_limits_are_named():
 
 def test_mesh_and_devices_together_are_refused():
     x, y = problem()
-    message = "give either mesh= or devices= (a data-only mesh), not both"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "either mesh= or devices=", "not both"):
         fit_small(mlp.init(jax.random.key(0), [3, 4, 2]), x, y, mesh=placement.make_mesh(), devices=jax.devices())
 
 
@@ -514,9 +513,8 @@ def test_continuing_an_ensemble_takes_its_own_optimizer_state():
     single = jax.tree.map(lambda a: a[0], stacked)
     expected = jax.tree.structure(optimizer.init(single))
     given = jax.tree.structure(optax.sgd(0.1).init(single))
-    message = (f"opt_state does not belong to this optimizer: its structure is {given}, the optimizer's is "
-               f"{expected}; pass the history.opt_state of a run with the same optimizer, or none to start afresh")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "opt_state does not belong to this optimizer", f"its structure is {given}",
+                 f"the optimizer's is {expected}", "history.opt_state of a run with the same optimizer"):
         fit_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single), epochs_before=0)
 
 
@@ -541,11 +539,9 @@ def test_per_member_hyperparameters_keep_the_optimizers_dtype():
     assert history.opt_state.hyperparams["learning_rate"].dtype == jnp.float32  # integers given, float32 kept
     with refused(ValueError, "hyperparams['learning_rate'] has 1 values", "ensemble of 2", "one per member"):
         fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": 0.1})
-    with pytest.raises(ValueError, match=re.escape("unknown hyperparameter 'momentum'; the optimizer has "
-                                                   "['learning_rate']")):
+    with refused(ValueError, "unknown hyperparameter 'momentum'", "['learning_rate']"):
         fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"momentum": [0.9, 0.9]})
-    message = "hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "hyperparams needs ensemble=True", "optax.inject_hyperparams"):
         fit_small(jax.tree.map(lambda a: a[0], stacked), x, y, optimizer=optimizer,
                   hyperparams={"learning_rate": [0.1]})
 
@@ -633,8 +629,7 @@ def test_an_ensemble_trains_its_members_with_the_network_and_gradient_asked_for(
 def test_the_label_equal_to_the_class_count_is_refused_where_data_enters():
     x = np.zeros((4, 3), np.float32)
     params = mlp.init(jax.random.key(0), [3, 4, 2])
-    message = "training data: labels must lie in [0, 2), got min 0, max 2"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "training data", "labels must lie in [0, 2)", "max 2"):
         fit_small(params, x, np.array([0, 1, 2, 0]), loss="cross_entropy")
 
 

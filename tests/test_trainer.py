@@ -1,7 +1,6 @@
 """train.Trainer: the state it starts from, continuation that equals one run, compilation predicted by one sentence,
 the loss handed to the optimizer, and refusals made once, at construction."""
 
-import re
 
 import chex
 import jax
@@ -9,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from refusals import refused
 
 from jaxnet import mlp, placement, train
 
@@ -65,9 +65,7 @@ def test_a_state_past_the_final_epoch_is_refused_and_one_at_it_is_returned_as_it
     x, y = blobs()
     trainer = make()
     state, _ = trainer.fit(trainer.init(small_params()), x, y, epochs=3, key=jax.random.key(1), verbose=False)
-    message = "the state has already trained 3 epochs, past epochs=2 (the final epoch, not a number more); pass " \
-              "epochs >= 3"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "already trained 3 epochs", "past epochs=2", "the final epoch", "epochs >= 3"):
         trainer.fit(state, x, y, epochs=2, key=jax.random.key(1), verbose=False)
     same, history = trainer.fit(state, x, y, epochs=3, key=jax.random.key(1), verbose=False)
     assert same.epoch == 3 and list(history) == []
@@ -172,12 +170,10 @@ def test_the_vmapped_strategy_is_named_and_refusals_of_evaluate_and_hyperparamet
     monkeypatch.undo()
     x, y = blobs()
     deep = mlp.init(jax.random.key(0), [4, 6, 5, 3])  # d_L = 3, another width before it
-    message = "evaluate: labels must lie in [0, 3), got min 0, max 4"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "evaluate", "labels must lie in [0, 3)", "max 4"):
         make().evaluate(deep, x, np.where(y == 2, 4, y))
     stacked = mlp.init_ensemble(jax.random.key(0), 2, [4, 16, 3])
-    message = "hyperparams needs ensemble=True and an optimizer built with optax.inject_hyperparams"
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    with refused(ValueError, "hyperparams needs ensemble=True", "optax.inject_hyperparams"):
         make(ensemble=True, hyperparams={"learning_rate": [0.1, 0.2]}).init(stacked)  # sgd injects nothing
 
 
@@ -223,9 +219,8 @@ def test_a_loss_without_a_metric_records_only_the_evaluation_loss():
     x, y = blobs()
     targets = np.eye(3, dtype=np.float32)[y]
     trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=32)
-    message = ("EarlyStopping: monitor='eval_accuracy' is not recorded by this run; it records ['epoch', "
-               "'train_loss', 'seconds', 'lr_scale', 'eval_loss']")
-    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+    recorded = "['epoch', 'train_loss', 'seconds', 'lr_scale', 'eval_loss']"
+    with refused(ValueError, "EarlyStopping", "monitor='eval_accuracy' is not recorded", recorded):
         trainer.fit(trainer.init(small_params()), x, targets, epochs=1, key=jax.random.key(1), verbose=False,
                     eval_data=(x, targets), callbacks=[callbacks.EarlyStopping("eval_accuracy", patience=1)])
 
@@ -346,9 +341,8 @@ def test_check_finite_names_the_first_bad_epoch(first_epoch):
     values = np.ones((4, 3))  # 4 epochs, 3 members (or steps)
     values[2, 1] = np.nan
     values[3, 0] = np.inf
-    message = (f"training diverged: the loss became non-finite in epoch {first_epoch + 3} (of 20)"
-               f"; the last good checkpoint is run/c.npz")
-    with pytest.raises(FloatingPointError, match=f"^{re.escape(message)}$"):
+    with refused(FloatingPointError, "diverged", f"non-finite in epoch {first_epoch + 3} (of 20)",
+                 "last good checkpoint is run/c.npz"):
         train.check_finite(values, first_epoch, 20, "run/c.npz")
     with pytest.raises(FloatingPointError, match=r"in epoch 3 \(of 20\)$"):  # no checkpoint: nothing more to say
         train.check_finite(values, 0, 20, None)

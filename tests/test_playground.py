@@ -804,7 +804,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
 
     # A laptop's screen: a refusal must be read without scrolling at this size.
     driver = chromium.start(window="1366,768", only_local=True)  # skips without chromium or selenium
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -815,6 +815,13 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
     wait = WebDriverWait(driver, 60, ignored_exceptions=(StaleElementReferenceException,))
     find = lambda css: driver.find_element(By.CSS_SELECTOR, css)  # noqa: E731
     text = lambda css: find(css).get_attribute("textContent").strip()  # also of a hidden tab  # noqa: E731
+
+    def until(condition, shown: str):
+        """``wait.until(condition)``; on a timeout, the failure gives what the element ``shown`` holds then."""
+        try:
+            return wait.until(condition)
+        except TimeoutException:
+            pytest.fail(f"timed out waiting on the page; {shown} holds {text(shown)!r}")
 
     def shot(name: str) -> None:
         """A screenshot into runs/playground/, of the page's top at the documentation's size (1400 × 1250; the
@@ -885,8 +892,7 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         train.click()  # during the run: it is replaced, and the page says so
         wait.until(lambda d: "Train replaced the run that was at step" in text("#fit-status"))
         find("#stop").click()
-        wait.until(lambda d: re.search(r"Stopped at step [\d,]+ of 1,000\.", text("#fit-status")),
-                   message=f"after Stop: {text('#fit-status')!r}")
+        until(lambda d: re.search(r"Stopped at step [\d,]+ of 1,000\.", text("#fit-status")), "#fit-status")
         plot_image = lambda: driver.find_elements(By.CSS_SELECTOR, "#fit-plot img")  # noqa: E731
         stopped_plot = wait.until(lambda d: plot_image() and plot_image()[0].get_attribute("src"))
         type_into("#width input", "1000")
@@ -918,16 +924,17 @@ def test_the_page_in_a_browser_with_no_outside_network(server):
         for attempt in range(2):  # the second after the bin: the brush is still selected, the reading fresh
             draw_a_seven()
             find("#read").click()
-            wait.until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"))  # and its input
+            until(lambda d: reading(d) and d.find_elements(By.CSS_SELECTOR, "#input28 img"), "#digit-message")
             assert reading(driver)[0] == "7", f"the drawn 7 was read as {reading(driver)[0]}"
             if attempt == 0:
                 shot("digit.png")
                 find("#pad button[aria-label='Clear canvas']").click()
-                wait.until(lambda d: "Old results" in text("#digit-message"))  # the pad no longer holds the 7
+                # The pad no longer holds the 7.
+                until(lambda d: "Old results" in text("#digit-message"), "#digit-message")
                 wait.until(lambda d: "highlight" in d.find_element(By.CSS_SELECTOR, brush).get_attribute("class"))
-        wait.until(lambda d: text("#digit-message") == "")  # the reading is of the pad as it is
+        until(lambda d: text("#digit-message") == "", "#digit-message")  # the reading is of the pad as it is
         draw_a_seven()  # a stroke after the reading: it is marked old
-        wait.until(lambda d: "Old results" in text("#digit-message"))
+        until(lambda d: "Old results" in text("#digit-message"), "#digit-message")
         shares = [b for b in driver.find_elements(By.CSS_SELECTOR, "button")
                   if "share" in f"{b.get_attribute('aria-label')} {b.get_attribute('title')}".lower()]
         assert not shares, "a share button is on the page"

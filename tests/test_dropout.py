@@ -131,17 +131,17 @@ def test_manual_grad_with_a_key_equals_jax_grad_of_the_same_dropped_network(dtyp
         y = (jnp.asarray(rng.integers(0, 4, lead), jnp.int32) if loss == "cross_entropy"
              else jnp.asarray(rng.normal(size=lead + (4,)), dtype))
         key = jax.random.key(11)
-        expected = jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, net, key=key), y))(params)
-        got = backprop.manual_grad(params, x, y, net, loss=loss, key=key)
+        # Both compiled, as training runs them (eagerly, each operation would compile on its own); key=None: no drops.
+        autodiff = jax.jit(jax.grad(lambda p, x, y, key: losses.get(loss).fn(mlp.apply(p, x, net, key=key), y)))
+        manual = jax.jit(lambda p, x, y, key: backprop.manual_grad(p, x, y, net, loss=loss, key=key))
+        expected, got = autodiff(params, x, y, key), manual(params, x, y, key)
         chex.assert_trees_all_equal_shapes_and_dtypes(got, params)
         chex.assert_trees_all_close(got, expected, **TOL[dtype])
         # A dropped unit passes no gradient to its incoming weights: whole rows of ∇W_1 are 0.
         if batched is False:
             dropped = np.asarray(mlp.forward(params, x, net, key=key)[2][1]) == 0
             assert dropped.any() and np.all(np.asarray(got[0][0])[dropped] == 0)
-        without = backprop.manual_grad(params, x, y, net, loss=loss)
-        chex.assert_trees_all_close(without, jax.grad(lambda p: losses.get(loss).fn(mlp.apply(p, x, net), y))(params),
-                                    **TOL[dtype])
+        chex.assert_trees_all_close(manual(params, x, y, None), autodiff(params, x, y, None), **TOL[dtype])
 
 
 def test_a_step_of_a_net_with_dropout_needs_a_key():

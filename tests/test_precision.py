@@ -101,8 +101,11 @@ def test_the_gradients_agree_with_autodiff_and_with_float64_to_bfloat16_precisio
     y = jnp.asarray(rng.integers(0, 4, 64), jnp.int32)
     net = mlp.Net("tanh", compute_dtype="bfloat16")
     loss = losses.get("cross_entropy")
-    auto = jax.grad(lambda p: loss.fn(mlp.apply(p, x, net), y))(params)
-    manual = backprop.manual_grad(params, x, y, net, loss="cross_entropy")
+    # Compiled, as training runs them (eagerly, each of the hundred or so operations would compile on its own); the
+    # data are arguments, as in training (closed over, jax 0.10's CPU backend folds them into a bfloat16 product
+    # with a float32 result that it then cannot run).
+    auto = jax.jit(jax.grad(lambda p, x, y: loss.fn(mlp.apply(p, x, net), y)))(params, x, y)
+    manual = jax.jit(lambda p, x, y: backprop.manual_grad(p, x, y, net, loss="cross_entropy"))(params, x, y)
     # The same bfloat16 products on both sides. Each rounds its float32 signal g to bfloat16 before a product, and
     # a last-bit difference in g (the order XLA gives the elementwise ops differs between versions) can round an
     # entry to the neighbouring bfloat16: they agree within that rounding, 2⁻⁸ of each gradient's largest entry.
@@ -110,7 +113,8 @@ def test_the_gradients_agree_with_autodiff_and_with_float64_to_bfloat16_precisio
         assert np.max(np.abs(np.asarray(got) - np.asarray(want))) <= 2.0 ** -8 * np.max(np.abs(want))
     with jax.enable_x64():
         p64 = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), params)
-        exact = jax.grad(lambda p: loss.fn(mlp.apply(p, x.astype(jnp.float64), mlp.Net("tanh")), y))(p64)
+        exact = jax.jit(jax.grad(lambda p, x, y: loss.fn(mlp.apply(p, x, mlp.Net("tanh")), y)))(
+            p64, x.astype(jnp.float64), y)
     for got, want in zip(jax.tree.leaves(manual), jax.tree.leaves(exact)):
         # bfloat16 keeps 8 bits: each input is off by up to 2⁻⁹ relative; summed products ~1e-2 of the largest.
         scale = np.max(np.abs(want))

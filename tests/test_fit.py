@@ -120,31 +120,6 @@ def test_fit_learns_and_evaluates():
     assert history[-1]["eval_loss"] == pytest.approx(float(loss), rel=1e-5)
 
 
-def test_same_key_bit_identical_other_key_different():
-    x, y = blobs()
-    a, _ = fit(small_params(), x, y)
-    b, _ = fit(small_params(), x, y)
-    c, _ = fit(small_params(), x, y, key=jax.random.key(2))
-    chex.assert_trees_all_equal(a, b)
-    assert not np.allclose(a[0][0], c[0][0])
-
-
-def test_fit_leaves_the_callers_params_alone():
-    x, y = blobs()
-    params = small_params()
-    before = jax.tree.map(np.array, params)
-    fit(params, x, y)
-    chex.assert_trees_all_equal(params, before)
-
-
-def test_epochs_per_call_gives_the_same_run():
-    x, y = blobs()
-    a, ha = fit(small_params(), x, y, epochs=5)
-    b, hb = fit(small_params(), x, y, epochs=5, epochs_per_call=2)
-    chex.assert_trees_all_equal(a, b)
-    np.testing.assert_allclose([r["train_loss"] for r in ha], [r["train_loss"] for r in hb], rtol=1e-6)
-
-
 def test_the_vmapped_ensemble_program_equals_members_in_turn():
     # A CPU trains an ensemble member by member; accelerators and meshes run the vmapped program. Both must give
     # the same parameters and losses (float32 round-off: batched products sum in another order).
@@ -160,22 +135,6 @@ def test_the_vmapped_ensemble_program_equals_members_in_turn():
     b = program.run_members(single, fresh(), jax.vmap(optimizer.init)(fresh()), *args)
     chex.assert_trees_all_close(a, b, **EPOCH_TOL)
     assert b[2].shape == (3, 3)  # (epochs, members)
-
-
-def test_ensemble_with_per_member_learning_rates():
-    x, y = blobs()
-    stacked = jax.vmap(lambda _: small_params())(jnp.arange(2))  # the same network twice
-    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    together, _ = fit(stacked, x, y, optimizer=optimizer, ensemble=True,
-                      hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
-    for k, lr in enumerate([0.1, 0.02]):
-        alone, _ = fit(small_params(), x, y, optimizer=optax.sgd(lr))
-        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, **EPOCH_TOL)
-    with pytest.raises(ValueError, match="inject_hyperparams"):
-        fit(stacked, x, y, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
-    three = jax.vmap(lambda _: small_params())(jnp.arange(3))
-    with pytest.raises(ValueError, match=r"hyperparams\['learning_rate'\] has 2 values for an ensemble of 3"):
-        fit(three, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.2])})
 
 
 def test_an_optimizer_state_from_another_optimizer_is_refused():

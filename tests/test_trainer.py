@@ -365,3 +365,53 @@ def test_init_continues_from_an_optimizer_state_it_checks_and_leaves_alone():
     assert int(state.opt_state[0].count) == 1 and int(trainer.init(params).opt_state[0].count) == 0
     with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
         trainer.init(params, optax.sgd(0.1, momentum=0.9).init(params))
+
+
+def trained(params, x, y, *, epochs=3, key=None, **kwargs):
+    """``(params, history)`` of a fresh :func:`make` trainer run from ``params`` (key 1 by default)."""
+    trainer = make(**kwargs)
+    state, history = trainer.fit(trainer.init(params), x, y, epochs=epochs,
+                                 key=jax.random.key(1) if key is None else key, verbose=False)
+    return state.params, history
+
+
+def test_the_same_key_trains_bit_for_bit_the_same_and_another_key_otherwise():
+    x, y = blobs()
+    a, _ = trained(small_params(), x, y)
+    b, _ = trained(small_params(), x, y)
+    c, _ = trained(small_params(), x, y, key=jax.random.key(2))
+    chex.assert_trees_all_equal(a, b)
+    assert not np.allclose(a[0][0], c[0][0])
+
+
+def test_training_leaves_the_callers_params_alone():
+    x, y = blobs()
+    params = small_params()
+    before = jax.tree.map(np.array, params)
+    trained(params, x, y)
+    chex.assert_trees_all_equal(params, before)
+
+
+def test_epochs_per_call_gives_the_same_run():
+    x, y = blobs()
+    a, ha = trained(small_params(), x, y, epochs=5)
+    b, hb = trained(small_params(), x, y, epochs=5, epochs_per_call=2)
+    chex.assert_trees_all_equal(a, b)
+    np.testing.assert_allclose([r["train_loss"] for r in ha], [r["train_loss"] for r in hb], rtol=1e-6)
+
+
+def test_each_member_of_an_ensemble_trains_at_its_own_learning_rate():
+    # Float32 round-off after a few dozen SGD steps: far below 1e-5.
+    x, y = blobs()
+    stacked = jax.vmap(lambda _: small_params())(jnp.arange(2))  # the same network twice
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    together, _ = trained(stacked, x, y, optimizer=optimizer, ensemble=True,
+                          hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
+    for k, lr in enumerate([0.1, 0.02]):
+        alone, _ = trained(small_params(), x, y, optimizer=optax.sgd(lr))
+        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, rtol=1e-5, atol=1e-6)
+    with refused(ValueError, "inject_hyperparams"):
+        trained(stacked, x, y, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.02])})
+    three = jax.vmap(lambda _: small_params())(jnp.arange(3))
+    with refused(ValueError, "hyperparams['learning_rate'] has 2 values", "ensemble of 3"):
+        trained(three, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.2])})

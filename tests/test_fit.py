@@ -120,23 +120,6 @@ def test_fit_learns_and_evaluates():
     assert history[-1]["eval_loss"] == pytest.approx(float(loss), rel=1e-5)
 
 
-def test_the_vmapped_ensemble_program_equals_members_in_turn():
-    # A CPU trains an ensemble member by member; accelerators and meshes run the vmapped program. Both must give
-    # the same parameters and losses (float32 round-off: batched products sum in another order).
-    x, y = blobs()
-    stacked = mlp.init_ensemble(jax.random.key(5), 3, [4, 16, 3])
-    optimizer = optax.adam(1e-2)
-    args = (jnp.asarray(x), jnp.asarray(y), jax.random.key(1), jnp.arange(3))
-    net, kwargs = mlp.Net("relu"), dict(loss="cross_entropy", batch_size=32)
-    vmapped = train.make_epochs(optimizer, net, ensemble=True, **kwargs)
-    single = train.make_epochs(optimizer, net, **kwargs)
-    fresh = lambda: jax.tree.map(jnp.array, stacked)
-    a = vmapped(fresh(), jax.vmap(optimizer.init)(fresh()), *args)
-    b = program.run_members(single, fresh(), jax.vmap(optimizer.init)(fresh()), *args)
-    chex.assert_trees_all_close(a, b, **EPOCH_TOL)
-    assert b[2].shape == (3, 3)  # (epochs, members)
-
-
 def test_an_optimizer_state_from_another_optimizer_is_refused():
     x, y = blobs()
     params = small_params()

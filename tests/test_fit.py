@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import chex
 import jax
@@ -88,13 +87,6 @@ def test_make_step_traces_once_and_lowers_the_loss(traces):
 def test_manual_step_refuses_what_it_cannot_differentiate_when_built():
     with pytest.raises(ValueError, match="output must be 'identity'.*'tanh'"):
         train.make_step(optax.sgd(0.1), loss="cross_entropy", output="tanh", grad="manual")
-
-
-def test_manual_step_equals_autodiff_step_after_an_epoch():
-    x, y = blobs()
-    a, _ = fit(small_params(), x, y, epochs=1, grad="autodiff")
-    m, _ = fit(small_params(), x, y, epochs=1, grad="manual")
-    chex.assert_trees_all_close(a, m, **EPOCH_TOL)
 
 
 def test_fit_traces_its_step_once_with_a_short_last_batch_in_the_data(traces):
@@ -316,33 +308,6 @@ def test_evaluate_checks_its_data():
                        as_dict=False)
 
 
-def test_integer_inputs_train_like_their_float_values():
-    # uint8 images stay uint8 on the device and are converted inside the compiled step.
-    x, y = blobs()
-    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
-    with pytest.warns(train.UnscaledInputWarning, match=r"uint8 with values up to \d+ .*input_scale=255\.0"):
-        a, _ = fit(small_params(), x8, y, optimizer=optax.sgd(1e-4))
-    b, _ = fit(small_params(), x8.astype(np.float32), y, optimizer=optax.sgd(1e-4))
-    chex.assert_trees_all_close(a, b, **EPOCH_TOL)
-
-
-def test_raw_pixels_in_the_evaluation_set_are_named_too():
-    # Training on scaled floats and evaluating on the raw uint8 pixels is the same silent mistake.
-    x, y = blobs()
-    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
-    with pytest.warns(train.UnscaledInputWarning, match=r"^eval_data: x is uint8"):
-        fit(small_params(), x, y, optimizer=optax.sgd(1e-4), eval_data=(x8, y))
-
-
-def test_scaled_or_small_integer_inputs_train_without_a_warning():
-    x, y = blobs()
-    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit(small_params(), x8, y, net=mlp.Net("relu", input_scale=255.0), optimizer=optax.sgd(1e-4))
-        fit(small_params(), (x > 0).astype(np.int32), y, optimizer=optax.sgd(1e-4))  # 0/1 features need no scale
-
-
 def test_activation_and_output_keywords_build_the_same_network_as_a_net():
     x, y = problem()
     params = mlp.init(jax.random.key(0), [3, 8, 2])
@@ -425,23 +390,6 @@ def test_bad_evaluation_data_is_named_as_such():
         fit_small(params, x, y, eval_data=(x[:, :2], y))
 
 
-def test_the_unscaled_input_warning_names_the_data_and_the_scale_to_use():
-    x, y = problem()
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    ints = np.tile(np.array([[0, 1, 1000]], np.int32), (N, 1))
-    with pytest.warns(train.UnscaledInputWarning) as caught:
-        fit_small(params, ints, y, epochs=1)
-    assert str(caught[0].message) == (
-        "training data: x is int32 with values up to 1000 and enters the network unscaled; build the network with "
-        "mlp.Net(..., input_scale=1000.0) (the data stays int32 on the device), or pass float inputs in [0, 1] "
-        "(data.load_mnist's default)")
-    with pytest.warns(train.UnscaledInputWarning, match=re.escape("uint8 with values up to 2 and enters")):
-        fit_small(params, np.full((N, 3), 2, np.uint8), y, epochs=1)  # 2 is already more than the unit interval holds
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fit_small(params, np.ones((N, 3), np.uint8), y, epochs=1)  # 0/1 features need no scale
-
-
 def test_continuing_an_ensemble_takes_its_own_optimizer_state():
     x, y = problem()
     stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
@@ -460,34 +408,6 @@ def test_continuing_an_ensemble_takes_its_own_optimizer_state():
         fit_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single), epochs_before=0)
 
 
-def test_per_member_hyperparameters_leave_the_callers_optimizer_state_as_it_was():
-    x, y = problem()
-    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
-    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    given = jax.vmap(optimizer.init)(stacked)
-    before = dict(given.hyperparams)
-    fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": [0.5, 0.25]},
-              opt_state=given, epochs_before=0)
-    assert given.hyperparams.keys() == before.keys()
-    assert all(given.hyperparams[name] is before[name] for name in before)  # not replaced in the caller's dict
-    np.testing.assert_array_equal(given.hyperparams["learning_rate"], np.float32([0.1, 0.1]))
-
-
-def test_per_member_hyperparameters_keep_the_optimizers_dtype():
-    x, y = problem()
-    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
-    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
-    _, history = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": [1, 0]})
-    assert history.opt_state.hyperparams["learning_rate"].dtype == jnp.float32  # integers given, float32 kept
-    with refused(ValueError, "hyperparams['learning_rate'] has 1 values", "ensemble of 2", "one per member"):
-        fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": 0.1})
-    with refused(ValueError, "unknown hyperparameter 'momentum'", "['learning_rate']"):
-        fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"momentum": [0.9, 0.9]})
-    with refused(ValueError, "hyperparams needs ensemble=True", "optax.inject_hyperparams"):
-        fit_small(jax.tree.map(lambda a: a[0], stacked), x, y, optimizer=optimizer,
-                  hyperparams={"learning_rate": [0.1]})
-
-
 def test_the_optimizer_sees_the_parameters_weight_decay():
     # AdamW decays the parameters themselves: its update needs them, as optax's own step written out shows.
     x, y = problem()
@@ -498,16 +418,6 @@ def test_the_optimizer_sees_the_parameters_weight_decay():
     grads = jax.grad(lambda p: 0.5 * jnp.sum((mlp.apply(p, x, mlp.Net("tanh")) - y) ** 2) / N)(params)
     updates, _ = optimizer.update(grads, optimizer.init(params), params)
     chex.assert_trees_all_close(new, optax.apply_updates(params, updates), rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
-def test_manual_gradients_use_the_networks_activation(activation):
-    x, y = problem()
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    net = mlp.Net(activation)
-    by_hand, _ = fit_small(params, x, y, net=net, grad="manual")
-    by_autodiff, _ = fit_small(params, x, y, net=net)
-    chex.assert_trees_all_close(by_hand, by_autodiff, rtol=1e-5, atol=1e-6)  # float32 round-off, 8 steps
 
 
 def test_an_ensemble_trains_member_by_member_on_a_cpu_without_a_mesh():

@@ -2,6 +2,8 @@
 the loss handed to the optimizer, and refusals made once, at construction."""
 
 
+import warnings
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -13,7 +15,7 @@ from refusals import refused
 from jaxnet import mlp, placement, train
 
 from jaxprs import equations
-from problems import blobs, small_params
+from problems import blobs, regression, small_params
 
 COMPILES = {"n": 0}
 
@@ -26,9 +28,9 @@ def _count(event, duration, **kwargs):
 jax.monitoring.register_event_duration_secs_listener(_count)
 
 
-def make(optimizer=None, **kwargs):
+def make(optimizer=None, net=None, **kwargs):
     kwargs = {"loss": "cross_entropy", "optimizer": optimizer or optax.sgd(0.1), "batch_size": 32, **kwargs}
-    return train.Trainer(mlp.Net("relu"), **kwargs)
+    return train.Trainer(mlp.Net("relu") if net is None else net, **kwargs)
 
 
 def test_init_gives_the_parameters_a_fresh_optimizer_state_at_epoch_zero():
@@ -367,12 +369,18 @@ def test_init_continues_from_an_optimizer_state_it_checks_and_leaves_alone():
         trainer.init(params, optax.sgd(0.1, momentum=0.9).init(params))
 
 
-def trained(params, x, y, *, epochs=3, key=None, **kwargs):
-    """``(params, history)`` of a fresh :func:`make` trainer run from ``params`` (key 1 by default)."""
+def trained(params, x, y, *, epochs=3, key=None, eval_data=None, opt_state=None, **kwargs):
+    """``(params, history)`` of a fresh :func:`make` trainer run from ``params`` (and ``opt_state``), key 1 by
+    default."""
     trainer = make(**kwargs)
-    state, history = trainer.fit(trainer.init(params), x, y, epochs=epochs,
-                                 key=jax.random.key(1) if key is None else key, verbose=False)
+    state, history = trainer.fit(trainer.init(params, opt_state), x, y, epochs=epochs,
+                                 key=jax.random.key(1) if key is None else key, eval_data=eval_data, verbose=False)
     return state.params, history
+
+
+def trained_small(params, x, y, **kwargs):
+    """:func:`trained` for the small regression problem: the L2 loss, minibatches of 4, 2 epochs."""
+    return trained(params, x, y, **{"loss": "mse", "batch_size": 4, "epochs": 2, **kwargs})
 
 
 def test_the_same_key_trains_bit_for_bit_the_same_and_another_key_otherwise():
@@ -415,3 +423,71 @@ def test_each_member_of_an_ensemble_trains_at_its_own_learning_rate():
     three = jax.vmap(lambda _: small_params())(jnp.arange(3))
     with refused(ValueError, "hyperparams['learning_rate'] has 2 values", "ensemble of 3"):
         trained(three, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": jnp.array([0.1, 0.2])})
+
+
+def test_manual_gradients_train_as_autodiff_does_with_the_networks_activation():
+    # Float32 round-off, a few dozen steps: far below the tolerances.
+    x, y = blobs()
+    a, _ = trained(small_params(), x, y, epochs=1, grad="autodiff")
+    m, _ = trained(small_params(), x, y, epochs=1, grad="manual")
+    chex.assert_trees_all_close(a, m, rtol=1e-5, atol=1e-6)
+    x, y = regression()
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    for activation in ("tanh", "sigmoid"):
+        by_hand, _ = trained_small(params, x, y, net=mlp.Net(activation), grad="manual")
+        by_autodiff, _ = trained_small(params, x, y, net=mlp.Net(activation))
+        chex.assert_trees_all_close(by_hand, by_autodiff, rtol=1e-5, atol=1e-6)
+
+
+def test_integer_inputs_train_like_their_float_values():
+    # uint8 images stay uint8 on the device and are converted inside the compiled step.
+    x, y = blobs()
+    x8 = np.clip(np.round(x * 10 + 128), 0, 255).astype(np.uint8)
+    with pytest.warns(train.UnscaledInputWarning, match=r"uint8 with values up to \d+ .*input_scale=255\.0"):
+        a, _ = trained(small_params(), x8, y, optimizer=optax.sgd(1e-4))
+    b, _ = trained(small_params(), x8.astype(np.float32), y, optimizer=optax.sgd(1e-4))
+    chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_unscaled_inputs_are_named_with_the_scale_to_use_in_training_and_evaluation_data():
+    x, y = regression()
+    n = len(x)
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    ints = np.tile(np.array([[0, 1, 1000]], np.int32), (n, 1))
+    with pytest.warns(train.UnscaledInputWarning) as caught:
+        trained_small(params, ints, y, epochs=1)
+    message = str(caught[0].message)
+    for fact in ("training data", "int32 with values up to 1000", "unscaled", "mlp.Net(..., input_scale=1000.0)",
+                 "float inputs in [0, 1]"):
+        assert fact in message, (fact, message)
+    with pytest.warns(train.UnscaledInputWarning, match=r"^eval_data: x is uint8"):  # the same silent mistake
+        trained_small(params, x, y, epochs=1, eval_data=(np.full((n, 3), 200, np.uint8), y))
+    with pytest.warns(train.UnscaledInputWarning, match="uint8 with values up to 2 and enters"):
+        trained_small(params, np.full((n, 3), 2, np.uint8), y, epochs=1)  # 2 is more than the unit interval holds
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trained_small(params, np.ones((n, 3), np.uint8), y, epochs=1)  # 0/1 features need no scale
+        trained_small(params, np.full((n, 3), 200, np.uint8), y, epochs=1, net=mlp.Net("relu", input_scale=255.0))
+
+
+def test_per_member_hyperparameters_keep_the_optimizers_dtype_and_leave_the_callers_state_alone():
+    x, y = regression()
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
+    optimizer = optax.inject_hyperparams(optax.sgd)(learning_rate=0.1)
+    given = jax.vmap(optimizer.init)(stacked)
+    before = dict(given.hyperparams)
+    trained_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": [0.5, 0.25]},
+                  opt_state=given)
+    assert given.hyperparams.keys() == before.keys()
+    assert all(given.hyperparams[name] is before[name] for name in before)  # not replaced in the caller's dict
+    np.testing.assert_array_equal(given.hyperparams["learning_rate"], np.float32([0.1, 0.1]))
+    _, history = trained_small(stacked, x, y, optimizer=optimizer, ensemble=True,
+                               hyperparams={"learning_rate": [1, 0]})
+    assert history.opt_state.hyperparams["learning_rate"].dtype == jnp.float32  # integers given, float32 kept
+    with refused(ValueError, "hyperparams['learning_rate'] has 1 values", "ensemble of 2", "one per member"):
+        trained_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"learning_rate": 0.1})
+    with refused(ValueError, "unknown hyperparameter 'momentum'", "['learning_rate']"):
+        trained_small(stacked, x, y, optimizer=optimizer, ensemble=True, hyperparams={"momentum": [0.9, 0.9]})
+    with refused(ValueError, "hyperparams needs ensemble=True", "optax.inject_hyperparams"):
+        trained_small(jax.tree.map(lambda a: a[0], stacked), x, y, optimizer=optimizer,
+                      hyperparams={"learning_rate": [0.1]})

@@ -112,18 +112,6 @@ def test_fit_learns_and_evaluates():
     assert history[-1]["eval_loss"] == pytest.approx(float(loss), rel=1e-5)
 
 
-def test_an_optimizer_state_from_another_optimizer_is_refused():
-    x, y = blobs()
-    params = small_params()
-    with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
-        fit(params, x, y, optimizer=optax.sgd(0.1), opt_state=optax.adam(1e-3).init(params), epochs_before=0)
-    with refused(ValueError, "opt_state", "float32[16, 4]", "expects float32[8, 4]"):
-        fit(mlp.init(jax.random.key(0), [4, 8, 3]), x, y, optimizer=optax.adam(1e-3),
-            opt_state=optax.adam(1e-3).init(params), epochs_before=0)
-    _, history = fit(params, x, y, optimizer=optax.adam(1e-3), epochs=1)
-    fit(params, x, y, optimizer=optax.adam(1e-3), opt_state=history.opt_state, epochs_before=1)  # its own state
-
-
 def test_bad_input_is_refused_with_a_clear_error():
     x, y = blobs()
     with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\), got min 0, max 5"):
@@ -344,16 +332,6 @@ def test_evaluate_of_an_ensemble_is_each_members_evaluation():
         train.evaluate(stacked, x, np.zeros((N, 4), np.float32), loss="mse", ensemble=True, as_dict=False)
 
 
-def test_three_layers_take_their_output_size_from_the_last_layer():
-    x, y = problem(d_out=2)
-    params = mlp.init(jax.random.key(0), [3, 6, 5, 2])  # the middle layer's 5 is not the output's 2
-    trained, history = fit_small(params, x, y, eval_data=(x, y))
-    assert [W.shape for W, _ in trained] == [(6, 3), (5, 6), (2, 5)] and len(history) == 2
-    assert np.isfinite(train.evaluate(trained, x, y, loss="mse", as_dict=False)[0])
-    with refused(ValueError, "training data", "y must have shape (16, 2)", "got (16, 5)"):
-        fit_small(params, x, np.zeros((N, 5), np.float32))
-
-
 def test_zero_epochs_returns_the_parameters_untrained():
     x, y = problem()
     params = mlp.init(jax.random.key(0), [3, 4, 2])
@@ -362,50 +340,6 @@ def test_zero_epochs_returns_the_parameters_untrained():
     assert list(history) == []
     with pytest.raises(ValueError, match=r"epochs must be an int >= 0 .*got -1$"):
         fit_small(params, x, y, epochs=-1)
-
-
-def test_a_batch_of_one_is_plain_sgd_and_the_batch_limits_are_named():
-    x, y = problem()
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    _, history = fit_small(params, x, y, batch_size=1, epochs=1)
-    assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
-    with refused(ValueError, "batch_size", f"between 1 and the {N} training examples", "got 17"):
-        fit_small(params, x, y, batch_size=N + 1)
-    for bad in (0, 2.0, True):  # refused by the Trainer, before any data is seen
-        with pytest.raises(ValueError, match=f"^batch_size must be an int >= 1, got {bad!r}$"):
-            fit_small(params, x, y, batch_size=bad)
-
-
-def test_mesh_and_devices_together_are_refused():
-    x, y = problem()
-    with refused(ValueError, "either mesh= or devices=", "not both"):
-        fit_small(mlp.init(jax.random.key(0), [3, 4, 2]), x, y, mesh=placement.make_mesh(), devices=jax.devices())
-
-
-def test_bad_evaluation_data_is_named_as_such():
-    x, y = problem()
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    message = "eval_data: x must have shape (N, 3) for this network, got (16, 2)"
-    with pytest.raises(ValueError, match=re.escape(message)):
-        fit_small(params, x, y, eval_data=(x[:, :2], y))
-
-
-def test_continuing_an_ensemble_takes_its_own_optimizer_state():
-    x, y = problem()
-    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
-    optimizer = optax.adam(1e-2)
-    # Full batches: a second call's epochs shuffle as the first call's did, which full batches do not see.
-    straight, _ = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, epochs=4, batch_size=N)
-    half, history = fit_small(stacked, x, y, optimizer=optimizer, ensemble=True, batch_size=N)
-    twice, _ = fit_small(half, x, y, optimizer=optimizer, ensemble=True, batch_size=N, opt_state=history.opt_state,
-                         epochs_before=2)
-    chex.assert_trees_all_close(twice, straight, rtol=1e-5, atol=1e-6)  # float32 round-off of the resumed sums
-    single = jax.tree.map(lambda a: a[0], stacked)
-    expected = jax.tree.structure(optimizer.init(single))
-    given = jax.tree.structure(optax.sgd(0.1).init(single))
-    with refused(ValueError, "opt_state does not belong to this optimizer", f"its structure is {given}",
-                 f"the optimizer's is {expected}", "history.opt_state of a run with the same optimizer"):
-        fit_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single), epochs_before=0)
 
 
 def test_the_optimizer_sees_the_parameters_weight_decay():

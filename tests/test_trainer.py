@@ -137,6 +137,8 @@ def test_settings_that_do_not_depend_on_the_data_are_refused_at_construction():
             (dict(net=mlp.Net("relu", output="softmax")), ValueError, "softmax"),
             (dict(grad="numeric"), ValueError, r"unknown grad 'numeric'"),
             (dict(batch_size=0), ValueError, "batch_size must be an int >= 1, got 0"),
+            (dict(batch_size=2.0), ValueError, "batch_size must be an int >= 1, got 2.0"),
+            (dict(batch_size=True), ValueError, "batch_size must be an int >= 1, got True"),
             (dict(epochs_per_call=0), ValueError, "epochs_per_call must be an int >= 1, got 0"),
             (dict(eval_chunk_size=0), ValueError, "eval_chunk_size must be an int >= 1, got 0"),
             (dict(hyperparams={"learning_rate": [0.1]}), ValueError, "hyperparams needs ensemble=True"),
@@ -367,6 +369,10 @@ def test_init_continues_from_an_optimizer_state_it_checks_and_leaves_alone():
     assert int(state.opt_state[0].count) == 1 and int(trainer.init(params).opt_state[0].count) == 0
     with pytest.raises(ValueError, match="opt_state does not belong to this optimizer"):
         trainer.init(params, optax.sgd(0.1, momentum=0.9).init(params))
+    wider = mlp.init(jax.random.key(0), [params[0][0].shape[1], 2 * params[0][0].shape[0], 2])  # same structure
+    with refused(ValueError, "opt_state", f"float32{list(wider[0][0].shape)}",
+                 f"expects float32{list(params[0][0].shape)}"):
+        trainer.init(params, optimizer.init(wider))
 
 
 def trained(params, x, y, *, epochs=3, key=None, eval_data=None, opt_state=None, **kwargs):
@@ -491,3 +497,42 @@ def test_per_member_hyperparameters_keep_the_optimizers_dtype_and_leave_the_call
     with refused(ValueError, "hyperparams needs ensemble=True", "optax.inject_hyperparams"):
         trained_small(jax.tree.map(lambda a: a[0], stacked), x, y, optimizer=optimizer,
                       hyperparams={"learning_rate": [0.1]})
+
+
+def test_a_batch_of_one_is_plain_sgd_and_a_batch_larger_than_the_data_is_named():
+    x, y = regression()
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    _, history = trained_small(params, x, y, batch_size=1, epochs=1)
+    assert len(history) == 1 and np.isfinite(history[0]["train_loss"])
+    with refused(ValueError, "batch_size", f"between 1 and the {len(x)} training examples", f"got {len(x) + 1}"):
+        trained_small(params, x, y, batch_size=len(x) + 1)
+
+
+def test_the_output_size_is_the_last_layers_and_data_of_another_shape_is_named():
+    x, y = regression(d_out=2)
+    params = mlp.init(jax.random.key(0), [3, 6, 5, 2])  # the middle layer's 5 is not the output's 2
+    params_after, history = trained_small(params, x, y, eval_data=(x, y))
+    assert [W.shape for W, _ in params_after] == [(6, 3), (5, 6), (2, 5)] and len(history) == 2
+    assert np.isfinite(history[-1]["eval_loss"])
+    with refused(ValueError, "training data", f"y must have shape ({len(x)}, 2)", f"got ({len(x)}, 5)"):
+        trained_small(params, x, np.zeros((len(x), 5), np.float32))
+    with refused(ValueError, "eval_data", "x must have shape (N, 3)", f"got ({len(x)}, 2)"):
+        trained_small(params, x, y, eval_data=(x[:, :2], y))
+
+
+def test_an_ensemble_continues_from_its_own_optimizer_state_and_refuses_another_optimizers():
+    x, y = regression()
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
+    optimizer, full = optax.adam(1e-2), len(x)
+    # Full batches: a second run's epochs shuffle as the first run's did, which full batches do not see.
+    straight, _ = trained_small(stacked, x, y, optimizer=optimizer, ensemble=True, epochs=4, batch_size=full)
+    half, history = trained_small(stacked, x, y, optimizer=optimizer, ensemble=True, batch_size=full)
+    twice, _ = trained_small(half, x, y, optimizer=optimizer, ensemble=True, batch_size=full,
+                             opt_state=history.opt_state)
+    chex.assert_trees_all_close(twice, straight, rtol=1e-5, atol=1e-6)  # float32 round-off of the resumed sums
+    single = jax.tree.map(lambda a: a[0], stacked)
+    expected = jax.tree.structure(optimizer.init(single))
+    given = jax.tree.structure(optax.sgd(0.1).init(single))
+    with refused(ValueError, "opt_state does not belong to this optimizer", f"its structure is {given}",
+                 f"the optimizer's is {expected}", "history.opt_state of a run with the same optimizer"):
+        trained_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single))

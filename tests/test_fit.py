@@ -22,7 +22,7 @@ import pytest
 from refusals import refused
 from warned import points_at
 
-from jaxnet import backprop, callbacks, checkpoint, datachecks, losses, mlp, placement, program, train
+from jaxnet import backprop, callbacks, checkpoint, datachecks, losses, mlp, train
 
 from problems import blobs, small_params
 from problems import regression as problem
@@ -354,13 +354,6 @@ def test_the_optimizer_sees_the_parameters_weight_decay():
     chex.assert_trees_all_close(new, optax.apply_updates(params, updates), rtol=1e-6, atol=1e-7)
 
 
-def test_an_ensemble_trains_member_by_member_on_a_cpu_without_a_mesh():
-    from jaxnet import placement, program
-
-    assert program.members_one_by_one(None) is (jax.default_backend() == "cpu")
-    assert program.members_one_by_one(placement.make_mesh(devices=jax.devices()[:1])) is False
-
-
 def test_make_evaluate_takes_the_network_by_keywords_and_one_network_by_default():
     from jaxnet import evaluation, mlp
 
@@ -400,25 +393,6 @@ def test_the_unscaled_input_warnings_point_at_the_caller_of_fit():
     assert len(caught) == 2 and all(points_at(w, __file__) for w in caught)
 
 
-def test_an_ensemble_trains_its_members_with_the_network_and_gradient_asked_for():
-    x, y = problem()
-    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
-    net = mlp.Net("tanh", output="sigmoid")
-    together, _ = fit_small(stacked, x, y, net=net, ensemble=True, grad="manual")
-    for k in range(2):
-        alone, _ = fit_small(jax.tree.map(lambda a, k=k: a[k], stacked), x, y, net=net)
-        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, rtol=1e-5, atol=1e-6)
-    with pytest.raises(ValueError, match="unknown grad 'numeric'"):
-        fit_small(stacked, x, y, ensemble=True, grad="numeric")
-
-
-def test_the_label_equal_to_the_class_count_is_refused_where_data_enters():
-    x = np.zeros((4, 3), np.float32)
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    with refused(ValueError, "training data", "labels must lie in [0, 2)", "max 2"):
-        fit_small(params, x, np.array([0, 1, 2, 0]), loss="cross_entropy")
-
-
 def test_the_keywords_that_moved_to_callbacks_still_work_with_a_warning_naming_the_replacement(tmp_path):
     x, y = blobs()
     old = {"checkpoint_path": tmp_path / "old.npz", "log_path": tmp_path / "old.jsonl"}
@@ -451,50 +425,6 @@ def test_the_keywords_that_moved_to_callbacks_still_work_with_a_warning_naming_t
     chex.assert_trees_all_equal(resumed, longer)  # the old resume= still continues exactly
     with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="resume=True needs a checkpoint_path"):
         fit(small_params(), x, y, resume=True)
-
-
-def test_a_one_layer_network_fits_as_its_gradient_descent_written_out():
-    # ŷ = W x + b, L = 1/(2N) Σ‖ŷ − y‖², full batch: ∇W = (ŷ − y)ᵀ x / N, ∇b = Σ(ŷ − y) / N, in float64 NumPy.
-    x, y = problem(d_in=3, d_out=2)
-    params = mlp.init(jax.random.key(0), [3, 2])
-    trained, history = fit_small(params, x, y, net=mlp.Net(output="identity"), batch_size=N, epochs=3)
-    W, b = (np.asarray(a, np.float64) for a in params[0])
-    for _ in range(3):
-        error = x @ W.T + b - y
-        W, b = W - 0.1 * error.T @ x / N, b - 0.1 * error.sum(0) / N
-    np.testing.assert_allclose(trained[0][0], W, rtol=1e-5, atol=1e-6)  # float32 against float64
-    np.testing.assert_allclose(trained[0][1], b, rtol=1e-5, atol=1e-6)
-    assert len(history) == 3
-
-
-def test_a_one_member_ensemble_given_as_numpy_arrays_trains_and_evaluates_as_its_member():
-    x, y = problem()
-    stacked = jax.tree.map(np.asarray, mlp.init_ensemble(jax.random.key(0), 1, [3, 4, 2]))
-    trained, history = fit_small(stacked, x, y, ensemble=True, eval_data=(x, y))
-    alone, alone_history = fit_small(jax.tree.map(lambda a: a[0], stacked), x, y, eval_data=(x, y))
-    assert all(isinstance(a, jax.Array) and a.shape[0] == 1 for a in jax.tree.leaves(trained))
-    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[0], trained), alone)
-    # A CPU evaluates the members in turn, each by the one-network program: exact.
-    assert history[-1]["eval_loss"] == [alone_history[-1]["eval_loss"]]
-    loss, _ = train.evaluate(jax.tree.map(np.asarray, trained), x, y, loss="mse", ensemble=True, as_dict=False)
-    assert loss.shape == (1,) and loss[0] == history[-1]["eval_loss"][0]
-
-
-def test_an_ensemble_on_one_cpu_device_trains_member_by_member_and_returns_device_arrays(monkeypatch):
-    if jax.default_backend() != "cpu":
-        pytest.skip("the member-by-member program is the CPU's")
-    x, y = problem()
-    calls = []
-    run_members = program.run_members
-    monkeypatch.setattr(program, "run_members", lambda *a: calls.append(1) or run_members(*a))
-    for mesh in (None, placement.make_mesh(devices=jax.devices()[:1])):  # a one-device mesh is no mesh
-        trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4, ensemble=True,
-                                mesh=mesh)
-        assert trainer.one_by_one and "ensemble='one by one'" in repr(trainer)
-        state, _ = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])), x, y, epochs=2,
-                               key=jax.random.key(1), verbose=False)
-        assert all(type(a) is type(jnp.zeros(1)) for a in jax.tree.leaves((state.params, state.opt_state)))
-    assert len(calls) == 4  # two calls of one epoch each, for each Trainer
 
 
 @pytest.mark.skipif("MUTANT_UNDER_TEST" in os.environ,

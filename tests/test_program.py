@@ -8,7 +8,7 @@ import optax
 import pytest
 from warned import points_at
 
-from jaxnet import mlp, program
+from jaxnet import mlp, placement, program
 
 from problems import blobs
 
@@ -96,3 +96,8 @@ def test_the_vmapped_ensemble_program_equals_members_in_turn():
     b = program.run_members(single, fresh(), jax.vmap(optimizer.init)(fresh()), *args)
     chex.assert_trees_all_close(a, b, rtol=1e-5, atol=1e-6)
     assert b[2].shape == (3, 3)  # (epochs, members)
+
+
+def test_an_ensemble_trains_member_by_member_on_a_cpu_without_a_mesh():
+    assert program.members_one_by_one(None) is (jax.default_backend() == "cpu")
+    assert program.members_one_by_one(placement.make_mesh(devices=jax.devices()[:1])) is False

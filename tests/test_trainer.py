@@ -12,7 +12,7 @@ import optax
 import pytest
 from refusals import refused
 
-from jaxnet import mlp, placement, train
+from jaxnet import mlp, placement, program, train
 
 from jaxprs import equations
 from problems import blobs, regression, small_params
@@ -536,3 +536,66 @@ def test_an_ensemble_continues_from_its_own_optimizer_state_and_refuses_another_
     with refused(ValueError, "opt_state does not belong to this optimizer", f"its structure is {given}",
                  f"the optimizer's is {expected}", "history.opt_state of a run with the same optimizer"):
         trained_small(single, x, y, optimizer=optimizer, opt_state=optax.sgd(0.1).init(single))
+
+
+def test_a_one_layer_network_fits_as_its_gradient_descent_written_out():
+    # ŷ = W x + b, L = 1/(2N) Σ‖ŷ − y‖², full batch: ∇W = (ŷ − y)ᵀ x / len(x), ∇b = Σ(ŷ − y) / len(x), in float64 NumPy.
+    x, y = regression(d_in=3, d_out=2)
+    params = mlp.init(jax.random.key(0), [3, 2])
+    trained, history = trained_small(params, x, y, net=mlp.Net(output="identity"), batch_size=len(x), epochs=3)
+    W, b = (np.asarray(a, np.float64) for a in params[0])
+    for _ in range(3):
+        error = x @ W.T + b - y
+        W, b = W - 0.1 * error.T @ x / len(x), b - 0.1 * error.sum(0) / len(x)
+    np.testing.assert_allclose(trained[0][0], W, rtol=1e-5, atol=1e-6)  # float32 against float64
+    np.testing.assert_allclose(trained[0][1], b, rtol=1e-5, atol=1e-6)
+    assert len(history) == 3
+
+
+def test_a_one_member_ensemble_given_as_numpy_arrays_trains_and_evaluates_as_its_member():
+    x, y = regression()
+    stacked = jax.tree.map(np.asarray, mlp.init_ensemble(jax.random.key(0), 1, [3, 4, 2]))
+    trained, history = trained_small(stacked, x, y, ensemble=True, eval_data=(x, y))
+    alone, alone_history = trained_small(jax.tree.map(lambda a: a[0], stacked), x, y, eval_data=(x, y))
+    assert all(isinstance(a, jax.Array) and a.shape[0] == 1 for a in jax.tree.leaves(trained))
+    chex.assert_trees_all_equal(jax.tree.map(lambda a: a[0], trained), alone)
+    # A CPU evaluates the members in turn, each by the one-network program: exact.
+    assert history[-1]["eval_loss"] == [alone_history[-1]["eval_loss"]]
+    loss, _ = train.evaluate(jax.tree.map(np.asarray, trained), x, y, loss="mse", ensemble=True, as_dict=False)
+    assert loss.shape == (1,) and loss[0] == history[-1]["eval_loss"][0]
+
+
+def test_an_ensemble_on_one_cpu_device_trains_member_by_member_and_returns_device_arrays(monkeypatch):
+    if jax.default_backend() != "cpu":
+        pytest.skip("the member-by-member program is the CPU's")
+    x, y = regression()
+    calls = []
+    run_members = program.run_members
+    monkeypatch.setattr(program, "run_members", lambda *a: calls.append(1) or run_members(*a))
+    for mesh in (None, placement.make_mesh(devices=jax.devices()[:1])):  # a one-device mesh is no mesh
+        trainer = train.Trainer(mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=4, ensemble=True,
+                                mesh=mesh)
+        assert trainer.one_by_one and "ensemble='one by one'" in repr(trainer)
+        state, _ = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])), x, y, epochs=2,
+                               key=jax.random.key(1), verbose=False)
+        assert all(type(a) is type(jnp.zeros(1)) for a in jax.tree.leaves((state.params, state.opt_state)))
+    assert len(calls) == 4  # two calls of one epoch each, for each Trainer
+
+
+def test_an_ensemble_trains_its_members_with_the_network_and_gradient_asked_for():
+    x, y = regression()
+    stacked = mlp.init_ensemble(jax.random.key(0), 2, [3, 4, 2])
+    net = mlp.Net("tanh", output="sigmoid")
+    together, _ = trained_small(stacked, x, y, net=net, ensemble=True, grad="manual")
+    for k in range(2):
+        alone, _ = trained_small(jax.tree.map(lambda a, k=k: a[k], stacked), x, y, net=net)
+        chex.assert_trees_all_close(jax.tree.map(lambda a, k=k: a[k], together), alone, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown grad 'numeric'"):
+        trained_small(stacked, x, y, ensemble=True, grad="numeric")
+
+
+def test_the_label_equal_to_the_class_count_is_refused_where_data_enters():
+    x = np.zeros((4, 3), np.float32)
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    with refused(ValueError, "training data", "labels must lie in [0, 2)", "max 2"):
+        trained_small(params, x, np.array([0, 1, 2, 0]), loss="cross_entropy")

@@ -69,26 +69,6 @@ def test_fit_is_a_fresh_trainers_fit_bit_for_bit():
         chex.assert_trees_all_equal(continued, later.params)
 
 
-def test_make_step_traces_once_and_lowers_the_loss(traces):
-    x, y = blobs()
-    params = small_params()
-    optimizer = optax.sgd(0.1)
-    step = train.make_step(optimizer, loss="counted_cross_entropy")
-    opt_state = optimizer.init(params)
-    first = None
-    for _ in range(5):
-        for start in range(0, 192, 32):
-            params, opt_state, value = step(params, opt_state, x[start:start + 32], y[start:start + 32])
-            first = value if first is None else first
-    assert traces["n"] == 1  # 30 steps, one trace
-    assert float(value) < 0.5 * float(first)
-
-
-def test_manual_step_refuses_what_it_cannot_differentiate_when_built():
-    with pytest.raises(ValueError, match="output must be 'identity'.*'tanh'"):
-        train.make_step(optax.sgd(0.1), loss="cross_entropy", output="tanh", grad="manual")
-
-
 def test_fit_traces_its_step_once_with_a_short_last_batch_in_the_data(traces):
     # 203 = 6·32 + 11: one shape of step, traced once (a short batch would need a second trace). That the short batch
     # is dropped, and the number of steps, are checked against a plain loop in tests/test_engine_reference.py.
@@ -340,18 +320,6 @@ def test_zero_epochs_returns_the_parameters_untrained():
     assert list(history) == []
     with pytest.raises(ValueError, match=r"epochs must be an int >= 0 .*got -1$"):
         fit_small(params, x, y, epochs=-1)
-
-
-def test_the_optimizer_sees_the_parameters_weight_decay():
-    # AdamW decays the parameters themselves: its update needs them, as optax's own step written out shows.
-    x, y = problem()
-    params = mlp.init(jax.random.key(0), [3, 4, 2])
-    optimizer = optax.adamw(0.1, weight_decay=0.5)
-    step = train.make_step(optimizer, mlp.Net("tanh"), loss="mse")
-    new, _, _ = step(params, optimizer.init(params), x, y)
-    grads = jax.grad(lambda p: 0.5 * jnp.sum((mlp.apply(p, x, mlp.Net("tanh")) - y) ** 2) / N)(params)
-    updates, _ = optimizer.update(grads, optimizer.init(params), params)
-    chex.assert_trees_all_close(new, optax.apply_updates(params, updates), rtol=1e-6, atol=1e-7)
 
 
 def test_make_evaluate_takes_the_network_by_keywords_and_one_network_by_default():

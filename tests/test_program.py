@@ -1,4 +1,5 @@
-"""jaxnet.program: the compiled update and epochs, built afresh on every call, with the loss passed to the optimizer."""
+"""jaxnet.program: the compiled update and epochs, built afresh on every call, with the loss passed to the optimizer;
+and train.make_step, the update compiled."""
 
 import chex
 import jax
@@ -8,9 +9,9 @@ import optax
 import pytest
 from warned import points_at
 
-from jaxnet import mlp, placement, program
+from jaxnet import mlp, placement, program, train
 
-from problems import blobs
+from problems import blobs, regression, small_params
 
 
 def _problem():
@@ -101,3 +102,37 @@ def test_the_vmapped_ensemble_program_equals_members_in_turn():
 def test_an_ensemble_trains_member_by_member_on_a_cpu_without_a_mesh():
     assert program.members_one_by_one(None) is (jax.default_backend() == "cpu")
     assert program.members_one_by_one(placement.make_mesh(devices=jax.devices()[:1])) is False
+
+
+# -- train.make_step: the update, compiled ----------------------------------------------------------------------------
+
+def test_make_step_traces_once_and_lowers_the_loss(traces):
+    x, y = blobs()
+    params = small_params()
+    optimizer = optax.sgd(0.1)
+    step = train.make_step(optimizer, loss="counted_cross_entropy")
+    opt_state = optimizer.init(params)
+    first = None
+    for _ in range(5):
+        for start in range(0, 192, 32):
+            params, opt_state, value = step(params, opt_state, x[start:start + 32], y[start:start + 32])
+            first = value if first is None else first
+    assert traces["n"] == 1  # 30 steps, one trace
+    assert float(value) < 0.5 * float(first)
+
+
+def test_manual_step_refuses_what_it_cannot_differentiate_when_built():
+    with pytest.raises(ValueError, match="output must be 'identity'.*'tanh'"):
+        train.make_step(optax.sgd(0.1), loss="cross_entropy", output="tanh", grad="manual")
+
+
+def test_the_optimizer_sees_the_parameters_weight_decay():
+    # AdamW decays the parameters themselves: its update needs them, as optax's own step written out shows.
+    x, y = regression()
+    params = mlp.init(jax.random.key(0), [3, 4, 2])
+    optimizer = optax.adamw(0.1, weight_decay=0.5)
+    step = train.make_step(optimizer, mlp.Net("tanh"), loss="mse")
+    new, _, _ = step(params, optimizer.init(params), x, y)
+    grads = jax.grad(lambda p: 0.5 * jnp.sum((mlp.apply(p, x, mlp.Net("tanh")) - y) ** 2) / len(x))(params)
+    updates, _ = optimizer.update(grads, optimizer.init(params), params)
+    chex.assert_trees_all_close(new, optax.apply_updates(params, updates), rtol=1e-6, atol=1e-7)

@@ -15,15 +15,7 @@ from refusals import refused
 from jaxnet import callbacks, checkpoint, distributed, mlp, train
 
 import requires
-from problems import blobs, small_params
-
-
-def trained(params, x, y, *, epochs=3, callbacks=(), optimizer=None, eval_data=None, key=None, **trainer_kwargs):
-    """``(state, history)`` of a 4-16-3 ReLU network trained by a fresh Trainer with ``callbacks``."""
-    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optimizer or optax.sgd(0.1),
-                            batch_size=32, **trainer_kwargs)
-    return trainer.fit(trainer.init(params), x, y, epochs=epochs, key=key or jax.random.key(1), eval_data=eval_data,
-                       callbacks=callbacks, verbose=False)
+from problems import blobs, small_params, trained
 
 
 class Spy(callbacks.Callback):

@@ -14,6 +14,7 @@ from refusals import refused
 
 from jaxnet import mlp, placement, program, train
 
+import problems
 from jaxprs import equations
 from problems import blobs, regression, small_params
 
@@ -375,12 +376,9 @@ def test_init_continues_from_an_optimizer_state_it_checks_and_leaves_alone():
         trainer.init(params, optimizer.init(wider))
 
 
-def trained(params, x, y, *, epochs=3, key=None, eval_data=None, opt_state=None, **kwargs):
-    """``(params, history)`` of a fresh :func:`make` trainer run from ``params`` (and ``opt_state``), key 1 by
-    default."""
-    trainer = make(**kwargs)
-    state, history = trainer.fit(trainer.init(params, opt_state), x, y, epochs=epochs,
-                                 key=jax.random.key(1) if key is None else key, eval_data=eval_data, verbose=False)
+def trained(params, x, y, **kwargs):
+    """``(params, history)`` of :func:`problems.trained`."""
+    state, history = problems.trained(params, x, y, **kwargs)
     return state.params, history
 
 

@@ -48,7 +48,13 @@ from experiments.playground.handlers import (  # noqa: E402
 )
 from experiments.playground.rendering import probability_table, width_curve_markdown  # noqa: E402
 from experiments.playground.session import NOT_RUN, OLD_RUN, field_named, stale_note  # noqa: E402
-from experiments.playground.widgets import CSS, SELECT_BRUSH, marks_the_reading_old, number_box, size_checked  # noqa: E402
+from experiments.playground.widgets import (  # noqa: E402
+    CSS,
+    SELECT_BRUSH,
+    marks_the_reading_old,
+    number_box,
+    size_checked,
+)
 
 HOST = "127.0.0.1"  # this machine only: the page runs code on request
 MAX_UPLOAD = "8mb"  # a file sent to the page; a 1,000,000-pixel RGBA PNG is at most 4 MB

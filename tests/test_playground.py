@@ -1059,6 +1059,100 @@ def test_an_edit_of_the_pad_marks_the_reading_old_in_the_browser_without_a_round
     assert [block.elem_id for block in read_by[0].inputs] == ["pad"]
 
 
+# -- The page as built: its outline, recorded --------------------------------------------------------------------------
+
+OUTLINE = os.path.join(os.path.dirname(__file__), "snapshots", "playground_page.json")
+# What the page sets on its components (any other attribute is Gradio's default, which may change between versions).
+SET_BY_THE_PAGE = ("label", "value", "elem_id", "elem_classes", "choices", "interactive", "variant", "min_width",
+                   "scale", "equal_height", "height", "width", "lines", "precision", "open", "num_top_classes", "x",
+                   "y", "y_lim", "sort", "format", "canvas_size", "image_mode", "type", "brush", "layers",
+                   "transforms", "buttons", "id")
+
+
+def plain(value):
+    """``value`` as JSON can hold it: a dataclass (a brush) as its fields, a table as its columns."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: plain(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if hasattr(value, "columns"):  # the bar plot's table
+        return {"columns": list(value.columns), "rows": len(value)}
+    return type(value).__name__
+
+
+def outline(page: gr.Blocks) -> dict:
+    """Every component of ``page`` in order (its kind, its parent and what the page sets on it) and every event (what
+    triggers it, after which event, its handler, inputs, outputs and how it is queued), components named by their
+    ``elem_id``, else by kind and position."""
+    blocks = list(page.blocks.values())
+    names = {id(b): getattr(b, "elem_id", None) or f"{type(b).__name__}#{k}" for k, b in enumerate(blocks)}
+    components = [{"name": names[id(b)], "kind": type(b).__name__,
+                   "in": names.get(id(getattr(b, "parent", None)), None),
+                   **{key: plain(getattr(b, key)) for key in SET_BY_THE_PAGE if getattr(b, key, None) is not None}}
+                  for b in blocks]
+    fns = list(page.fns.values())
+    by_id = {b._id: names[id(b)] for b in blocks}
+    events = [{"on": [[by_id.get(target, "the page"), event] for target, event in fn.targets],
+               "after": fns.index(page.fns[fn.trigger_after]) if fn.trigger_after is not None else None,
+               "only_on": "success" if fn.trigger_only_on_success else "failure" if fn.trigger_only_on_failure
+               else None,
+               "fn": getattr(fn.fn, "__name__", None), "inputs": [names[id(b)] for b in fn.inputs],
+               "outputs": [names[id(b)] for b in fn.outputs], "api_name": fn.api_name,
+               "api_visibility": getattr(fn, "api_visibility", None), "queue": fn.queue,
+               "trigger_mode": fn.trigger_mode, "concurrency_limit": plain(fn.concurrency_limit),
+               "show_progress": fn.show_progress, "js": fn.js}
+              for fn in fns]
+    return {"title": page.title, "analytics_enabled": page.analytics_enabled, "components": components,
+            "events": events}
+
+
+def test_the_page_is_the_outline_recorded_beside_this_module():
+    # Every word, field, default and event of the page, as reviewed: a change to the page is a change to the file
+    # (JAXNET_UPDATE_OUTLINE=1 rewrites it from the page; its diff is what to review).
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
+    built_outline = json.loads(json.dumps(outline(asyncio.run(built(model)))))
+    if os.environ.get("JAXNET_UPDATE_OUTLINE"):
+        os.makedirs(os.path.dirname(OUTLINE), exist_ok=True)
+        with open(OUTLINE, "w") as f:
+            json.dump(built_outline, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+    with open(OUTLINE) as f:
+        recorded = json.load(f)
+    assert built_outline["components"] == recorded["components"]
+    assert built_outline["events"] == recorded["events"]
+    assert built_outline == recorded
+
+
+def test_a_press_clears_the_box_a_refusal_marks_its_field_and_an_edit_marks_the_results_old():
+    # The page's own handlers, as the server calls them: a press empties the box and unmarks the fields; a refusal
+    # fills the box, marks the field it names and keeps the last results marked old; an edit after results says so.
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
+    page = asyncio.run(built(model))
+    events = list(page.fns.values())
+    train_press = next(k for k, fn in enumerate(events) if fn.api_name == "train") - 1
+    cleared = events[train_press].fn()
+    assert cleared[0] == "" and [update["elem_classes"] for update in cleared[1:]] == [[]] * 6
+    student = Request("student")
+    with pytest.raises(gr.Error):
+        list(handlers.train(10, "tanh", "spread", 2.0, 40, 0, request=student))  # a rate above 1: refused
+    message, status, *marks = events[train_press + 2].fn(student)
+    assert message.startswith(session.NOT_RUN + "learning rate") and status == session.OLD_RUN
+    assert [update["elem_classes"] for update in marks] == [[], [], [], ["refused"], [], []]  # width ... seed
+    edited = next(fn for fn in events if fn.fn is not None and fn.fn.__name__ == "edited" and len(fn.targets) == 6)
+    assert edited.fn("a plot", "") == session.stale_note(True)
+    assert edited.fn(None, "") == session.stale_note(False) == ""
+    assert edited.fn("a plot", message) == message  # a refusal stays until the next press
+    with pytest.raises(gr.Error):
+        events[-4].fn(None, student)  # the tab's network reads the pad: an empty one is refused
+    message, digit, top, pad_mark = events[-3].fn(student)
+    assert message == session.NOT_RUN + "the drawing is empty: draw a digit on the pad first"
+    assert (digit, top, pad_mark["elem_classes"]) == (None, None, [])
+
+
 def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
     path = str(tmp_path / "small.png")
     huge_png(path, 7, 3)

@@ -1153,6 +1153,38 @@ def test_a_press_clears_the_box_a_refusal_marks_its_field_and_an_edit_marks_the_
     assert (digit, top, pad_mark["elem_classes"]) == (None, None, [])
 
 
+async def in_a_loop(fn, *args):
+    return fn(*args)
+
+
+def test_the_command_line_serves_the_page_on_this_machine_only_with_its_limits(monkeypatch, capsys):
+    served = {}
+    monkeypatch.setattr(digits, "load_model", lambda *args: served.update(model=args) or (None, "no network here"))
+    monkeypatch.setattr(gr.Blocks, "queue", lambda page, **kwargs: served.update(queue=kwargs) or page)
+    monkeypatch.setattr(gr.Blocks, "launch", lambda page, **kwargs: served.update(page=page, launch=kwargs))
+    serve = asyncio.run  # the page is built in a running event loop (see built)
+    serve(in_a_loop(app.run, ["--port", "8123", "--checkpoint", "elsewhere.npz", "--data-dir", "digits",
+                              "--startup-epochs", "2"]))
+    assert served["model"] == ("elsewhere.npz", "digits", 2)
+    assert served["queue"] == {"default_concurrency_limit": 8}
+    assert served["launch"] == {"server_name": "127.0.0.1", "server_port": 8123, "ssr_mode": False,
+                                "css": widgets.CSS, "show_error": True, "footer_links": ["api"], "quiet": True,
+                                "max_file_size": "8mb"}
+    assert capsys.readouterr().out == "jaxnet playground: http://127.0.0.1:8123/\n"
+    digit_intro = [block.value for block in served["page"].blocks.values() if isinstance(block, gr.Markdown)
+                   and "Draw a digit" in (block.value or "")]
+    assert len(digit_intro) == 1 and digit_intro[0].endswith("\n\nno network here")
+    serve(in_a_loop(app.run, []))
+    assert served["model"] == ("runs/mnist/checkpoint.npz", None, 3) and served["launch"]["server_port"] == 7860
+    with pytest.raises(SystemExit):
+        app.run(["--help"])
+    described = capsys.readouterr().out.split("\n\n")[1]  # after the usage line, as argparse wraps it
+    assert described.split() == app.__doc__.split("\n\n")[0].split()
+    for flags, refused in [(["--port", "0"], "--port"), (["--startup-epochs", "101"], "--startup-epochs")]:
+        with pytest.raises(SystemExit):
+            app.run(flags)
+        assert refused in capsys.readouterr().err
+
 def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
     path = str(tmp_path / "small.png")
     huge_png(path, 7, 3)

@@ -10,18 +10,21 @@ before anything loads; every other line must train a few steps on a small data s
 import math
 import os
 import re
+import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+import snapshots
 from idx_files import labelled_mnist
 
 ROOT = os.path.join(os.path.dirname(__file__), "..")
 # As modules of the experiments folder, the names make mutants gives them (tests/mutants/README.md).
 
-from experiments import cli, mnist, universal_approx  # noqa: E402
+from experiments import cli, mnist, universal_approx, width_study  # noqa: E402
+from experiments.exercises.__main__ import main as exercises_main  # noqa: E402
 
 NAN, INF = math.nan, math.inf
 # Examples are drawn in a fixed order (derandomize): the same lines in every run, no example database. Each line
@@ -217,3 +220,31 @@ def test_every_sweep_line_is_refused_at_parse_time_or_trains(line, tmp_path, cap
     event("trained")
     metrics = universal_approx.main(config)
     assert [w["width"] for w in metrics["widths"]] == list(config.widths)
+
+
+def help_of(parse, argv=("--help",)) -> str:
+    """What ``parse(argv)`` prints for ``--help`` (argparse's exit caught)."""
+    import contextlib
+    import io
+
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as exited:
+        parse(list(argv))
+    assert exited.value.code == 0
+    return printed.getvalue()
+
+
+@pytest.mark.parametrize("name, parse, argv", [
+    ("universal_approx", lambda argv: universal_approx.parse_args(argv), ["--help"]),
+    ("mnist", lambda argv: mnist.parse_args(argv), ["--help"]),
+    ("width_study", lambda argv: width_study.parse_args(argv), ["--help"]),
+    ("exercises", lambda argv: exercises_main(argv), ["--help"]),
+    ("exercises_check", lambda argv: exercises_main(argv), ["check", "--help"]),
+])
+def test_each_commands_help_is_the_recorded_text(name, parse, argv, monkeypatch):
+    # Every flag, its default, its range and its words, as a user reads them (tests/snapshots.py: how to rewrite).
+    # Words, not line breaks: argparse wraps them by the terminal's width and Python's version.
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys, "argv", ["command"])  # the name argparse gives a parser with no prog of its own
+    text = help_of(parse, argv)
+    assert text.split() == snapshots.recorded_text(f"help/{name}.txt", text).split()

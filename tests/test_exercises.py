@@ -83,6 +83,8 @@ def test_the_grader_runs_from_the_command_line(tmp_path):
 def test_the_grader_prints_each_result_and_the_count_and_fails_unless_all_pass(tmp_path, capsys):
     from experiments.exercises.__main__ import main
 
+    assert main(["check", SOLUTIONS]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "9 of 9 passed"
     assert main(["check", planted(tmp_path, "derivative_at_u")]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 10 and lines[0] == "exercise 1, layer_forward: passed" and lines[-1] == "7 of 9 passed"

@@ -29,6 +29,7 @@ import pytest
 from jaxnet import data, mlp
 
 import requires
+import snapshots
 from idx_files import glyph_mnist
 
 pytest.importorskip("gradio", reason=requires.extra("playground"))
@@ -238,19 +239,19 @@ def test_bad_settings_are_refused_by_name(values, message):
 
 def test_a_streamed_run_is_the_experiments_run_cut_into_chunks_and_reuses_its_programs():
     settings = fit.FitSettings(width=50, steps=60)
-    snapshots = list(fit.stream(settings))
-    assert [s.step for s in snapshots] == list(range(0, 61, 3))  # the initial network, then 20 chunks of 3 steps
+    updates = list(fit.stream(settings))
+    assert [s.step for s in updates] == list(range(0, 61, 3))  # the initial network, then 20 chunks of 3 steps
     config = settings.experiment()
     x, y = universal_approx.sample(config.n)
     x_test, y_test = universal_approx.sample(config.test_points)
     reference = universal_approx.fit_width(config, settings.width, x, y, x_test, y_test)  # one call, one seed
-    np.testing.assert_allclose(snapshots[-1].test_rmse, reference["test_rmse"][0], rtol=1e-5)
-    np.testing.assert_allclose(snapshots[-1].prediction, reference["_test_pred"][0, :, 0], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(updates[-1].test_rmse, reference["test_rmse"][0], rtol=1e-5)
+    np.testing.assert_allclose(updates[-1].prediction, reference["_test_pred"][0, :, 0], rtol=1e-4, atol=1e-6)
     misses = fit.trainer_for.cache_info().misses
     again = list(fit.stream(dataclasses.replace(settings, seed=1)))  # another user's seed, same program
     again = list(fit.stream(settings))
     assert fit.trainer_for.cache_info().misses == misses  # no program built afresh for these runs
-    assert again[-1].test_rmse == snapshots[-1].test_rmse
+    assert again[-1].test_rmse == updates[-1].test_rmse
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
@@ -1061,7 +1062,6 @@ def test_an_edit_of_the_pad_marks_the_reading_old_in_the_browser_without_a_round
 
 # -- The page as built: its outline, recorded --------------------------------------------------------------------------
 
-OUTLINE = os.path.join(os.path.dirname(__file__), "snapshots", "playground_page.json")
 # What the page sets on its components (any other attribute is Gradio's default, which may change between versions).
 SET_BY_THE_PAGE = ("label", "value", "elem_id", "elem_classes", "choices", "interactive", "variant", "min_width",
                    "scale", "equal_height", "height", "width", "lines", "precision", "open", "num_top_classes", "x",
@@ -1112,16 +1112,10 @@ def outline(page: gr.Blocks) -> dict:
 
 def test_the_page_is_the_outline_recorded_beside_this_module():
     # Every word, field, default and event of the page, as reviewed: a change to the page is a change to the file
-    # (JAXNET_UPDATE_OUTLINE=1 rewrites it from the page; its diff is what to review).
+    # (tests/snapshots.py says how to rewrite it).
     model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
     built_outline = json.loads(json.dumps(outline(asyncio.run(built(model)))))
-    if os.environ.get("JAXNET_UPDATE_OUTLINE"):
-        os.makedirs(os.path.dirname(OUTLINE), exist_ok=True)
-        with open(OUTLINE, "w") as f:
-            json.dump(built_outline, f, indent=1, ensure_ascii=False)
-            f.write("\n")
-    with open(OUTLINE) as f:
-        recorded = json.load(f)
+    recorded = snapshots.recorded_json("playground_page.json", built_outline)
     assert built_outline["components"] == recorded["components"]
     assert built_outline["events"] == recorded["events"]
     assert built_outline == recorded
@@ -1143,8 +1137,10 @@ def test_a_press_clears_the_box_a_refusal_marks_its_field_and_an_edit_marks_the_
     assert message.startswith(session.NOT_RUN + "learning rate") and status == session.OLD_RUN
     assert [update["elem_classes"] for update in marks] == [[], [], [], ["refused"], [], []]  # width ... seed
     edited = next(fn for fn in events if fn.fn is not None and fn.fn.__name__ == "edited" and len(fn.targets) == 6)
-    assert edited.fn("a plot", "") == session.stale_note(True)
-    assert edited.fn(None, "") == session.stale_note(False) == ""
+    assert edited.fn("a plot", "") == ("**Old results:** the form has changed since the results below were computed; "
+                                       "they are for the values before the change. Press the button to compute them "
+                                       "for the form.")
+    assert edited.fn(None, "") == ""
     assert edited.fn("a plot", message) == message  # a refusal stays until the next press
     with pytest.raises(gr.Error):
         events[-4].fn(None, student)  # the tab's network reads the pad: an empty one is refused
@@ -1176,10 +1172,14 @@ def test_the_command_line_serves_the_page_on_this_machine_only_with_its_limits(m
     assert len(digit_intro) == 1 and digit_intro[0].endswith("\n\nno network here")
     serve(in_a_loop(app.run, []))
     assert served["model"] == ("runs/mnist/checkpoint.npz", None, 3) and served["launch"]["server_port"] == 7860
+    assert capsys.readouterr().out == "jaxnet playground: http://127.0.0.1:7860/\n"
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setattr(sys, "argv", ["command"])
     with pytest.raises(SystemExit):
         app.run(["--help"])
-    described = capsys.readouterr().out.split("\n\n")[1]  # after the usage line, as argparse wraps it
-    assert described.split() == app.__doc__.split("\n\n")[0].split()
+    text = capsys.readouterr().out
+    assert text.split("\n\n")[1].split() == app.__doc__.split("\n\n")[0].split()  # the docstring's first lines
+    assert text.split() == snapshots.recorded_text("help/playground.txt", text).split()  # and each flag's words
     for flags, refused in [(["--port", "0"], "--port"), (["--startup-epochs", "101"], "--startup-epochs")]:
         with pytest.raises(SystemExit):
             app.run(flags)

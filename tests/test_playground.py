@@ -1185,6 +1185,45 @@ def test_the_command_line_serves_the_page_on_this_machine_only_with_its_limits(m
             app.run(flags)
         assert refused in capsys.readouterr().err
 
+def test_the_checked_table_is_written_out_entry_by_entry():
+    result = {"table": "∇W", "layer": 2, "given": [[0.5, -0.0, 3.0], [1e-7, 2.0, -4.25]],
+              "right": [[True, False, True], [True, True, False]], "text": "two entries <differ>", "diagnosis": ""}
+    assert rendering.checked_html(result) == (
+        "<p id='check-text'>two entries &lt;differ&gt;</p><table class='bp check'>"
+        "<tr><th>∇W<sub>2</sub></th><th>col 1</th><th>col 2</th><th>col 3</th></tr>"
+        "<tr><td>row 1</td><td><span class='right'>0.5 ✓</span></td><td><span class='wrong'>0 ✗</span></td>"
+        "<td><span class='right'>3 ✓</span></td></tr>"
+        "<tr><td>row 2</td><td><span class='right'>1e-07 ✓</span></td><td><span class='right'>2 ✓</span></td>"
+        "<td><span class='wrong'>-4.25 ✗</span></td></tr></table>")
+    vector = rendering.checked_html({"table": "g", "layer": 1, "given": [1.5, 2.0], "right": [False, True],
+                                     "text": "", "diagnosis": ""})
+    assert vector.endswith("<tr><th>g<sub>1</sub></th><th>col 1</th><th>col 2</th></tr><tr><td>row 1</td>"
+                           "<td><span class='wrong'>1.5 ✗</span></td><td><span class='right'>2 ✓</span></td>"
+                           "</tr></table>")
+
+
+def test_the_check_reads_every_field_of_the_form():
+    # Every field away from its default (v_1's first unit zeroed or not): the true g_1 of that network is marked
+    # right only if each field reaches it.
+    form = dict(sizes="2, 3, 2", activation="tanh", output="softmax", loss="cross_entropy", x="0.3, -0.7", y="1",
+                seed=3, zero_unit=True, biases=True)
+    default_g1 = tables.compute(tables.TableSettings(sizes="2, 3, 2", x="0.3, -0.7", y="1, 0"))["layers"][0]["g"]
+    for zero_unit in (True, False):
+        settings = tables.TableSettings(**{**form, "zero_unit": zero_unit})
+        true_g1 = tables.compute(settings)["layers"][0]["g"]
+        assert not np.allclose(true_g1, default_g1, rtol=0.01)
+        html, diagnosis = handlers.check_numbers(form["sizes"], form["activation"], form["output"], form["loss"],
+                                                 form["x"], form["y"], form["seed"], zero_unit, 1, "g",
+                                                 " ".join(f"{v:.6g}" for v in true_g1), form["biases"])
+        assert diagnosis == "ok" and html.count("✓") == 3 and "✗" not in html
+    for field, value in [("seed", 1.5), ("layer", 0.5)]:
+        fields = {**form, "layer": 1, field: value}
+        with pytest.raises(gr.Error):
+            handlers.check_numbers(*(fields[k] for k in ("sizes", "activation", "output", "loss", "x", "y", "seed",
+                                                         "zero_unit", "layer")), "g", "1 2 3", form["biases"],
+                                   request=Request("checker"))
+        assert handlers.MESSAGES.take(Request("checker")) == f"**Not run:** {field} must be a whole number, got {value}"
+
 def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
     path = str(tmp_path / "small.png")
     huge_png(path, 7, 3)

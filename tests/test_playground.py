@@ -354,6 +354,8 @@ def test_the_tabs_width_curve_is_make_demos_table():
     with open(os.path.join(ROOT, "docs", "experiments.md")) as f:
         page = f.read()
     rows = dict(re.findall(r"^\| ([\d,]+) \| (0\.\d+) \|", page, flags=re.MULTILINE))
+    assert rendering.width_curve_markdown() == "\n".join(
+        ["| width | test RMSE |", "|---:|---:|"] + [f"| {width} | {rmse} |" for width, rmse in rows.items()])
     assert {int(w.replace(",", "")): float(r) for w, r in rows.items()} == fit.MEASURED_CURVE
     assert list(fit.MEASURED_CURVE) == list(universal_approx.Config().widths) == [10, 100, 1000, 10_000]
     defaults, demo = fit.FitSettings().experiment(), universal_approx.Config()
@@ -1185,6 +1187,13 @@ def test_the_command_line_serves_the_page_on_this_machine_only_with_its_limits(m
             app.run(flags)
         assert refused in capsys.readouterr().err
 
+def test_a_number_box_hands_its_value_over_as_sent():
+    box = widgets.number_box(3, label="width")
+    assert box.value == 3 and box.label == "width" and box.precision is None
+    for sent in (10.5, "ten", 1e400, None):
+        assert box.preprocess(sent) is sent  # no rounding, no refusal: the handler names the field
+
+
 def test_the_checked_table_is_written_out_entry_by_entry():
     result = {"table": "∇W", "layer": 2, "given": [[0.5, -0.0, 3.0], [1e-7, 2.0, -4.25]],
               "right": [[True, False, True], [True, True, False]], "text": "two entries <differ>", "diagnosis": ""}
@@ -1224,6 +1233,22 @@ def test_the_check_reads_every_field_of_the_form():
                                    request=Request("checker"))
         assert handlers.MESSAGES.take(Request("checker")) == f"**Not run:** {field} must be a whole number, got {value}"
 
+def test_each_sessions_refusal_run_and_view_are_its_own():
+    # Fresh stores, as the server holds one of each: two sessions never see each other's.
+    messages, runs, views = session.Messages(), session.Runs(), session.Views()
+    alice, bob = Request("alice"), Request("bob")
+    assert messages.refuse(alice, "width must be a whole number").message == "width must be a whole number"
+    assert messages.take(bob) == "" and messages.take(alice) == "**Not run:** width must be a whole number"
+    assert messages.take(alice) == ""  # taken once
+    run, replaced = runs.start("alice", 40)
+    assert replaced is None and (run.step, run.steps, run.current, run.stopped) == (0, 40, True, False)
+    assert runs.stop("bob") is None and runs.stop("alice") is run and (run.current, run.stopped) == (False, True)
+    snapshot = object()  # what a run last showed: kept as it is
+    views.show("alice", fit.FitSettings(), snapshot)
+    views.set_units("alice", 1)
+    assert views.last("alice") == (fit.FitSettings(), snapshot) and views.last("bob") is None
+    assert views.units("alice") is True and views.units("bob") is False
+
 def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
     path = str(tmp_path / "small.png")
     huge_png(path, 7, 3)
@@ -1234,6 +1259,15 @@ def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path)
     with open(path, "rb") as f:
         assert widgets.png_size(f) == (7, 3)
     assert widgets.png_size(__import__("io").BytesIO(png_header(70_000, 3))) == (70_000, 3)
+    assert widgets.png_size(__import__("io").BytesIO(png_header(2**32 - 1, 2**31))) == (2**32 - 1, 2**31)  # unsigned
+
+    class Counted(__import__("io").BytesIO):
+        def read(self, size=-1):
+            asked.append(size)
+            return super().read(size)
+
+    asked: list = []
+    assert widgets.png_size(Counted(png_header(7, 3) + bytes(10_000))) == (7, 3) and asked == [24]  # the header only
     assert widgets.png_size(__import__("io").BytesIO(png_header(7, 3)[:23])) is None  # a header cut short
     assert widgets.png_size(__import__("io").BytesIO(b"\xff\xd8\xff\xe0" + bytes(20))) is None  # a JPEG's start
 

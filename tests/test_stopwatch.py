@@ -90,3 +90,14 @@ def test_laps_count_from_the_last_lap_and_a_skip_moves_the_mark(monkeypatch):
     watch.lap("train")  # 20 − 14
     watch.lap("train")  # 20.25 − 20
     assert watch.seconds == {"load": 1.5, "train": 6.25}
+
+
+def test_the_total_counts_from_the_start_and_the_rest_is_what_no_phase_holds(monkeypatch):
+    clock = iter([100.0, 103.0, 103.0, 104.0, 104.0])  # the start, then each reading in turn
+    monkeypatch.setattr(stopwatch.time, "perf_counter", lambda: next(clock))
+    watch = stopwatch.Stopwatch()  # started now: nothing before
+    watch.add("data", 1.0)
+    assert watch.total() == 3.0
+    assert watch.report() == "where the 3.0 s went: data 1.0 s; unaccounted 2.0 s"
+    watch.add("training", 5.0)  # phases measured apart can add up to more than the total: nothing is unaccounted
+    assert watch.report() == "where the 4.0 s went: data 1.0 s, training 5.0 s; unaccounted 0.0 s"

@@ -38,16 +38,16 @@ class Unreadable(NamedTuple):
 
 
 def png_size(source) -> tuple[int, int] | None:
-    """A PNG's ``(width, height)`` from its header (its first 24 bytes), or ``None`` for another format."""
-    if hasattr(source, "seek"):
-        source.seek(0)
-        head = source.read(24)
-    else:
+    """A PNG's ``(width, height)`` from its header (its first 24 bytes, all that is read), or ``None`` for another
+    format; ``source``: a path or a seekable binary file."""
+    if not hasattr(source, "seek"):
         with open(source, "rb") as f:
-            head = f.read(24)
+            return png_size(f)
+    source.seek(0)
+    head = source.read(24)
     if head[:8] != b"\x89PNG\r\n\x1a\n" or len(head) < 24:
         return None
-    return struct.unpack(">II", head[16:24])
+    return struct.unpack(">II", head[16:])  # IHDR's width and height, big-endian unsigned
 
 
 def size_checked(pad: gr.Sketchpad) -> gr.Sketchpad:

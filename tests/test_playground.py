@@ -40,7 +40,7 @@ from PIL import Image  # noqa: E402
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 from experiments import universal_approx  # noqa: E402
-from experiments.playground import app, digits, fit, handlers, rendering, session, widgets  # noqa: E402
+from experiments.playground import app, digits, fit, handlers, load, rendering, session, widgets  # noqa: E402
 from experiments.playground import backprop as tables  # noqa: E402
 from experiments.playground.load import Memory, distinct_networks, huge_png, tables_request, upload  # noqa: E402
 
@@ -1293,11 +1293,13 @@ def test_the_pad_decodes_an_image_within_the_limit(tmp_path):
 
 
 def test_the_load_helpers_make_distinct_networks_and_the_tables_form(tmp_path):
-    every = distinct_networks(144)
-    assert len(set(every)) == 144 and every[:2] == ["2, 1, 2", "2, 2, 2"] and every[-1] == "2, 12, 8, 12, 3"
-    assert distinct_networks(3) == every[:3]
-    with pytest.raises(ValueError, match="at most 144 networks, asked for 145"):
-        distinct_networks(145)
+    every = distinct_networks(1884)
+    assert len(set(every)) == 1884 and every[:3] == ["2, 1, 2", "2, 2, 2", "2, 3, 2"]
+    assert every[11:13] == ["2, 12, 2", "2, 1, 1, 2"] and every[155:157] == ["2, 12, 12, 2", "2, 1, 1, 1, 2"]
+    assert every[-1] == "2, 12, 12, 12, 2" and distinct_networks(3) == every[:3]
+    assert all(tables.TableSettings(sizes=sizes).layer_sizes()[0] == 2 for sizes in every[::97])  # the box takes them
+    with pytest.raises(ValueError, match="at most 1,884 networks, asked for 1,885"):
+        distinct_networks(1885)
     assert tables_request("3, 4, 2") == ("3, 4, 2", "tanh", "identity", "mse", "1, 1, 1", "0, 0", 1, False)
     (tmp_path / "drawing.png").write_bytes(png_header(2, 2))
     sent = upload(str(tmp_path / "drawing.png"))
@@ -1309,12 +1311,44 @@ def test_memory_reads_this_process_and_its_growth_since_a_reset():
     memory = Memory(os.getpid())
     now = memory.read()
     assert 0 < now["VmRSS"] <= now["VmHWM"]
-    try:
-        memory.reset()
+    try:  # the kernel's reset of the peak, tried here first: where it works, Memory.reset must too
+        with open(f"/proc/{os.getpid()}/clear_refs", "w") as f:
+            f.write("5")
     except OSError:
         pytest.skip("this kernel cannot reset a process's peak resident size")
+    np.ones(256 * 2**20, np.uint8).sum()  # a peak 256 MB above the present, gone again
+    memory.reset()
+    assert memory.read()["VmHWM"] < now["VmHWM"] + 128 * 2**20  # the peak is reset to the present
     block = np.ones(64 * 2**20, np.uint8)  # 64 MB, touched
     assert 60 * 2**20 <= memory.growth() < 200 * 2**20 and block.sum() == 64 * 2**20
+
+
+def test_memory_reads_the_kernels_status_lines_in_bytes(monkeypatch):
+    status = "Name:\tjax:worker\nVmHWM:\t    4096 kB\nVmRSS:\t    2048 kB\n"  # a process's name may hold a colon
+    monkeypatch.setattr(load, "open", lambda path: __import__("io").StringIO(status) if path == "/proc/7/status"
+                        else pytest.fail(path), raising=False)
+    assert Memory(7).read() == {"VmRSS": 2048 * 1024, "VmHWM": 4096 * 1024}
+
+
+def test_a_huge_png_is_three_valid_chunks_of_zero_rows(tmp_path):
+    # Read by hand, not by PIL (which reads past an over-long row or a missing end): the chunks, their checksums and
+    # every row's bytes.
+    import struct
+    import zlib
+
+    path = tmp_path / "huge.png"
+    huge_png(str(path), 300, 7)
+    content, chunks, at = path.read_bytes(), [], 8
+    assert content[:8] == b"\x89PNG\r\n\x1a\n"
+    while at < len(content):
+        (length,), kind = struct.unpack(">I", content[at:at + 4]), content[at + 4:at + 8]
+        payload, crc = content[at + 8:at + 8 + length], content[at + 8 + length:at + 12 + length]
+        assert struct.unpack(">I", crc)[0] == zlib.crc32(kind + payload)
+        chunks.append((kind, payload))
+        at += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"IDAT", b"IEND"] and chunks[2][1] == b""
+    assert chunks[0][1] == struct.pack(">IIBBBBB", 300, 7, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
+    assert zlib.decompress(chunks[1][1]) == bytes(7 * (1 + 4 * 300))  # each row: filter 0, then 300 clear pixels
 
 
 def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_from(tmp_path):

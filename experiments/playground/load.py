@@ -7,6 +7,7 @@ server the same way.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import zlib
 
@@ -56,12 +57,13 @@ def upload(path: str) -> dict:
 
 
 def distinct_networks(count: int) -> list[str]:
-    """``count`` different sizes for the tables, as the box takes them: depths 1 to 3, widths up to 12 (up to 144)."""
-    found = [f"2, {a}, 2" for a in range(1, 13)] + [f"3, {a}, {b}, 2" for a in range(1, 13) for b in (3, 7, 11)]
-    found += [f"2, {a}, {b}, {c}, 3" for a in (2, 5, 9, 12) for b in (4, 8) for c in range(1, 13)]
-    if count > len(found):
-        raise ValueError(f"at most {len(found)} networks, asked for {count}")
-    return found[:count]
+    """The first ``count`` networks of 2 inputs and 2 outputs, as the tables' box takes them: one hidden layer, then
+    two, then three, each hidden width from 1 to 12, in order ("2, 1, 2", …, "2, 12, 2", "2, 1, 1, 2", …; 1,884 in
+    all)."""
+    hidden = [shape for depth in (1, 2, 3) for shape in itertools.product(range(1, 13), repeat=depth)]
+    if count > len(hidden):
+        raise ValueError(f"at most {len(hidden):,} networks, asked for {count:,}")
+    return [", ".join(map(str, (2, *shape, 2))) for shape in hidden[:count]]
 
 
 def tables_request(sizes: str) -> tuple:

@@ -1182,6 +1182,8 @@ def test_the_command_line_serves_the_page_on_this_machine_only_with_its_limits(m
     text = capsys.readouterr().out
     assert text.split("\n\n")[1].split() == app.__doc__.split("\n\n")[0].split()  # the docstring's first lines
     assert text.split() == snapshots.recorded_text("help/playground.txt", text).split()  # and each flag's words
+    with pytest.raises(ValueError, match="port"):
+        app.Config(port=0)  # as built in Python, not only from the command line
     for flags, refused in [(["--port", "0"], "--port"), (["--startup-epochs", "101"], "--startup-epochs")]:
         with pytest.raises(SystemExit):
             app.run(flags)
@@ -1248,6 +1250,16 @@ def test_each_sessions_refusal_run_and_view_are_its_own():
     views.set_units("alice", 1)
     assert views.last("alice") == (fit.FitSettings(), snapshot) and views.last("bob") is None
     assert views.units("alice") is True and views.units("bob") is False
+
+def test_the_page_opens_on_the_forms_own_untrained_network():
+    form = dict(width=20, activation="sigmoid", init="fan-in", lr=0.01, steps=30, seed=5)
+    viewer = Request("viewer")
+    figure, status, rmse, step = handlers.preview(*form.values(), request=viewer)
+    first = next(fit.stream(fit.FitSettings(**form)))  # step 0 of the form's run
+    assert (rmse, step) == (first.test_rmse, 0) and rmse != next(fit.stream(fit.FitSettings())).test_rmse
+    assert status == f"step 0 of 30: the network before training, test RMSE {first.test_rmse:.4f}. Press Train."
+    assert handlers.VIEWS.last("viewer")[0] == fit.FitSettings(**form)  # what the toggle redraws
+    assert handlers.preview(10.5, "tanh", "spread", 0.005, 40, 0, request=viewer) == (None, "", None, None)
 
 def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path):
     path = str(tmp_path / "small.png")

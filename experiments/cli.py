@@ -143,10 +143,13 @@ def parser(cls, description: str | None = None) -> argparse.ArgumentParser:
             kwargs.update(type=args[0], nargs="+" if variadic else len(args))
         elif typing.get_origin(tp) is typing.Literal:
             choices = typing.get_args(tp)
+            if len({type(c) for c in choices}) > 1:  # one type converts the flag's text to any of them
+                raise TypeError(f"{cls.__name__}.{field.name}: a Literal's choices must be of one type, got "
+                                f"{list(choices)}")
             kwargs.update(type=type(choices[0]), choices=choices)
         else:
             kwargs.update(type=tp)
-        p.add_argument(name, metavar=field.name.upper() if "choices" not in kwargs else None, **kwargs)
+        p.add_argument(name, **kwargs)  # argparse shows a choice's values, else the field's name in capitals
     return p
 
 

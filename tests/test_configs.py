@@ -7,10 +7,12 @@ before anything loads; every other line must train a few steps on a small data s
 (a traceback from optax, a FloatingPointError, training on 60,000 images for ``--train-limit 0``).
 """
 
+import dataclasses
 import math
 import os
 import re
 import sys
+from typing import Annotated, Literal
 
 import numpy as np
 import pytest
@@ -248,3 +250,32 @@ def test_each_commands_help_is_the_recorded_text(name, parse, argv, monkeypatch)
     monkeypatch.setattr(sys, "argv", ["command"])  # the name argparse gives a parser with no prog of its own
     text = help_of(parse, argv)
     assert text.split() == snapshots.recorded_text(f"help/{name}.txt", text).split()
+
+
+@dataclasses.dataclass(frozen=True)
+class Toy:
+    rate: Annotated[float, cli.Range(0, 1)] = 0.5  # the step, as a share (50% = 0.5)
+    sizes: tuple[Annotated[int, cli.Range(1)], ...] = (1, 2)  # one or more sizes
+    box: tuple[float, float] = (0.0, 1.0)  # two ends
+    mode: Literal["fast", "exact"] = "fast"  # how
+    count: int = 3
+    verbose: bool = False  # say more
+
+
+def test_a_configs_parser_has_a_flag_per_field_with_its_type_range_and_comment(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    text = cli.parser(Toy, "A toy.").format_help()
+    for line in ["A toy.", "--rate RATE the step, as a share (50% = 0.5); valid: [0, 1] (default: 0.5)",
+                 "--sizes SIZES [SIZES ...] one or more sizes; valid: [1, inf) (default: (1, 2))",
+                 "--box BOX BOX two ends (default: (0.0, 1.0))", "--mode {fast,exact} how (default: fast)",
+                 "--count COUNT --verbose, --no-verbose say more (default: False)"]:  # no comment, no help
+        assert line in " ".join(text.split()), line
+    assert cli.parse(Toy, ["--rate", "0.25", "--sizes", "4", "5", "6", "--box", "-1", "2", "--mode", "exact",
+                           "--count", "7", "--verbose"]) == Toy(0.25, (4, 5, 6), (-1.0, 2.0), "exact", 7, True)
+
+    @dataclasses.dataclass(frozen=True)
+    class Mixed:
+        pick: Literal[1, "two"] = 1  # one or two
+
+    with pytest.raises(TypeError, match=r"Mixed.pick: a Literal's choices must be of one type, got \[1, 'two'\]"):
+        cli.parser(Mixed)

@@ -260,6 +260,7 @@ class Toy:
     mode: Literal["fast", "exact"] = "fast"  # how
     count: int = 3
     verbose: bool = False  # say more
+    loss: Literal["mse"] = "mse"  # a single choice
 
 
 def test_a_configs_parser_has_a_flag_per_field_with_its_type_range_and_comment(monkeypatch):
@@ -268,10 +269,12 @@ def test_a_configs_parser_has_a_flag_per_field_with_its_type_range_and_comment(m
     for line in ["A toy.", "--rate RATE the step, as a share (50% = 0.5); valid: [0, 1] (default: 0.5)",
                  "--sizes SIZES [SIZES ...] one or more sizes; valid: [1, inf) (default: (1, 2))",
                  "--box BOX BOX two ends (default: (0.0, 1.0))", "--mode {fast,exact} how (default: fast)",
-                 "--count COUNT --verbose, --no-verbose say more (default: False)"]:  # no comment, no help
+                 "--count COUNT --verbose, --no-verbose say more (default: False)",  # no comment, no help
+                 "--loss {mse} a single choice (default: mse)"]:
         assert line in " ".join(text.split()), line
-    assert cli.parse(Toy, ["--rate", "0.25", "--sizes", "4", "5", "6", "--box", "-1", "2", "--mode", "exact",
-                           "--count", "7", "--verbose"]) == Toy(0.25, (4, 5, 6), (-1.0, 2.0), "exact", 7, True)
+    argv = ["--rate", "0.25", "--sizes", "4", "5", "6", "--box", "-1", "2", "--mode", "exact", "--count", "7",
+            "--verbose", "--loss", "mse"]
+    assert cli.parse(Toy, argv) == Toy(0.25, (4, 5, 6), (-1.0, 2.0), "exact", 7, True, "mse")
 
     @dataclasses.dataclass(frozen=True)
     class Mixed:

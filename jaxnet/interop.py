@@ -163,11 +163,9 @@ def _torch_layout(net: mlp.Net | None, num_layers: int) -> list[int]:
     layer, then its activation module (none for the identity), then its dropout module (none for a rate of 0)."""
     if net is None:  # no net: the common PyTorch MLP, one activation module between linear layers
         return [2 * i for i in range(num_layers)]
-    names, rates = net.names(num_layers), net.dropout_rates(num_layers) + (0.0,)
-    positions, position = [], 0
-    for name, rate in zip(names, rates):
-        positions.append(position)
-        position += 1 + (name != "identity") + (rate > 0)
+    positions = [0]
+    for name, rate in zip(net.names(num_layers), net.dropout_rates(num_layers)):  # each layer before the last
+        positions.append(positions[-1] + 1 + (name != "identity") + (rate > 0))
     return positions
 
 

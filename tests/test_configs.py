@@ -48,6 +48,7 @@ def test_range_membership_and_text():
     assert NAN not in cli.Range() and INF not in cli.Range() and -INF not in cli.Range() and True not in cli.Range()
     assert 1e300 in cli.Range() and 0 not in cli.Range(0, low_open=True)
     assert [str(unit), str(cli.Range(1)), str(cli.Range(0, 2.5, low_open=True))] == ["[0, 1)", "[1, inf)", "(0, 2.5]"]
+    assert [str(cli.Range(high=-3)), str(cli.Range(0, 100_000))] == ["(-inf, -3]", "[0, 100000]"]  # not 1e+05
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -1015,7 +1015,7 @@ def test_train_streams_its_run_stop_ends_it_and_the_toggle_redraws_the_last_plot
     def shown(figure):  # the lines drawn, on axes drawn
         return sum(line.get_visible() for ax in figure.axes if ax.get_visible() for line in ax.lines)
 
-    form, student = (10, "tanh", "spread", 0.005, 40, 0), Request("student")
+    form, student = (10, "sigmoid", "spread", 0.005, 40, 0), Request("student")
     before = handlers.preview(*form, request=student)
     assert before[1].startswith("step 0 of 40: the network before training") and before[3] == 0
     assert handlers.show_units(True, Request("nobody")) == gr.skip()  # no plot yet: nothing to redraw
@@ -1024,6 +1024,7 @@ def test_train_streams_its_run_stop_ends_it_and_the_toggle_redraws_the_last_plot
     handlers.show_units(True, student)  # read by the run at each update
     *_, (figure, status, rmse, step) = handlers.train(*form, request=student)
     assert step == 40 and status.startswith("step 40 of 40 · train RMSE") and f"test RMSE {rmse:.4f}" in status
+    assert rmse == list(fit.stream(fit.FitSettings(10, "sigmoid", "spread", 0.005, 40, 0)))[-1].test_rmse  # the form's
     assert shown(figure) == with_units
     assert handlers.stop(student) == "No run to stop."  # the run finished
     run = handlers.train(*form, request=student)
@@ -1235,6 +1236,11 @@ def test_the_check_reads_every_field_of_the_form():
                                    request=Request("checker"))
         assert handlers.MESSAGES.take(Request("checker")) == f"**Not run:** {field} must be a whole number, got {value}"
 
+def test_a_request_without_a_session_shares_one_and_fields_are_named_as_the_page_shows_them():
+    assert [session.session_of(r) for r in (None, Request(""), Request("alice"))] == ["no session"] * 2 + ["alice"]
+    assert [fit.label(name) for name in ("lr", "test_points", "width")] == ["learning rate", "test points", "width"]
+
+
 def test_each_sessions_refusal_run_and_view_are_its_own():
     # Fresh stores, as the server holds one of each: two sessions never see each other's.
     messages, runs, views = session.Messages(), session.Runs(), session.Views()
@@ -1284,15 +1290,56 @@ def test_a_written_png_is_read_back_whole_and_its_size_from_its_header(tmp_path)
     assert widgets.png_size(__import__("io").BytesIO(b"\xff\xd8\xff\xe0" + bytes(20))) is None  # a JPEG's start
 
 
+def bmp_header(width: int, height: int) -> bytes:
+    """A 24-bit BMP of width × height with no pixels in it."""
+    import struct
+    return (b"BM" + struct.pack("<IHHI", 54, 0, 0, 54)
+            + struct.pack("<IiiHHIIiiII", 40, width, height, 1, 24, 0, 0, 2835, 2835, 0, 0))
+
+
 @pytest.mark.parametrize("upload_bytes, message", [
     (png_header(2_000, 1_000), r"^the drawing is 2,000 × 1,000 pixels; at most 1,000,000 pixels are read"),
     (png_header(20_000, 20_000), r"^the drawing is 20,000 × 20,000 pixels"),  # past PIL's own limit: from the header
+    (png_header(10_000, 10_000), r"^the drawing is 10,000 × 10,000 pixels"),  # past PIL's warning, not its limit
+    (bmp_header(20_000, 20_000), r"^the drawing has 400,000,000 pixels; at most 1,000,000 pixels are read "
+                                 r"\(the pad's is 280 × 280\)$"),  # past PIL's limit, not a PNG: PIL's count
     (b"not an image at all", r"^the drawing is not an image that can be read \(PNG, WebP, JPEG, …\)$"),
     (png_header(280, 280), r"^the drawing is not an image that can be read"),  # a header and no pixels
 ])
 def test_the_pad_refuses_an_upload_by_its_header_before_decoding_it(upload_bytes, message):
     refused = widgets.size_checked(gr.Sketchpad()).convert_and_format_image(upload_bytes)
     assert isinstance(refused, widgets.Unreadable) and re.search(message, refused.reason)
+
+
+
+def test_the_pad_names_a_bomb_whose_count_pil_does_not_give(monkeypatch):
+    def refuse(source):
+        raise widgets.Image.DecompressionBombError("Image size exceeds limit")
+
+    monkeypatch.setattr(widgets.Image, "open", refuse)
+    refused = widgets.size_checked(gr.Sketchpad()).convert_and_format_image(b"GIF89a")
+    assert refused.reason == ("the drawing has too many pixels; at most 1,000,000 pixels are read (the pad's is "
+                              "280 × 280)")
+
+
+def test_the_size_check_keeps_the_pads_own_decoding(tmp_path):
+    # The check only refuses; what it lets through is decoded by Gradio's own method, with the caller's flattening.
+    from gradio.data_classes import FileData
+
+    image = np.zeros((4, 4, 4), np.uint8)
+    image[0, 0] = (10, 20, 30, 255)  # one opaque pixel, the rest clear
+    Image.fromarray(image).save(tmp_path / "drawing.png")
+    sent = [(tmp_path / "drawing.png").read_bytes(), FileData(path=str(tmp_path / "drawing.png"))]
+    for mode in ("RGB", "RGBA"):
+        plain = gr.Sketchpad(image_mode=mode, type="numpy")
+        checked = widgets.size_checked(gr.Sketchpad(image_mode=mode, type="numpy"))
+        for file in sent:
+            np.testing.assert_array_equal(checked.convert_and_format_image(file), plain.convert_and_format_image(file))
+            for flatten in (False, True):
+                np.testing.assert_array_equal(checked.convert_and_format_image(file, flatten),
+                                              plain.convert_and_format_image(file, flatten))
+    flat = widgets.size_checked(gr.Sketchpad(image_mode="RGB", type="numpy")).convert_and_format_image(sent[0], True)
+    assert flat[3, 3].tolist() == [255, 255, 255] and flat[0, 0].tolist() == [10, 20, 30]  # clear becomes white
 
 
 def test_the_pad_decodes_an_image_within_the_limit(tmp_path):

@@ -142,3 +142,22 @@ def test_the_notebook_runs_and_reports_its_blanks_as_not_done(tmp_path, monkeypa
     for k, name in enumerate(exercises.NAMES, start=1):
         assert text.count(f"exercise {k}, {name}: not done") == 2  # its own check and the summary's
     assert "Error" not in text and "failed" not in text
+
+
+@pytest.mark.parametrize("got, hint", [
+    (-2.0, "the sign is flipped: got -2, expected 2"),
+    (4.0, "the ½ of L2 is missing: got 4, expected 2"),
+    (4.002, "the ½ of L2 is missing: got 4.002, expected 2"),  # within 0.1% of the factor
+    (10.0, "the 1/N is missing: got 10, expected 2"),
+    (20.0, "the ½ and the 1/N are missing: got 20, expected 2"),
+    (2 / 3, "divided by N·d: average over the N examples only, summing the 3 outputs: got 0.666667, expected 2"),
+    (0.4, "divided by N twice: got 0.4, expected 2"),
+    (2.004, "got 2.004, expected 2"),  # no usual factor
+    (4.02, "got 4.02, expected 2"),  # 0.5% off the ½: not that mistake
+])
+def test_a_wrong_loss_is_named_by_its_factor_to_the_right_one(got, hint):
+    assert exercises._ratio_hint(got, 2.0, n=5, d=3) == hint
+
+
+def test_a_loss_that_should_be_zero_gets_no_factor():
+    assert exercises._ratio_hint(1.0, 0.0, n=5, d=3) == "got 1, expected 0"

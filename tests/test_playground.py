@@ -23,6 +23,7 @@ import time
 import urllib.request
 
 import jax
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -337,6 +338,54 @@ def trained_params(settings: fit.FitSettings):
                            key=jax.random.key(config.seed), verbose=False)
     return state.params
 
+
+def figure_outline(figure) -> dict:
+    """What a figure shows, after a draw: its size and margins, and per axes its place, titles, labels, limits,
+    scales, ticks and their labels, legend, and each line's label, style and data (first, last, count)."""
+    figure.canvas.draw()
+    margins = figure.subplotpars
+
+    def line(artist):
+        x, y = (np.asarray(v, float) for v in artist.get_data())
+        ends = lambda v: [round(float(a), 6) for a in (v[:2].tolist() + v[-1:].tolist())] if len(v) else []  # noqa: E731
+        return {"label": artist.get_label(), "color": matplotlib.colors.to_hex(artist.get_color()),
+                "lw": artist.get_linewidth(), "ls": artist.get_linestyle(), "marker": str(artist.get_marker()),
+                "ms": artist.get_markersize(), "alpha": artist.get_alpha(), "visible": artist.get_visible(),
+                "n": len(x), "x": ends(x), "y": ends(y)}
+
+    def axes(ax):
+        legend = ax.get_legend()
+        return {"position": [round(v, 4) for v in ax.get_position().bounds], "visible": ax.get_visible(),
+                "patch": ax.patch.get_visible(), "zorder": ax.get_zorder(),
+                "title": [ax.title.get_text(), round(ax.title.get_position()[1], 4)],
+                "xlabel": ax.get_xlabel(), "ylabel": ax.get_ylabel(), "scale": [ax.get_xscale(), ax.get_yscale()],
+                "xlim": [round(v, 6) for v in ax.get_xlim()], "ylim": [round(v, 6) for v in ax.get_ylim()],
+                "xticks": [t.get_text() for t in ax.get_xticklabels()],
+                "yticks": [t.get_text() for t in ax.get_yticklabels(which="both") if t.get_text()],
+                "tick size": ax.yaxis.get_major_ticks()[0].label1.get_fontsize() if ax.yaxis.get_major_ticks()
+                else None,
+                "legend": None if legend is None else {
+                    "texts": [t.get_text() for t in legend.get_texts()], "loc": legend._loc,
+                    "size": legend.get_texts()[0].get_fontsize()},
+                "lines": [line(artist) for artist in ax.lines]}
+
+    return {"size": figure.get_size_inches().tolist(), "dpi": figure.dpi,
+            "margins": [margins.left, margins.right, margins.bottom, margins.top, margins.wspace],
+            "axes": [axes(ax) for ax in figure.axes]}
+
+
+def test_the_fit_figure_is_the_outline_recorded_beside_this_module():
+    # A run's figure for a snapshot made here (no training: the same numbers with every version of JAX), with and
+    # without the hidden units, as recorded (tests/snapshots.py says how to rewrite it).
+    settings = fit.FitSettings(width=20, activation="sigmoid", init="fan-in", steps=300)
+    x = np.linspace(0, 1, 10_000)
+    snapshot = fit.Snapshot(step=150, steps=300, x_test=x, prediction=np.sin(6 * x), train_rmse=0.02,
+                            test_rmse=0.03, curve=[(0, 0.5, 0.6), (150, 0.02, 0.03)], seconds=1.0,
+                            units=np.outer(np.linspace(0.4, -0.2, fit.UNITS_SHOWN), np.cos(3 * x)), output_bias=0.1)
+    figure = rendering.FitFigure(settings)
+    shown = {"units": figure_outline(figure.update(snapshot, units=True)),
+             "no units": figure_outline(figure.update(snapshot._replace(step=300), units=False))}
+    assert json.loads(json.dumps(shown)) == snapshots.recorded_json("fit_figure.json", json.loads(json.dumps(shown)))
 
 def test_the_rmse_axis_reads_plain_numbers():
     settings = fit.FitSettings(width=10, steps=40)

@@ -1246,6 +1246,18 @@ def test_a_number_box_hands_its_value_over_as_sent():
         assert box.preprocess(sent) is sent  # no rounding, no refusal: the handler names the field
 
 
+@pytest.mark.parametrize("name, settings", [
+    ("relu_mse", dict()),  # the tab's defaults: v_1's first unit at 0, ReLU'(0) = 1
+    ("softmax_mse", dict(sizes="3, 2, 3", activation="tanh", output="softmax", y="0, 0, 1", biases=True)),  # J
+])
+def test_the_tables_html_is_the_text_recorded_for_recorded_numbers(name, settings):
+    # The numbers are recorded too (tests/snapshots.py rewrites both from the tab's computation), so the HTML is
+    # checked on the same input with every version of JAX.
+    computed = json.loads(json.dumps(tables.compute(tables.TableSettings(**settings))))
+    numbers = snapshots.recorded_json(f"tables_{name}.json", computed)
+    html = rendering.tables_html(numbers)
+    assert html == snapshots.recorded_text(f"tables_{name}.html", html)
+
 def test_the_checked_table_is_written_out_entry_by_entry():
     result = {"table": "∇W", "layer": 2, "given": [[0.5, -0.0, 3.0], [1e-7, 2.0, -4.25]],
               "right": [[True, False, True], [True, True, False]], "text": "two entries <differ>", "diagnosis": ""}

@@ -35,7 +35,8 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import report  # noqa: E402
 
-RERUN = {0, 5, 33}  # survived, or no fast test reached it
+# survived, its run was interrupted (pytest could not collect the tests), or no fast test reached it
+RERUN = {0, 2, 5, 33}
 
 
 def routes(path: str) -> list[tuple[str, str]]:

@@ -91,6 +91,83 @@ def test_a_block_of_ink_becomes_the_box_the_rules_give_to_the_pixel(rows, cols, 
     np.testing.assert_allclose(digits.preprocess(canvas), expected, rtol=0, atol=1e-3)
 
 
+def preprocessed_by_the_rules(amount: np.ndarray) -> np.ndarray:
+    """MNIST's preprocessing written out for an ink map in [0, 1]: the box of the ink above 5%, its longer side scaled
+    to 20 by PIL's bilinear filter (the other rounded, at least 1), its darkest pixel 255, its centre of mass moved
+    to the nearest pixel of (14, 14) without leaving 28 × 28."""
+    rows, cols = np.nonzero(amount > 0.05)
+    crop = amount[rows.min(): rows.max() + 1, cols.min(): cols.max() + 1].astype(np.float32)
+    longer = max(crop.shape)
+    width, height = (max(1, round(side * 20 / longer)) for side in (crop.shape[1], crop.shape[0]))
+    small = np.asarray(Image.fromarray(crop, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+    small = small * (255.0 / small.max())
+    mass = small.sum()
+    r, c = (np.arange(height) * small.sum(axis=1)).sum() / mass, (np.arange(width) * small.sum(axis=0)).sum() / mass
+    top, left = min(max(round(14 - r), 0), 28 - height), min(max(round(14 - c), 0), 28 - width)
+    digit = np.zeros((28, 28), np.float32)
+    digit[top: top + height, left: left + width] = small
+    return digit
+
+
+def strokes(kind: str) -> np.ndarray:
+    """A 200 × 200 ink map of graded strokes, with dust under the 5% floor around them."""
+    amount = np.zeros((200, 200))
+    amount[5:195:7, 3:197:11] = 0.04  # dust: never in the box
+    ramp = np.linspace(0.3, 1.0, 120)
+    if kind == "T":  # tall, its mass at the top: placed as low as the box allows
+        amount[40:50, 60:140] = 1.0
+        amount[50:170, 95:101] = ramp[:, None] * 0.5
+    elif kind == "L":  # tall, its mass at the bottom: placed at the top row
+        amount[40:160, 70:74] = ramp[:, None] * 0.4
+        amount[160:172, 70:130] = 1.0
+    elif kind == "wide left":  # wide, its mass on the left
+        amount[90:96, 20:140] = ramp[::-1][None, :] * 0.6
+        amount[80:110, 20:30] = 1.0
+    elif kind == "wide right":  # wide and only 1 pixel tall on the right
+        amount[100:101, 30:150] = ramp[None, :]
+        amount[96:106, 145:150] = 1.0
+    elif kind == "line":  # one pixel tall: 1 row once scaled
+        amount[120, 40:160] = ramp
+    return amount
+
+
+@pytest.mark.parametrize("kind", ["T", "L", "wide left", "wide right", "line"])
+def test_graded_strokes_become_the_digit_the_rules_give(kind):
+    amount = strokes(kind)
+    rgba = np.zeros((200, 200, 4), np.uint8)
+    rgba[..., 3] = np.round(amount * 255)  # black ink on the pad's clear layer
+    expected = preprocessed_by_the_rules(digits.ink(rgba))
+    got = digits.preprocess(rgba)
+    # The same float32 operations in the same order: equal to float32 rounding of the normalisation.
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    assert got.max() == pytest.approx(255)
+
+
+def test_a_drawing_at_the_limits_of_span_and_cover_is_read():
+    at_span = np.zeros((100, 100))
+    at_span[50, 40:48] = 1.0  # 8 pixels of 100: exactly MIN_SPAN, kept
+    assert digits.preprocess(255 - np.round(at_span * 255)).max() == pytest.approx(255)
+    half = np.zeros((100, 100))
+    half[:, :50] = 1.0  # half the pad: exactly MAX_COVER, kept
+    assert digits.preprocess(255 - np.round(half * 255)).shape == (28, 28)
+
+
+@pytest.mark.parametrize("shape, size", [((1001, 1000), "1,000 × 1,001"), ((400, 2600, 4), "2,600 × 400"),
+                                         ((1_000_001,), "1,000,001 × 1")])
+def test_a_drawing_too_large_is_refused_naming_its_width_and_height(shape, size):
+    with pytest.raises(ValueError, match=f"^the drawing is {size} pixels; at most 1,000,000 pixels are read"):
+        digits.preprocess(np.zeros(shape, np.uint8))
+
+
+def test_ink_is_read_in_float64_from_any_canvas_and_other_shapes_are_refused():
+    grey = np.array([[0.0, 100.0], [200.0, 255.0]], np.float32) / 3  # values float32 cannot hold exactly
+    assert digits.ink(grey).dtype == np.float64
+    np.testing.assert_array_equal(digits.ink(grey), 1.0 - grey.astype(np.float64) / 255.0)
+    for shape in [(4, 4, 2), (4, 4, 5), (4,), (2, 4, 4, 3)]:
+        with pytest.raises(ValueError, match=rf"^a drawing must be \(H, W\), \(H, W, 3\) or \(H, W, 4\), got shape "
+                                             rf"\({', '.join(map(str, shape))},?\)$"):
+            digits.ink(np.zeros(shape))
+
 def test_ink_is_read_the_same_from_rgba_rgb_and_grey_canvases():
     grey = np.full((40, 40), 255, np.uint8)
     grey[10:30, 18:22] = 0  # a black bar on white

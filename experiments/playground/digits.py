@@ -67,8 +67,8 @@ def ink(canvas: np.ndarray) -> np.ndarray:
     if canvas.ndim == 3 and canvas.shape[-1] == 4:
         alpha = canvas[..., 3:]
         canvas = canvas[..., :3] * alpha + (1.0 - alpha)  # over white
-    if canvas.ndim == 3:
-        canvas = canvas[..., :3] @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's "L"
+    if canvas.ndim == 3 and canvas.shape[-1] == 3:
+        canvas = canvas @ np.array([0.299, 0.587, 0.114])  # ITU-R 601 luma, as PIL's "L"
     if canvas.ndim != 2:
         raise ValueError(f"a drawing must be (H, W), (H, W, 3) or (H, W, 4), got shape {canvas.shape}")
     return 1.0 - canvas
@@ -106,8 +106,8 @@ def preprocess(canvas: np.ndarray) -> np.ndarray:
     h, w = crop.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL's (width, height)
-    small = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
-    small = np.clip(small, 0.0, None)
+    # A float32 image is PIL's mode "F"; bilinear weights are never negative, so neither is any pixel.
+    small = np.asarray(Image.fromarray(crop.astype(np.float32)).resize(size, Image.Resampling.BILINEAR))
     small = small / small.max() * 255.0
     r = np.arange(small.shape[0]) @ small.sum(axis=1) / small.sum()
     c = np.arange(small.shape[1]) @ small.sum(axis=0) / small.sum()

@@ -1118,6 +1118,7 @@ def test_reading_a_digit_gives_the_input_shown_and_the_networks_softmax_written_
     assert list(top) == [str(k) for k in range(10)]
     np.testing.assert_allclose([top[str(k)] for k in range(10)], p, rtol=1e-5, atol=1e-7)  # float32 round-off
     assert list(table["digit"]) == list(top) and np.array_equal(table["probability"], list(top.values()))
+    assert digits.probabilities(model, digit).dtype == np.float64  # summed and shown without float32's round-off
 
 
 @pytest.mark.parametrize("model, drawing, message", [

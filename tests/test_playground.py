@@ -74,6 +74,34 @@ def test_a_drawing_is_boxed_into_20_pixels_keeping_its_aspect_and_centred_by_its
     assert box_centre > c + 1  # the mass sits left of the box's centre, so the box is moved right of the middle
 
 
+@pytest.mark.parametrize("text, shape, expected", [
+    ("1, 2;\n 3", (3,), [1.0, 2.0, 3.0]),  # a vector may run over rows
+    ("1 2 3\n4, 5, 6", (2, 3), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),
+    ("1 2 3; 4 5 6;", (2, 3), [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]),  # a trailing separator, no empty row
+    ("0.1", (1, 1), [[0.1]]),
+])
+def test_a_typed_table_is_read_row_by_row_in_float64(text, shape, expected):
+    table = tables.typed_table(text, shape, "∇W2")
+    assert table.dtype == np.float64 and table.tolist() == expected
+
+
+@pytest.mark.parametrize("text, shape, message", [
+    (None, (2,), "^g2 is empty; give it numbers separated by commas$"),
+    ("1 2 3", (2,), "^g2 needs 2 numbers, got 3$"),
+    ("1 2 3", (2, 3), r"^g2 needs 2 rows of 3 numbers \(rows separated by ';' or new lines\), got 1 rows$"),
+    ("1 2 3;a b c", (2, 3), "^g2, row 2 must be numbers separated by commas, got 'a b c'$"),
+    ("1 2 3; 4 5", (2, 3), "^g2, row 2, needs 3 numbers, got 2$"),
+])
+def test_a_typed_table_of_the_wrong_shape_is_refused_naming_the_row(text, shape, message):
+    with pytest.raises(ValueError, match=message):
+        tables.typed_table(text, shape, "g2")
+
+
+def test_only_g_and_the_weight_gradient_are_checked():
+    with pytest.raises(ValueError, match=r"^table must be one of \['g', '∇W'\], got 'b'$"):
+        tables.check_entries(tables.TableSettings(), 1, "b", "1")
+
+
 @pytest.mark.parametrize("rows, cols, digit_rows, digit_cols", [
     ((30, 70), (45, 55), (4, 24), (12, 17)),  # 40 × 10: 20 × 5, centre of mass (9.5, 2) → top round(4.5) = 4, left 12
     ((40, 48), (10, 90), (14, 16), (4, 24)),  # 8 × 80: 2 × 20, centre (0.5, 9.5) → top round(13.5) = 14, left 4

@@ -338,10 +338,15 @@ class EarlyStopping(Callback):
         self.monitor, self.patience, self.restore_best = monitor, patience, restore_best
         self.min_delta = float(min_delta)
         self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
+        self._reset()
+
+    def _reset(self) -> None:
+        """Nothing seen yet: no best value, no calls waited, no parameters kept."""
+        self._tracker, self._waited = _Best(self.mode, self.min_delta), 0
+        self._best_params: Any = None
         self.best: float | None = None
         self.best_epoch: int | None = None
         self.stopped_epoch: int | None = None
-        self._best_params: Any = None
 
     def __repr__(self) -> str:
         return (f"EarlyStopping({self.monitor!r}, patience={self.patience}, min_delta={self.min_delta}, "
@@ -350,8 +355,7 @@ class EarlyStopping(Callback):
     def on_fit_start(self, run: Run, state):
         """Checks that the run records the monitored value; starts counting afresh."""
         _check_monitor("EarlyStopping", self.monitor, run)
-        self._tracker, self._waited, self._best_params = _Best(self.mode, self.min_delta), 0, None
-        self.best = self.best_epoch = self.stopped_epoch = None
+        self._reset()
         return None
 
     def on_epochs_end(self, run: Run, state, records):

@@ -347,11 +347,14 @@ def test_early_stopping_restores_the_best_only_after_a_completed_run():
 
 
 def test_early_stoppings_record_is_none_until_set_and_reset_by_each_fit():
-    stopper = callbacks.EarlyStopping(patience=1)
+    stopper = callbacks.EarlyStopping(patience=1, restore_best=True)
     assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (None, None, None)
+    fresh = {"best": None, "best_epoch": None, "waited": 0, "stopped_epoch": None}  # no best parameters yet
+    assert stopper.state_dict() == fresh
     assert feed(stopper, [1.0, 2.0])[0] == [2] and stopper.stopped_epoch == 2
     stopper.on_fit_start(hooks_run(), None)
     assert (stopper.best, stopper.best_epoch, stopper.stopped_epoch) == (None, None, None)
+    assert stopper.state_dict() == fresh
 
 
 def test_the_messages_name_the_callback_and_the_problem_exactly():

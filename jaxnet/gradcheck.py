@@ -246,9 +246,10 @@ def check_table(given, params: mlp.Params, x, y, net: mlp.Net | None = None, *, 
                                                                f"{TABLE_ATOL:g} near 0)")
     if not np.all(np.isfinite(given)):
         return TableReport(False, "nonfinite", right, expected, layer, f"nonfinite: {count}; some are not numbers")
-    candidates = [("wrong_sign", len(params), -expected, "")]  # a sign flipped in g_L, where it enters
+    # (diagnosis, layer, table, note): a sign flipped in g_L, where it enters; ∇W transposed (their texts need no note)
+    candidates: list = [("wrong_sign", len(params), -expected, None)]
     if quantity == "dW" and expected.shape[0] == expected.shape[1]:
-        candidates.append(("transposed", layer, expected.T, ""))
+        candidates.append(("transposed", layer, expected.T, None))
     candidates += [(diagnosis, at, pick(tables), note) for diagnosis, at, note, tables in reference.mistakes()
                    if at >= layer]
     for diagnosis, at, table, note in candidates:
@@ -257,7 +258,7 @@ def check_table(given, params: mlp.Params, x, y, net: mlp.Net | None = None, *, 
             rule = "g_L" if rule == "g_i" and at == len(params) else rule
             return TableReport(False, diagnosis, right, expected, at,
                                f"{diagnosis}: {count}. The whole table is what this mistake gives: "
-                               f"{mistake.format(factor=0.0, note=note, i=_i(at), im1=_i(at - 1))}. "
+                               f"{mistake.format(note=note, i=_i(at), im1=_i(at - 1))}. "
                                f"The rule: {_rule(rule, at, len(params))}.")
     worst = np.unravel_index(int(np.argmax(np.where(right, 0.0, np.abs(given - expected)))), given.shape)
     where = ", ".join(str(int(k)) for k in worst)
@@ -393,7 +394,9 @@ def _rule(rule: str, i: int, L: int) -> str:
         return f"g{_i(i)} = Φ'{_i(i)}(v{_i(i)}) W{_i(i + 1)}ᵀ g{_i(i + 1)}"
     if rule == "dW":
         return f"∇W{_i(i)} = Σₙ g{_i(i)} u{_i(i - 1)}ᵀ, of shape (d{_i(i)}, d{_i(i - 1)})"
-    return f"∇b{_i(i)} = Σₙ g{_i(i)}, summed over the batch"
+    if rule == "db":
+        return f"∇b{_i(i)} = Σₙ g{_i(i)}, summed over the batch"
+    raise ValueError(f"no rule named {rule!r}; the rules are g_L, g_i, dW and db")
 
 
 MISTAKES = {

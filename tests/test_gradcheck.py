@@ -253,6 +253,19 @@ def test_a_table_of_the_wrong_shape_or_layer_is_named():
         gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="W")
     with pytest.raises(ValueError, match="layer must be a whole number from 1 to 3"):
         gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=4, quantity="db")
+    with pytest.raises(ValueError, match="layer must be a whole number from 1 to 3 .*, got True"):
+        gradcheck.check_table(np.zeros(5), params, x, y, mlp.Net("tanh"), loss="mse", layer=True, quantity="db")
+    with pytest.raises(ValueError, match=r"layer 1: W has shape .* got x of shape \(7, 2\)"):
+        gradcheck.check_table(np.zeros(5), params, np.zeros((7, 2)), y, mlp.Net("tanh"), loss="mse", layer=1,
+                              quantity="db")
+    square = gradcheck.check_table(np.zeros((2, 2)), params, x, y, mlp.Net("tanh"), loss="mse", layer=1,
+                                   quantity="dW")  # neither ∇W₁'s shape nor its transpose: no hint
+    assert str(square) == "shape: ∇W₁ has shape (5, 3); the table given has (2, 2)"
+    g_transposed = gradcheck.check_table(np.zeros((5, N)), params, x, y, mlp.Net("tanh"), loss="mse", layer=1,
+                                         quantity="g")  # g is a batch's rows: its transpose is no ∇W mistake
+    assert str(g_transposed) == f"shape: g₁ has shape ({N}, 5); the table given has (5, {N})"
+    with pytest.raises(ValueError, match="^no rule named 'dB'; the rules are g_L, g_i, dW and db$"):
+        gradcheck._rule("dB", 1, 3)
 
 
 @pytest.mark.parametrize("mistake, rule", [
@@ -284,6 +297,7 @@ def test_a_table_with_a_nan_is_marked_and_named_and_a_right_one_counted():
     assert str(report) == f"nonfinite: {dW2.size - 1} of {dW2.size} entries of ∇W₂ are right; some are not numbers"
     shape = gradcheck.check_table(dW2[:, :4], params, x, y, mlp.Net("tanh"), loss="mse", layer=2, quantity="dW")
     assert (shape.ok, shape.layer, shape.right.shape) == (False, 2, (0,)) and shape.right.dtype == bool
+    np.testing.assert_allclose(shape.expected, dW2, rtol=1e-12)  # the true table, whatever was given
 
 
 def test_an_entry_off_by_exactly_the_tolerance_near_0_is_right():
@@ -337,7 +351,7 @@ def test_an_unknown_mistake_in_a_table_names_its_layers_rule(quantity, layer, ru
     shape = (N, SIZES[layer]) if quantity == "g" else (SIZES[layer],)
     report = gradcheck.check_table(np.full(shape, 7.0), params, x, y, mlp.Net("tanh"), loss="mse", layer=layer,
                                    quantity=quantity)
-    assert report.diagnosis == "unknown" and f"The rule: {rule}" in str(report), str(report)
+    assert report.diagnosis == "unknown" and report.ok is False and f"The rule: {rule}" in str(report), str(report)
 
 
 def test_check_table_takes_the_keyword_shorthand_and_refuses_what_check_refuses():

@@ -1150,11 +1150,14 @@ def test_reading_a_digit_gives_the_input_shown_and_the_networks_softmax_written_
 
 
 @pytest.mark.parametrize("model, drawing, message", [
-    (None, np.zeros((28, 28)), "there is no network to read digits with"),
-    ("model", None, "the drawing is empty: draw a digit on the pad first"),
-    ("model", {"composite": None, "background": None, "layers": []}, "the drawing is empty"),
-    ("model", np.full((28, 28), 255, np.uint8), "the drawing is empty"),
+    (None, np.zeros((28, 28)), "^there is no network to read digits with: see the note at the top of this tab$"),
+    ("model", None, "^the drawing is empty: draw a digit on the pad first$"),
+    ("model", {"composite": None, "background": None, "layers": []}, "^the drawing is empty: draw a digit"),
+    ("model", {"composite": None, "background": None}, "^the drawing is empty: draw a digit"),  # no layers sent
+    ("model", np.full((28, 28), 255, np.uint8), "^the drawing is empty: draw a digit"),
     ("model", {"composite": None, "background": None, "layers": [widgets.Unreadable("not a PNG")]}, "^not a PNG$"),
+    ("model", {"composite": np.zeros((28, 28)), "background": widgets.Unreadable("too big"), "layers": []},
+     "^too big$"),  # an upload refused as the background, with a drawing over it
 ])
 def test_a_drawing_that_cannot_be_read_is_refused_and_kept_for_the_box_beside_the_pad(model, drawing, message):
     model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "") \

@@ -543,9 +543,8 @@ class JsonLog(Callback):
 
 def in_notebook() -> bool:
     """Whether this process is a Jupyter kernel (IPython's ZMQ shell), where stderr is no terminal but a bar shows."""
-    ipython = sys.modules.get("IPython")
-    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)  # None where IPython is not imported
+    return get_ipython is not None and type(get_ipython()).__name__ == "ZMQInteractiveShell"
 
 
 class ProgressBar:

@@ -202,12 +202,13 @@ def load_mnist(split: str, *, name: str = "mnist", data_dir: str | os.PathLike |
         raise ValueError(f"unknown dataset {name!r}; valid names are {list(NAMES)}")
     if source not in ("auto", "idx", "tfds"):
         raise ValueError(f"unknown source {source!r}; valid sources are ['auto', 'idx', 'tfds']")
+    unknown = ValueError(f"unknown dtype {dtype!r}; valid dtypes are {list(DTYPES)}")
     try:
         dtype_name = np.dtype(dtype).name  # "uint8", np.uint8 and jnp.uint8 alike
-    except TypeError:
-        dtype_name = None
+    except TypeError:  # not a dtype at all
+        raise unknown from None
     if dtype_name not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; valid dtypes are {list(DTYPES)}")
+        raise unknown
     data_dir = os.fspath(data_dir) if data_dir is not None else os.environ.get(ENV_VAR)
     if source == "auto":
         idx_dir = find_idx_dir(name, data_dir)

@@ -353,32 +353,33 @@ class _Reference:
             diagnosis = "derivative_at_u" if name == "at_u" else "missing_derivative"
             for i in reversed(shown):
                 below = [j for j in shown if j <= i]
-                yield diagnosis, i, self._note(diagnosis, i, alone=True), self.backward(**{name: [i]})
+                yield diagnosis, i, self._note(i, alone=True), self.backward(**{name: [i]})
                 if len(below) > 1:
-                    yield diagnosis, i, self._note(diagnosis, i, alone=False), self.backward(**{name: below})
+                    yield diagnosis, i, self._note(i, alone=False), self.backward(**{name: below})
         if self.loss.takes_logits:
-            yield "softmax_diagonal", len(self.phis), "", self.backward(softmax_diagonal=True)
+            yield "softmax_diagonal", len(self.phis), None, self.backward(softmax_diagonal=True)  # no note needed
 
     def candidates(self, true, given):
         """``(diagnosis, layer, factor, predicted gradients, note)`` for each usual mistake that can show here."""
         L = len(true)
         scale = lambda c: [(c * dW, c * db) for dW, db in true]
-        yield "wrong_sign", L, None, scale(-1.0), ""
+        yield "wrong_sign", L, None, scale(-1.0), None  # (these texts need no note)
         if self.n > 1:
-            yield "sum_not_mean", L, None, scale(float(self.n)), ""
+            yield "sum_not_mean", L, None, scale(float(self.n)), None
         flat = lambda grads: np.concatenate([a.ravel() for pair in grads for a in pair])
         t, g = flat(true), flat(given)
         if t @ t > 0:
             c = float(t @ g / (t @ t))
             if abs(c - 1) > RTOL:
-                yield "scaled", L, c, scale(c), ""
+                yield "scaled", L, c, scale(c), None
         for i, (dW, db) in enumerate(true, start=1):
             if dW.shape[0] == dW.shape[1]:
-                yield "transposed", i, None, [*true[:i - 1], (dW.T, db), *true[i:]], ""
+                yield "transposed", i, None, [*true[:i - 1], (dW.T, db), *true[i:]], None
         for diagnosis, i, note, tables in self.mistakes():
             yield diagnosis, i, None, [(dW, db) for _, dW, db in tables], note
 
-    def _note(self, diagnosis: str, layer: int, alone: bool) -> str:
+    def _note(self, layer: int, alone: bool) -> str:
+        """Where a Φ' mistake is (``layer``, and every layer below it unless ``alone``); why ReLU's two read alike."""
         where = f"at layer {layer}" + ("" if alone else " and every layer below it")
         relu = (" (for a ReLU layer Φ' at u and no Φ' at all give the same numbers: ReLU'(ReLU(v)) = 1)"
                 if self.phis[layer - 1].name == "relu" else "")
@@ -417,7 +418,7 @@ MISTAKES = {
 
 
 def _explain(diagnosis: str, layer: int, given, true, reference: _Reference, errors: list[LayerError],
-             factor: float | None = None, note: str = "") -> str:
+             factor: float | None = None, note: str | None = None) -> str:
     """The report's text: where, the worst element, the likely mistake and the rule it breaks."""
     e = errors[layer - 1]
     name, index = (0, "W") if e.dW >= e.db else (1, "b")

@@ -282,6 +282,20 @@ def test_a_tables_diagnosis_ends_with_the_rule_it_breaks_written_for_its_layer(m
     assert text.startswith(f"{mistake}: ") and text.endswith(rule), text
 
 
+
+def test_a_mistake_at_a_layer_and_every_one_below_and_relus_twin_mistakes_are_named_so():
+    params, x, y = problem("mse")
+    dW1 = numpy_backprop("tanh", "mse", "derivative_at_u", (1, 2))(params, x, y)[0][0]
+    report = gradcheck.check_table(dW1, params, x, y, mlp.Net("tanh"), loss="mse", layer=1, quantity="dW")
+    assert (report.diagnosis, report.layer) == ("derivative_at_u", 2)
+    assert ("Φ'₂ evaluated at u₂ = φ(v₂) instead of at v₂, at layer 2 and every layer below it (the lecture's "
+            "erratum 1)") in str(report)
+    dW2 = numpy_backprop("relu", "mse", "missing_derivative", (2,))(params, x, y)[1][0]
+    report = gradcheck.check_table(dW2, params, x, y, mlp.Net("relu"), loss="mse", layer=2, quantity="dW")
+    assert (report.diagnosis, report.layer) == ("derivative_at_u", 2)  # for ReLU the two mistakes read alike
+    assert ("at layer 2 (for a ReLU layer Φ' at u and no Φ' at all give the same numbers: ReLU'(ReLU(v)) = 1) "
+            "(the lecture's erratum 1)") in str(report)
+
 def test_a_table_with_a_nan_is_marked_and_named_and_a_right_one_counted():
     params, x, y = problem("mse")
     dW2 = numpy_backprop("tanh", "mse", dtype=np.float64)(params, x, y)[1][0]

@@ -485,6 +485,39 @@ def test_the_plateau_lowers_the_scale_as_keras_rule_says_and_trains_as_sgd_at_th
     chex.assert_trees_all_close(state.params, params, rtol=1e-5, atol=1e-6)  # lr·(s·u) against (lr·s)·u: round-off
 
 
+
+def plateau_scales(plateau, values):
+    """The scale each call of ``plateau`` leaves, fed ``values`` as eval_loss by hand."""
+    run = hooks_run()
+    state = train.TrainState(params=[(np.zeros((1, 1)), np.zeros(1))], opt_state=(), epoch=0)
+    plateau.on_fit_start(run, state)
+    scales = []
+    for epoch, value in enumerate(values, start=1):
+        state = plateau.on_epochs_end(run, state._replace(epoch=epoch), [{"epoch": epoch, "eval_loss": value}]) or state
+        scales.append(state.lr_scale)
+    return scales
+
+
+def test_the_plateau_by_its_rule_on_values_written_by_hand():
+    # Keras's rule traced by hand. Patience 2, cooldown 2: a drop at the 2nd call without a gain; the first call
+    # after a drop counts for nothing and the count restarts from 0 at the second; at the floor (0.3) nothing drops
+    # and the calls without a gain keep counting.
+    plateau = callbacks.ReduceLROnPlateau(factor=0.5, patience=2, cooldown=2, min_scale=0.3)
+    scales = plateau_scales(plateau, [1.0] * 9 + [0.5] * 6)
+    assert scales == [1.0, 1.0, 0.5, 0.5, 0.5, 0.3] + [0.3] * 9
+    assert plateau.state_dict() == {"best": 0.5, "waited": 5, "cooling": 0}
+    # No cooldown: each run of 2 calls without a gain drops the scale, the count starting afresh at each drop.
+    assert plateau_scales(callbacks.ReduceLROnPlateau(factor=0.5, patience=2), [1.0] * 7) == [
+        1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+    # Patience 0: every call without a gain drops it (the first call is a gain: there is no best before it).
+    assert plateau_scales(callbacks.ReduceLROnPlateau(factor=0.5, patience=0), [1.0] * 3) == [1.0, 0.5, 0.25]
+
+
+def test_the_plateaus_defaults_are_keras():
+    plateau = callbacks.ReduceLROnPlateau()
+    assert (plateau.monitor, plateau.factor, plateau.patience, plateau.min_delta, plateau.mode, plateau.cooldown,
+            plateau.min_scale) == ("eval_loss", 0.1, 10, 0.0, "min", 0, 0.0)
+
 def test_a_new_scale_compiles_nothing(monkeypatch):
     x, y = blobs()
     trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=32)

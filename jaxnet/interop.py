@@ -366,8 +366,9 @@ def to_equinox(params: mlp.Params, net: mlp.Net):
 
     Raises:
       ValueError: for hidden layers of unequal widths or activations (``eqx.nn.MLP`` has one ``width_size`` and
-        one ``activation``), or a softmax anywhere (it applies activations one number at a time; keep the output
-        as logits, ``output="identity"``, and apply ``jax.nn.softmax`` after it).
+        one ``activation``), a softmax anywhere (it applies activations one number at a time; keep the output
+        as logits, ``output="identity"``, and apply ``jax.nn.softmax`` after it), or an output activation after a
+        network's only layer (an ``eqx.nn.MLP`` of depth 0 applies none).
     """
     eqx = _library("equinox")
     layers, net = _folded(params, net)
@@ -383,6 +384,9 @@ def to_equinox(params: mlp.Params, net: mlp.Net):
         held = "a softmax" if whole[0] == "softmax" else f"{whole[0]!r} (not element-wise)"
         raise ValueError(f"eqx.nn.MLP applies its activations to one number at a time, so it cannot hold {held}; "
                          f"use output='identity' (the cross-entropy takes logits) and apply {whole[0]} to its output")
+    if len(layers) == 1 and names[0] != "identity":  # eqx.nn.MLP of depth 0 is its one Linear layer, nothing after
+        raise ValueError(f"eqx.nn.MLP of depth 0 (one layer, as this network has) applies no activation, so it cannot "
+                         f"hold the output {names[0]!r}; use output='identity' and apply {names[0]} to its output")
     model = eqx.nn.MLP(layers[0][0].shape[1], layers[-1][0].shape[0], widths[0] if widths else 1, len(layers) - 1,
                        activation=_function(names[0]), final_activation=_function(names[-1]),
                        dtype=layers[0][0].dtype, key=jax.random.key(0))
@@ -393,7 +397,8 @@ def to_equinox(params: mlp.Params, net: mlp.Net):
 
 
 def from_equinox(model) -> tuple[mlp.Params, mlp.Net]:
-    """``(params, net)`` from an ``eqx.nn.MLP`` (a layer without bias gets b = 0).
+    """``(params, net)`` from an ``eqx.nn.MLP`` (a layer without bias gets b = 0): what it computes, so one of
+    depth 0, which applies no activation, gives ``output="identity"``.
 
     Raises:
       ValueError: for another model, ``scan=True``, a ``"scalar"`` input or output, or an activation jaxnet does
@@ -417,7 +422,8 @@ def from_equinox(model) -> tuple[mlp.Params, mlp.Net]:
         found.append(name)
     layers = [(np.asarray(layer.weight), np.asarray(layer.bias) if layer.bias is not None
                else np.zeros(layer.weight.shape[:1], layer.weight.dtype)) for layer in model.layers]
-    return _as_params(layers), mlp.Net(found[0], found[1])
+    # Of depth 0, an eqx.nn.MLP is its one Linear layer: it applies neither of its activations.
+    return _as_params(layers), mlp.Net(found[0], "identity" if model.depth == 0 else found[1])
 
 
 # --- Flax NNX --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ differ by a few ulps between two libraries' summation orders); round trips must 
 """
 
 import os
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -14,7 +15,7 @@ import optax
 import pytest
 from refusals import refused
 
-from jaxnet import interop, mlp, train
+from jaxnet import activations, interop, mlp, train
 
 import requires
 
@@ -166,6 +167,25 @@ def test_equinox_computes_what_jaxnet_computes_and_comes_back_bit_identical(net)
     assert back_net.names(3) == net.names(3)
 
 
+
+@pytest.mark.parametrize("sizes, net", [([5, 3], mlp.Net("relu")), ([5, 7, 3], mlp.Net("sigmoid")),
+                                        ([5, 7, 7, 3], mlp.Net("tanh", "sigmoid"))])
+def test_an_equinox_mlp_is_described_as_equinox_builds_one(sizes, net):
+    # Its sizes and functions as eqx.nn.MLP's own fields say them, at every depth (no hidden layer: depth 0).
+    eqx = need("equinox")
+    params = mlp.init(jax.random.key(2), sizes)
+    model = interop.to_equinox(params, net)
+    names = net.names(len(params))
+    assert (model.in_size, model.out_size, model.depth) == (sizes[0], sizes[-1], len(sizes) - 2)
+    if len(sizes) > 2:
+        assert model.width_size == sizes[1]
+    x = np.linspace(-3, 3, 7, dtype=np.float32)
+    np.testing.assert_array_equal(model.activation(x), activations.get(names[0]).fn(x))
+    np.testing.assert_array_equal(model.final_activation(x), activations.get(names[-1]).fn(x))
+    xs = np.random.default_rng(3).normal(size=(4, sizes[0])).astype(np.float32)
+    np.testing.assert_allclose(jax.vmap(model)(xs), mlp.apply(params, xs, net), rtol=0, atol=ATOL)
+    assert isinstance(model, eqx.nn.MLP)
+
 def test_an_equinox_mlp_built_by_equinox_comes_in():
     eqx = need("equinox")
     model = eqx.nn.MLP(4, 2, 8, 3, activation=jax.nn.sigmoid, final_activation=jnp.tanh, key=jax.random.key(0))
@@ -185,8 +205,17 @@ def test_equinox_refusals_name_the_problem():
         interop.to_equinox(mlp.init(jax.random.key(0), [5, 16, 8, 3]), mlp.Net("relu"))
     with refused(ValueError, "one activation for every hidden layer", "['relu', 'tanh']"):
         interop.to_equinox(params, mlp.Net(("relu", "tanh")))
-    with refused(ValueError, "one number at a time", "softmax"):
+    with refused(ValueError, "one number at a time", "cannot hold a softmax;", "apply softmax to its output"):
         interop.to_equinox(params, mlp.Net("relu", "softmax"))
+    with refused(ValueError, "depth 0", "applies no activation", "cannot hold the output 'tanh'",
+                 "output='identity'"):
+        interop.to_equinox(mlp.init(jax.random.key(0), [5, 3]), mlp.Net("relu", "tanh"))
+    # Equinox's own MLP of depth 0 computes its Linear layer alone, whatever its final activation says.
+    shallow = eqx.nn.MLP(4, 2, 8, 0, final_activation=jnp.tanh, key=jax.random.key(0))
+    back, back_net = interop.from_equinox(shallow)
+    assert back_net.output == "identity"
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    np.testing.assert_allclose(mlp.apply(back, x, back_net), jax.vmap(shallow)(x), rtol=0, atol=ATOL)
     with pytest.raises(ValueError, match=r"the MLP's activation .* is none of jaxnet's activations"):
         interop.from_equinox(eqx.nn.MLP(4, 2, 8, 1, activation=jax.nn.gelu, key=jax.random.key(0)))
     with pytest.raises(ValueError, match="from_equinox takes an eqx.nn.MLP, got Linear"):
@@ -232,12 +261,26 @@ def test_flax_refusals_name_the_problem():
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.gelu))
     with refused(ValueError, "layer 2: W has shape (2, 5)", "output of layer 1"):
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Linear(5, 2, rngs=rngs)))
-    with pytest.raises(ValueError, match="from_flax takes an nnx.Sequential"):
+    with pytest.raises(ValueError, match="from_flax takes an nnx.Sequential .*, got Conv$"):
         interop.from_flax(nnx.Conv(3, 3, (1,), rngs=rngs))
+
+    def identity(v):
+        return v
+
+    with pytest.raises(ValueError, match="^entry 0 of the Sequential is function; it must start with an nnx.Linear$"):
+        interop.from_flax(nnx.Sequential(identity, nnx.Linear(4, 3, rngs=rngs)))
+    (W, b), = interop.from_flax(nnx.Linear(4, 3, use_bias=False, rngs=rngs))[0]
+    assert b.dtype == W.dtype == np.float32 and not b.any()  # no bias: zeros in the kernel's dtype
     with pytest.raises(ValueError, match=r"entry 3 of the Sequential \(nnx.Dropout\) follows another nnx.Dropout"):
         interop.from_flax(nnx.Sequential(nnx.Linear(4, 3, rngs=rngs), nnx.relu, nnx.Dropout(0.1, rngs=rngs),
                                          nnx.Dropout(0.5, rngs=rngs), nnx.Linear(3, 2, rngs=rngs)))
 
+
+
+def test_a_missing_library_is_named_with_the_extra_that_brings_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "flax.nnx", None)  # an import of it fails, as where flax is not installed
+    with pytest.raises(ImportError, match=r"^jaxnet.interop needs flax here: pip install 'jaxnet-lecture\[interop\]'$"):
+        interop.from_flax(object())
 
 def test_bfloat16_parameters_go_to_torch_as_bfloat16():
     torch = need("torch")

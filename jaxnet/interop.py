@@ -387,9 +387,9 @@ def to_equinox(params: mlp.Params, net: mlp.Net):
     if len(layers) == 1 and names[0] != "identity":  # eqx.nn.MLP of depth 0 is its one Linear layer, nothing after
         raise ValueError(f"eqx.nn.MLP of depth 0 (one layer, as this network has) applies no activation, so it cannot "
                          f"hold the output {names[0]!r}; use output='identity' and apply {names[0]} to its output")
+    # The layers Equinox draws are all replaced below by the network's own W_i and b_i (in their dtype).
     model = eqx.nn.MLP(layers[0][0].shape[1], layers[-1][0].shape[0], widths[0] if widths else 1, len(layers) - 1,
-                       activation=_function(names[0]), final_activation=_function(names[-1]),
-                       dtype=layers[0][0].dtype, key=jax.random.key(0))
+                       activation=_function(names[0]), final_activation=_function(names[-1]), key=jax.random.key(0))
     weights = [jnp.asarray(W) for W, _ in layers]
     biases = [jnp.asarray(b) for _, b in layers]
     model = eqx.tree_at(lambda m: [layer.weight for layer in m.layers], model, weights)

@@ -441,6 +441,10 @@ class ReduceLROnPlateau(Callback):
         self.monitor, self.factor, self.patience, self.cooldown = monitor, float(factor), patience, cooldown
         self.min_delta, self.min_scale = float(min_delta), float(min_scale)
         self.mode = ("max" if "accuracy" in monitor else "min") if mode == "auto" else mode
+        self._reset()
+
+    def _reset(self) -> None:
+        """Nothing seen yet: no best value, no evaluations waited, no cooldown left."""
         self._tracker, self._waited, self._cooling = _Best(self.mode, self.min_delta), 0, 0
 
     def __repr__(self) -> str:
@@ -451,7 +455,7 @@ class ReduceLROnPlateau(Callback):
     def on_fit_start(self, run: Run, state):
         """Checks that the run records the monitored value; starts counting afresh."""
         _check_monitor("ReduceLROnPlateau", self.monitor, run)
-        self._tracker, self._waited, self._cooling = _Best(self.mode, self.min_delta), 0, 0
+        self._reset()
         return None
 
     def on_epochs_end(self, run: Run, state, records):

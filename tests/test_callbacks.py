@@ -517,6 +517,17 @@ def test_the_plateaus_defaults_are_keras():
     plateau = callbacks.ReduceLROnPlateau()
     assert (plateau.monitor, plateau.factor, plateau.patience, plateau.min_delta, plateau.mode, plateau.cooldown,
             plateau.min_scale) == ("eval_loss", 0.1, 10, 0.0, "min", 0, 0.0)
+    assert plateau.state_dict() == {"best": None, "waited": 0, "cooling": 0}  # before any fit, as after a start
+    assert callbacks.ReduceLROnPlateau("eval_accuracy").mode == "max"  # "auto": accuracies rise
+    assert callbacks.ReduceLROnPlateau("eval_accuracy", mode="min").mode == "min"
+
+
+def test_the_plateau_counts_a_gain_only_past_min_delta_and_in_its_mode():
+    # min_delta 0.1: 0.95 is no gain on 1.0, 0.85 is. In "max" mode, a fall is never a gain.
+    plateau = callbacks.ReduceLROnPlateau(factor=0.5, patience=1, min_delta=0.1)
+    assert plateau_scales(plateau, [1.0, 0.95, 0.85, 0.8]) == [1.0, 0.5, 0.5, 0.25]
+    rising = callbacks.ReduceLROnPlateau(factor=0.5, patience=1, mode="max")
+    assert plateau_scales(rising, [1.0, 2.0, 1.5]) == [1.0, 1.0, 0.5]
 
 def test_a_new_scale_compiles_nothing(monkeypatch):
     x, y = blobs()
@@ -531,8 +542,11 @@ def test_a_new_scale_compiles_nothing(monkeypatch):
 
 
 def test_the_plateaus_settings_are_checked():
-    for kwargs, message in (({"factor": 1.0}, "factor must be a number in"), ({"patience": -1}, "patience must be"),
-                            ({"cooldown": 1.5}, "cooldown must be"), ({"min_scale": -1.0}, "min_scale must be"),
+    for kwargs, message in (({"factor": 1.0}, "factor must be a number in"), ({"factor": 0}, "factor must be"),
+                            ({"patience": -1}, "patience must be an int >= 0, got -1"),
+                            ({"cooldown": 1.5}, "cooldown must be an int >= 0, got 1.5"),
+                            ({"min_delta": -1}, "min_delta must be a finite number >= 0, got -1"),
+                            ({"min_scale": -1.0}, "min_scale must be a finite number >= 0, got -1.0"),
                             ({"mode": "up"}, "mode must be one of")):
         with pytest.raises(ValueError, match=f"ReduceLROnPlateau: {message}"):
             callbacks.ReduceLROnPlateau(**kwargs)

@@ -3,14 +3,17 @@ are "not done"."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from experiments import exercises
 
 import requires
+import snapshots
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SOLUTIONS = os.path.join(os.path.dirname(__file__), "exercise_solutions.py")
@@ -44,6 +47,9 @@ BANK = {
 }
 
 
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
 def planted(tmp_path, name) -> str:
     original, mistake, _ = BANK[name]
     with open(SOLUTIONS) as f:
@@ -66,6 +72,14 @@ def test_each_planted_mistake_fails_its_exercises_with_their_words(tmp_path, nam
     results = {r.name: r for r in exercises.check_file(planted(tmp_path, name))}
     for exercise, words in failing.items():
         assert results[exercise].status == "failed" and words in results[exercise].message, str(results[exercise])
+    # Every line the student reads, numbers included, as recorded (tests/snapshots.py says how to rewrite it). The
+    # numbers within 1e-5: jaxnet's own float32 SGD, the train exercise's reference, rounds differently from one
+    # version of XLA to the next in its 6th digit.
+    told = [str(result) for result in results.values()]
+    recorded = snapshots.recorded_json(f"exercises/{name}.json", told)
+    assert [NUMBER.sub("#", line) for line in told] == [NUMBER.sub("#", line) for line in recorded]
+    np.testing.assert_allclose([float(v) for line in told for v in NUMBER.findall(line)],
+                               [float(v) for line in recorded for v in NUMBER.findall(line)], rtol=1e-5)
     # The functions it does not reach still pass (train uses backprop, so it may fail with it).
     untouched = [r for n, r in results.items() if n not in failing and n not in ("backprop", "train")]
     assert all(r.passed for r in untouched), [str(r) for r in untouched if not r.passed]
@@ -161,3 +175,19 @@ def test_a_wrong_loss_is_named_by_its_factor_to_the_right_one(got, hint):
 
 def test_a_loss_that_should_be_zero_gets_no_factor():
     assert exercises._ratio_hint(1.0, 0.0, n=5, d=3) == "got 1, expected 0"
+
+
+@pytest.mark.parametrize("got, expected, hint, told", [
+    ([1.0, 2.0], [1.0, 2.0, 3.0], "", "v has shape (2,), expected (3,)"),
+    ([1.0, 2.0], [1.0, 2.0, 3.0], "rows", "v has shape (2,), expected (3,) (rows)"),
+    ([1.0, float("nan")], [1.0, 2.0], "rows", "v holds a NaN or an infinity"),
+    ([[1.0, 5.0], [2.5, 0.0]], [[1.0, 2.0], [2.0, 0.0]], "", "v is wrong: at (0, 1) got 5, expected 2"),
+    ([[1.0, -7.0], [9.0, 0.0]], [[1.0, 2.0], [2.0, 0.0]], "a hint",
+     "v is wrong: at (0, 1) got -7, expected 2 (a hint)"),  # the largest |got − expected|, not |got + expected|
+    ([100 + 150e-4], [100.0], "", None),  # within RTOL·100 + RTOL·|100|: 200e-4 at 100
+    ([100 + 250e-4], [100.0], "", "v is wrong: at (0,) got 100.025, expected 100"),
+    ([0.9e-4], [0.0], "", None),  # near 0: within RTOL·1
+    ([1.5e-4], [0.0], "", "v is wrong: at (0,) got 0.00015, expected 0"),
+])
+def test_an_answer_is_compared_by_shape_then_within_the_tolerance(got, expected, hint, told):
+    assert exercises._compare("v", got, expected, hint) == told

@@ -31,7 +31,7 @@ from jaxnet import data, mlp
 
 import requires
 import snapshots
-from idx_files import glyph_mnist
+from idx_files import glyph_mnist, labelled_mnist
 
 pytest.importorskip("gradio", reason=requires.extra("playground"))
 import gradio as gr  # noqa: E402
@@ -1579,6 +1579,36 @@ def test_a_huge_png_is_three_valid_chunks_of_zero_rows(tmp_path):
     assert chunks[0][1] == struct.pack(">IIBBBBB", 300, 7, 8, 6, 0, 0, 0)  # 8-bit RGBA, no interlace
     assert zlib.decompress(chunks[1][1]) == bytes(7 * (1 + 4 * 300))  # each row: filter 0, then 300 clear pixels
 
+
+def test_with_no_checkpoint_the_digit_tab_trains_the_recipe_on_the_files_found(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("JAXNET_DATA_DIR", raising=False)
+    found, empty = tmp_path / "idx", tmp_path / "empty"
+    found.mkdir()
+    empty.mkdir()
+    labelled_mnist(str(found))
+    made = []
+    make = digits.tempfile.mkdtemp
+    monkeypatch.setattr(digits.tempfile, "mkdtemp", lambda prefix: made.append(make(prefix=prefix, dir=tmp_path))
+                        or made[-1])
+    assert digits.load_model(str(tmp_path / "none.npz"), str(empty)) == (None, (
+        "No network: there is no checkpoint from `make mnist` and the MNIST files were not found. Put the four MNIST "
+        "`.gz` IDX files in a folder and set `JAXNET_DATA_DIR` to it (or pass `--data-dir`), then restart the "
+        "playground, or run `make mnist` first. The other tabs work without them."))
+    model, text = digits.load_model(str(tmp_path / "none.npz"), str(found), 1)
+    assert len(made) == 1 and os.path.basename(made[0]).startswith("jaxnet-playground-")
+    written = ["checkpoint.npz", "confusion_matrix.txt", "log.jsonl", "metrics.json"]  # no figures
+    assert sorted(os.listdir(made[0])) == written
+    assert capsys.readouterr().out == ""  # trained quietly, before the page is served
+    with open(os.path.join(made[0], "metrics.json")) as f:
+        accuracies = json.load(f)["test_accuracy_per_seed"]
+    from jaxnet import checkpoint
+
+    assert len(accuracies) == 1 and checkpoint.read_header(os.path.join(made[0], "checkpoint.npz"))["epoch"] == 1
+    assert text == (f"No checkpoint from `make mnist` (`{tmp_path / 'none.npz'}`), so this network was trained when "
+                    f"the playground started: 1 epochs of `experiments/mnist.py`'s recipe, test accuracy "
+                    f"{accuracies[0]:.2%}. Run `make mnist` for the lecture's network trained by the whole recipe (8 "
+                    f"epochs, 3 seeds).")
+    assert model.description == text and model.params[0][0].shape == (200, 784)
 
 def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_from(tmp_path):
     import optax

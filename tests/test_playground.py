@@ -1406,6 +1406,35 @@ def test_the_check_reads_every_field_of_the_form():
                                    request=Request("checker"))
         assert handlers.MESSAGES.take(Request("checker")) == f"**Not run:** {field} must be a whole number, got {value}"
 
+def test_the_session_stores_keep_the_latest_sessions_only():
+    # A client of the API never takes its refusals; a closed tab never comes back: the oldest are dropped first, and
+    # a session seen again counts as new.
+    messages, views, runs = session.Messages(), session.Views(), session.Runs()
+    refusal = messages.refuse(Request("s0"), "first")
+    assert (refusal.visible, refusal.print_exception) == (False, False)  # the box shows it, not a toast or a log
+    for k in range(1, session.Messages.KEPT):  # KEPT sessions in all
+        messages.refuse(Request(f"s{k}"), "a refusal")
+    messages.refuse(Request("s0"), "again")  # s0 is now the newest, s1 the oldest
+    messages.refuse(Request("one more"), "a refusal")
+    assert messages.take(Request("s1")) == "" and messages.take(Request("s0")) == "**Not run:** again"
+    assert messages.take(Request("s2")) == "**Not run:** a refusal"
+    assert messages.take(Request(None)) == "" and messages.take(None) == ""
+    messages.refuse(Request(None), "no session")  # a request without a session records nothing
+    assert messages.take(Request(None)) == ""
+    for k in range(session.Views.KEPT + 1):
+        views.show(f"s{k}", fit.FitSettings(), k)
+        views.set_units(f"s{k}", True)
+    views.show("s1", fit.FitSettings(), "again")
+    assert views.last("s0") is None and views.last("s1")[1] == "again" and views.last("s2")[1] == 2
+    for k in range(session.Views.KEPT + 1, session.Messages.KEPT + 1):
+        views.set_units(f"s{k}", True)
+    assert views.units("s0") is False and views.units("s1") is True  # units are kept for Messages.KEPT sessions
+    first, _ = runs.start("alice", 10)
+    second, replaced = runs.start("alice", 20)
+    assert replaced is first and (first.current, second.current) == (False, True)
+    runs.finish("alice", first)  # an old run ending leaves the new one in place
+    assert runs.stop("alice") is second
+
 def test_a_request_without_a_session_shares_one_and_fields_are_named_as_the_page_shows_them():
     assert [session.session_of(r) for r in (None, Request(""), Request("alice"))] == ["no session"] * 2 + ["alice"]
     assert [fit.label(name) for name in ("lr", "test_points", "width")] == ["learning rate", "test points", "width"]

@@ -159,3 +159,16 @@ def test_a_set_on_disk_trains_in_memory_bounded_by_its_chunks(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     grew = float(re.search(r"grew (-?[\d.]+) MiB", result.stdout).group(1))
     assert grew < 100, result.stdout
+
+
+def test_a_streamed_evaluation_over_many_chunks_is_the_in_memory_one():
+    # 8 rows at a time over the whole set, the last chunk short: the chunks' means weighted by their rows, added and
+    # divided by N, equal the in-memory evaluation to float32 round-off and are float32 numbers like it.
+    x, y = blobs()
+    assert len(x) % 8 and len(x) > 3 * 8
+    streamed, history = fit(trainer(steps_per_call=3, eval_chunk_size=8), small_params(), x, y,
+                            eval_data={"val": (x, y)})
+    in_memory = trainer().evaluate(streamed.params, x, y)
+    assert history[-1]["val_loss"] == pytest.approx(float(in_memory["loss"]), rel=1e-6)
+    assert history[-1]["val_accuracy"] == pytest.approx(float(in_memory["accuracy"]), abs=1e-6)
+    assert all(float(np.float32(r["val_loss"])) == r["val_loss"] for r in history)

@@ -77,7 +77,8 @@ def test_the_log_holds_each_epochs_record_once_across_a_continued_run(tmp_path):
     assert lines == list(first) + list(second)
     assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5]
     assert ["eval_accuracy" in r for r in lines] == [False, True, True, False, True]  # each call's last epoch
-    trainer.fit(trainer.init(small_params()), x, y, epochs=1, **common)  # a fresh run empties it
+    log.write_text("notes, not a log\n")  # whatever the file held: a fresh run writes over it, unread
+    trainer.fit(trainer.init(small_params()), x, y, epochs=1, **common)
     assert [json.loads(line)["epoch"] for line in log.read_text().splitlines()] == [1]
 
 

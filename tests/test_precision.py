@@ -94,6 +94,18 @@ def test_a_training_step_multiplies_in_bfloat16_and_keeps_everything_else_float3
         == {jnp.dtype("float32")}
 
 
+
+def test_one_examples_gradient_takes_the_same_products_as_a_batch_of_one():
+    # The backward pass of W u for one example (an outer product c uᵀ and Wᵀ c) against the batch's (c X and Cᵀ W),
+    # both bfloat16 products accumulated in float32; compiled, the data as arguments (see the test below).
+    params = mlp.init(jax.random.key(0), [20, 8, 3])
+    x = np.linspace(-1, 1, 20).astype(np.float32)
+    grad = jax.jit(jax.grad(lambda p, x: jnp.sum(mlp.apply(p, x, BF16) ** 2), argnums=(0, 1)))
+    (one, dx_one), (batch, dx_batch) = grad(params, x), grad(params, x[None])
+    for got, want in zip(jax.tree.leaves((one, dx_one)), jax.tree.leaves((batch, dx_batch[0]))):
+        assert got.dtype == want.dtype == jnp.float32
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+
 def test_the_gradients_agree_with_autodiff_and_with_float64_to_bfloat16_precision():
     params = mlp.init(jax.random.key(1), [6, 32, 32, 4])
     rng = np.random.default_rng(1)

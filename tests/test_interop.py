@@ -220,6 +220,23 @@ def test_equinox_refusals_name_the_problem():
         interop.from_equinox(eqx.nn.MLP(4, 2, 8, 1, activation=jax.nn.gelu, key=jax.random.key(0)))
     with pytest.raises(ValueError, match="from_equinox takes an eqx.nn.MLP, got Linear"):
         interop.from_equinox(eqx.nn.Linear(3, 2, key=jax.random.key(0)))
+    key = jax.random.key(0)
+    for model, words in [
+        (eqx.nn.MLP(4, 2, 8, 2, scan=True, key=key),
+         "^from_equinox takes an eqx.nn.MLP built with scan=False \\(its layers one by one\\)$"),
+        (eqx.nn.MLP("scalar", 2, 8, 1, key=key),
+         "^from_equinox takes an eqx.nn.MLP with vector input and output, not 'scalar'$"),
+        (eqx.nn.MLP(4, "scalar", 8, 1, key=key), "not 'scalar'$"),
+        (eqx.nn.MLP(4, 2, 8, 1, final_activation=eqx.nn.PReLU(), key=key),
+         "^the MLP's final_activation has learnt parameters, which jaxnet's activations do not$"),
+        (eqx.nn.MLP(4, 2, 8, 1, final_activation=jax.nn.softmax, key=key),  # Equinox applies it number by number
+         r"^the MLP's final_activation .* is none of jaxnet's activations \['relu', 'sigmoid', 'tanh', 'sign', "
+         r"'identity'\]$")]:
+        with pytest.raises(ValueError, match=words):
+            interop.from_equinox(model)
+    (W1, b1), (W2, b2) = interop.from_equinox(eqx.nn.MLP(4, 2, 8, 1, use_bias=False, use_final_bias=False,
+                                                                    key=key))[0]
+    assert (b1.shape, b2.shape, b1.dtype) == ((8,), (2,), W1.dtype) and not b1.any() and not b2.any()
 
 
 FLAX_NETS = [mlp.Net("relu"), mlp.Net("tanh", "softmax"), mlp.Net(("sigmoid", "sign"), "identity"),

@@ -358,6 +358,19 @@ def test_early_stoppings_record_is_none_until_set_and_reset_by_each_fit():
     assert stopper.state_dict() == fresh
 
 
+
+def test_a_monitor_not_recorded_is_refused_with_the_hint_only_where_eval_data_is_missing():
+    without = hooks_run(recorded=("epoch", "train_loss"))
+    with pytest.raises(ValueError) as refusal:
+        callbacks.EarlyStopping("eval_loss", patience=1).on_fit_start(without, None)
+    assert str(refusal.value) == ("EarlyStopping: monitor='eval_loss' is not recorded by this run (eval_* values "
+                                  "need fit(..., eval_data=...)); it records ['epoch', 'train_loss']")
+    with_eval = hooks_run(recorded=("epoch", "train_loss", "eval_loss"))  # a loss without an accuracy
+    with pytest.raises(ValueError) as refusal:
+        callbacks.ReduceLROnPlateau("eval_accuracy").on_fit_start(with_eval, None)
+    assert str(refusal.value) == ("ReduceLROnPlateau: monitor='eval_accuracy' is not recorded by this run; it "
+                                  "records ['epoch', 'train_loss', 'eval_loss']")
+
 def test_the_messages_name_the_callback_and_the_problem_exactly():
     x, y = blobs()
     cases = [

@@ -102,7 +102,7 @@ def test_torch_refusals_name_the_problem():
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))
     with pytest.raises(ValueError, match=r"Softmax\(dim=0\); jaxnet's softmax is over the last axis"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=0)))
-    with pytest.raises(ValueError, match="from_torch takes a torch.nn.Sequential"):
+    with pytest.raises(ValueError, match="from_torch takes a torch.nn.Sequential .*, got Linear$"):
         interop.from_torch(nn.Linear(4, 3))
 
 
@@ -112,6 +112,7 @@ def test_a_linear_without_bias_comes_in_with_zero_bias():
     model = torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False), torch.nn.Identity(), torch.nn.Linear(3, 2))
     params, net = interop.from_torch(model)
     np.testing.assert_array_equal(params[0][1], np.zeros(3, np.float32))
+    assert params[0][1].dtype == params[0][0].dtype == np.float32  # in the weights' dtype
     assert net.names(2) == ("identity", "identity")
     x = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
     np.testing.assert_allclose(mlp.apply(params, x, net), model(torch.from_numpy(x)).detach().numpy(), atol=ATOL)

@@ -23,7 +23,6 @@ import time
 import urllib.request
 
 import jax
-import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -35,6 +34,7 @@ from idx_files import glyph_mnist, labelled_mnist
 
 pytest.importorskip("gradio", reason=requires.extra("playground"))
 import gradio as gr  # noqa: E402
+import matplotlib.colors  # noqa: E402  (the playground extra brings it)
 from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -47,17 +47,36 @@ BANK = {
 }
 
 
+SOLVED: dict = {}
+with open(SOLUTIONS) as _f:
+    exec(compile(_f.read(), SOLUTIONS, "exec"), SOLVED)
+
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def planted(tmp_path, name) -> str:
     original, mistake, _ = BANK[name]
+    path = tmp_path / f"{name}.py"
+    path.write_text(with_mistake(original, mistake))
+    return str(path)
+
+
+def with_mistake(original: str, mistake: str) -> str:
+    """The solutions' text with the one line ``original`` written as ``mistake``."""
     with open(SOLUTIONS) as f:
         text = f.read()
     assert text.count(original) == 1, original
-    path = tmp_path / f"{name}.py"
-    path.write_text(text.replace(original, mistake))
-    return str(path)
+    return text.replace(original, mistake)
+
+
+def assert_told_as_recorded(snapshot: str, told: list[str]) -> None:
+    """Every line the student reads, numbers included, as recorded (tests/snapshots.py says how to rewrite it). The
+    numbers within 1e-5: jaxnet's own float32 SGD, the train exercise's reference, rounds differently from one
+    version of XLA to the next in its 6th digit."""
+    recorded = snapshots.recorded_json(snapshot, told)
+    assert [NUMBER.sub("#", line) for line in told] == [NUMBER.sub("#", line) for line in recorded]
+    np.testing.assert_allclose([float(v) for line in told for v in NUMBER.findall(line)],
+                               [float(v) for line in recorded for v in NUMBER.findall(line)], rtol=1e-5)
 
 
 def test_the_solutions_pass_every_exercise():
@@ -72,17 +91,68 @@ def test_each_planted_mistake_fails_its_exercises_with_their_words(tmp_path, nam
     results = {r.name: r for r in exercises.check_file(planted(tmp_path, name))}
     for exercise, words in failing.items():
         assert results[exercise].status == "failed" and words in results[exercise].message, str(results[exercise])
-    # Every line the student reads, numbers included, as recorded (tests/snapshots.py says how to rewrite it). The
-    # numbers within 1e-5: jaxnet's own float32 SGD, the train exercise's reference, rounds differently from one
-    # version of XLA to the next in its 6th digit.
-    told = [str(result) for result in results.values()]
-    recorded = snapshots.recorded_json(f"exercises/{name}.json", told)
-    assert [NUMBER.sub("#", line) for line in told] == [NUMBER.sub("#", line) for line in recorded]
-    np.testing.assert_allclose([float(v) for line in told for v in NUMBER.findall(line)],
-                               [float(v) for line in recorded for v in NUMBER.findall(line)], rtol=1e-5)
+    assert_told_as_recorded(f"exercises/{name}.json", [str(result) for result in results.values()])
     # The functions it does not reach still pass (train uses backprop, so it may fail with it).
     untouched = [r for n, r in results.items() if n not in failing and n not in ("backprop", "train")]
     assert all(r.passed for r in untouched), [str(r) for r in untouched if not r.passed]
+
+
+# Mistakes inside one function, checked by that exercise alone: (the exercise, the line as written, the line with the
+# mistake, words its failure must say). Together they reach every branch of each check, and the recorded messages
+# quote the check's own data (the numbers a student compares with their own).
+SGD = "    return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]"
+LAST_KEPT = "    return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params[:-1], grads)] + "
+ONE_FUNCTION = {
+    "forward_not_a_pair": ("layer_forward", "    return v, phi(v)", "    return v", "return the pair (v, u_next)"),
+    "forward_no_phi": ("layer_forward", "    return v, phi(v)", "    return v, v", "u_next is wrong"),
+    "forward_rows_as_columns": ("layer_forward", "    v = u @ W.T + b", "    v = (u @ W.T + b).T",
+                                "v has shape (4, 5), expected (5, 4)"),
+    "forward_bias_twice": ("layer_forward", "    v = u @ W.T + b", "    v = u @ W.T + 2 * b", "v is wrong"),
+    "l2_mean_over_outputs": ("l2_loss", "    return np.sum((yhat - y) ** 2) / (2 * len(y))",
+                             "    return np.mean((yhat - y) ** 2) / 2", "divided by N·d"),
+    "l2_absolute": ("l2_loss", "    return np.sum((yhat - y) ** 2) / (2 * len(y))",
+                    "    return np.sum(np.abs(yhat - y)) / (2 * len(y))", "L2 = 1/(2N)·Σ‖ŷ − y‖²: got"),
+    "cross_entropy_sign": ("cross_entropy_loss", "    return -np.mean(log_softmax[np.arange(len(labels)), labels])",
+                           "    return np.mean(log_softmax[np.arange(len(labels)), labels])", "the sign is flipped"),
+    "cross_entropy_sum": ("cross_entropy_loss", "    return -np.mean(log_softmax[np.arange(len(labels)), labels])",
+                          "    return -np.sum(log_softmax[np.arange(len(labels)), labels])", "the 1/N is missing"),
+    "output_over_every_entry": ("output_signal", "    return (yhat - y) / len(y)", "    return (yhat - y) / yhat.size",
+                                "divided by N·d"),
+    "output_rows_as_columns": ("output_signal", "    return (yhat - y) / len(y)", "    return ((yhat - y) / len(y)).T",
+                               "g_L has shape (2, 5), expected (5, 2)"),
+    "output_squared": ("output_signal", "    return (yhat - y) / len(y)", "    return (yhat - y) ** 2 / len(y)",
+                       "g_L is wrong"),
+    "hidden_derivative_at_u": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
+                               "    return phi_derivative(np.tanh(v)) * (g_next @ W_next)", "taken at u_i"),
+    "hidden_added": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
+                     "    return phi_derivative(v) + (g_next @ W_next)", "g_i is wrong"),
+    "weights_not_a_pair": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)", "    return g.T @ u_prev",
+                           "return the pair (dW, db)"),
+    "weights_bias_per_example": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
+                                 "    return g.T @ u_prev, g.sum(axis=1)", "∇b has shape (5,), expected (3,)"),
+    "weights_averaged": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
+                         "    return g.T @ u_prev / len(g), g.sum(axis=0)", "∇W is wrong"),
+    "sgd_no_rate": ("sgd_step", SGD, SGD.replace("lr * ", ""), "W1 is wrong"),
+    "sgd_bias_kept": ("sgd_step", SGD, SGD.replace("b - lr * db", "b"), "b1 is wrong"),
+    "sgd_last_layer_kept": ("sgd_step", SGD, LAST_KEPT + "[params[-1]]", "W2 is wrong"),
+    "sgd_last_bias_kept": ("sgd_step", SGD, LAST_KEPT + "[(params[-1][0] - lr * grads[-1][0], params[-1][1])]",
+                           "b2 is wrong"),
+    "sgd_one_layer": ("sgd_step", SGD, SGD.replace("zip(params,", "zip(params[:1],"), "one pair per layer"),
+    "train_half_the_steps": ("train", "    for _ in range(steps):", "    for _ in range(steps // 2):",
+                             "jaxnet's SGD reaches"),
+    "train_no_step": ("train", "    for _ in range(steps):", "    for _ in range(0):", "it must fall"),
+    "train_returns_nothing": ("train", "    return params", "    return None", "return the trained params"),
+}
+
+
+@pytest.mark.parametrize("name", list(ONE_FUNCTION))
+def test_each_mistake_in_one_function_fails_its_exercise_with_its_words(name):
+    exercise, original, mistake, words = ONE_FUNCTION[name]
+    namespace: dict = {}
+    exec(compile(with_mistake(original, mistake), f"{name}.py", "exec"), namespace)
+    result = exercises.check(exercise, namespace[exercise])
+    assert result.status == "failed" and words in result.message, str(result)
+    assert_told_as_recorded(f"exercises/one/{name}.json", [str(result)])
 
 
 def test_the_grader_runs_from_the_command_line(tmp_path):
@@ -118,9 +188,11 @@ def test_a_blank_or_a_missing_function_is_not_done_and_a_crash_is_a_failure(tmp_
     def blank(*args):
         raise NotImplementedError
 
-    assert exercises.check("l2_loss", blank).status == "not done"
-    assert exercises.check("backprop", blank).status == "not done"  # through the checker of jaxnet.gradcheck
-    assert exercises.check("train", None).status == "not done"
+    assert str(exercises.check("l2_loss", blank)) == "exercise 2, l2_loss: not done"
+    assert str(exercises.check("backprop", blank)) == "exercise 7, backprop: not done"  # through jaxnet.gradcheck
+    assert str(exercises.check("train", None)) == "exercise 9, train: not done: define train"
+    assert (str(exercises.check("sgd_step", 0.1))
+            == "exercise 8, sgd_step: failed: sgd_step must be a function, got float")
     crash = exercises.check("l2_loss", lambda yhat, y: 1 / 0)
     assert crash.status == "failed" and "ZeroDivisionError" in crash.message
     with pytest.raises(ValueError, match="unknown exercise 'l3_loss'"):
@@ -129,6 +201,29 @@ def test_a_blank_or_a_missing_function_is_not_done_and_a_crash_is_a_failure(tmp_
     path.write_text("def l2_loss(yhat, y):\n    return ((yhat - y) ** 2).sum() / (2 * len(y))\n")
     statuses = {r.name: r.status for r in exercises.check_file(str(path))}
     assert statuses["l2_loss"] == "passed" and statuses["backprop"] == "not done"
+
+
+def test_a_file_is_imported_under_its_own_name_and_only_a_python_file_is(tmp_path):
+    path = tmp_path / "my_backprop.py"
+    path.write_text("def l2_loss(yhat, y):\n    return float(__name__ == 'my_backprop')\n")
+    assert "got 1, expected" in exercises.check_file(str(path))[1].message  # as `import my_backprop` would name it
+    (tmp_path / "notes.txt").write_text("def l2_loss(yhat, y): ...\n")
+    with pytest.raises(ValueError, match="notes.txt is not a Python file"):
+        exercises.check_file(str(tmp_path / "notes.txt"))
+
+
+def test_the_grader_prints_nothing_and_is_deaf_to_the_callers_numpy_error_settings(capsys):
+    def l2_loss(yhat, y):  # right, with an underflow on the way
+        return np.sum((yhat - y) ** 2) / (2 * len(y)) + np.float64(1e-300) * 1e-300
+
+    with np.errstate(all="raise"):  # a caller's setting: the student's arithmetic is the check's to judge
+        assert exercises.check("l2_loss", l2_loss).passed
+        told = {name: str(exercises.check("output_signal", fn)) for name, fn in (
+            ("divide", lambda yhat, y: (yhat - y) / 0.0), ("invalid", lambda yhat, y: (yhat - yhat) / 0.0),
+            ("over", lambda yhat, y: np.exp(1000.0 * (yhat - y))))}
+    assert all(line.endswith("g_L holds a NaN or an infinity") for line in told.values()), told
+    assert exercises.check("train", SOLVED["train"]).passed
+    assert capsys.readouterr() == ("", "")  # the reference training's progress included
 
 
 def test_the_notebook_asks_for_each_exercise_in_order_and_is_stored_blank():

@@ -65,7 +65,7 @@ def _rng(seed: int = 0) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
-def _compare(name: str, got, expected, hint: str = "") -> str | None:
+def _compare(name: str, got, expected, hint: str) -> str | None:
     """None when ``got`` is ``expected`` (shape, then values within RTOL); else what differs."""
     got = np.asarray(got, dtype=np.float64)
     if got.shape != np.shape(expected):
@@ -274,7 +274,8 @@ def check_file(path: str) -> list[Result]:
     """Imports the Python file at ``path`` and checks every exercise it defines (missing ones are "not done")."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no such file: {path}")
-    spec = importlib.util.spec_from_file_location("student_backprop", path)
+    # Named by its file, as `import my_backprop` would name it (a student's file may read its own __name__).
+    spec = importlib.util.spec_from_file_location(os.path.splitext(os.path.basename(path))[0], path)
     if spec is None or spec.loader is None:
         raise ValueError(f"{path} is not a Python file")
     module = importlib.util.module_from_spec(spec)

@@ -101,14 +101,18 @@ $(VENV)/.installed-docs: $(STAMP)
 # Mutation testing (mutmut, configured in pyproject.toml) of every module of jaxnet/ and experiments/ (the playground
 # too: every extra is installed for it), then a report per module against tests/mutants/equivalent.txt
 # (tests/mutants/README.md). Not in CI: over its 12,636 mutants it runs about 50 a minute on 2 cores, so a whole
-# run takes hours (tests/mutants/REPORT.md); a second run re-checks only the functions whose code changed.
+# run takes hours (tests/mutants/REPORT.md); a second run re-checks only the functions whose code changed. The results
+# are kept in tests/mutants/results.jsonl (record.py), so a run stopped here goes on from it in a fresh clone.
 # Survivors that only slow tests, several devices or processes, or a copy without mutmut's trampoline (where a warning
 # points) reach are then run against those tests (tests/mutants/elsewhere.py; about 10 s a test).
 mutants: install
 	$(PY) .ci/satisfied.py $(ALL_EXTRAS) || $(PY) -m pip install --quiet -e '.[$(ALL_EXTRAS)]'
 	$(PY) -m pip install --quiet 'mutmut==3.8.1'
+	$(PY) tests/mutants/record.py restore
 	JAX_PLATFORMS=cpu $(VENV)/bin/mutmut run --max-children $(PYTEST_WORKERS) || true
+	$(PY) tests/mutants/record.py save
 	$(PY) tests/mutants/elsewhere.py
+	$(PY) tests/mutants/record.py save
 	$(PY) tests/mutants/report.py
 
 # Eight known engine and recipe bugs (the same shuffle each epoch, a lost step, ...), each planted alone in a scratch

@@ -1,5 +1,6 @@
-"""tests/mutants/report.py, the mutation report per module, on results written by hand; planted.py's bugs still
-apply to the code; the conftest's test order under make mutants."""
+"""tests/mutants/report.py, the mutation report per module, on results written by hand; record.py keeps a run's
+results in the repository and gives them back; planted.py's bugs still apply to the code; the conftest's test order
+under make mutants."""
 
 import json
 import os
@@ -10,6 +11,7 @@ import pytest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "mutants"))
 import elsewhere  # noqa: E402
+import record  # noqa: E402
 
 import planted  # noqa: E402
 import report  # noqa: E402
@@ -203,3 +205,44 @@ def test_under_make_mutants_the_mutated_modules_tests_run_first_each_group_faste
     monkeypatch.setenv("MUTANT_UNDER_TEST", "jaxnet.train.xǁTrainerǁ_loop__mutmut_2")
     conftest.pytest_collection_modifyitems(None, items)
     assert [item.nodeid for item in items][0] == "tests/test_trainer.py::e"
+
+
+def test_the_record_keeps_each_mutants_result_and_its_functions_hash_and_gives_them_back(tmp_path):
+    meta = {"exit_code_by_key": {"jaxnet.a.x_f__mutmut_1": 1, "jaxnet.a.x_f__mutmut_2": 0,
+                                 "jaxnet.a.xǁNetǁapply__mutmut_10": None, "jaxnet.a.xǁNetǁapply__mutmut_9": 36},
+            "hash_by_function_name": {"x_f": "f0", "xǁNetǁapply": "a1", "x_unmutated": "u2"},
+            "type_check_error_by_key": {}, "durations_by_key": {"jaxnet.a.x_f__mutmut_1": 0.5},
+            "estimated_durations_by_key": {}}
+    run = tmp_path / "mutants"
+    os.makedirs(run / "jaxnet" / "sub")
+    (run / "jaxnet" / "a.py.meta").write_text(json.dumps(meta))
+    (run / "jaxnet" / "sub" / "b.py.meta").write_text(json.dumps({"exit_code_by_key": {}, "hash_by_function_name": {},
+                                                                 "durations_by_key": {}}))
+    (run / "elsewhere.json").write_text(json.dumps({"jaxnet.a.x_f__mutmut_2": {"tests/t.py::t": 1}}))
+    kept = tmp_path / "results.jsonl"
+    assert record.save(str(run), str(kept)) == 4
+    lines = [json.loads(line) for line in kept.read_text().splitlines()]
+    assert lines == [
+        {"function": "jaxnet.a.x_f", "file": "jaxnet/a.py", "hash": "f0", "exit_codes": {"1": 1, "2": 0}},
+        {"function": "jaxnet.a.xǁNetǁapply", "file": "jaxnet/a.py", "hash": "a1", "exit_codes": {"9": 36, "10": None}},
+        {"elsewhere": {"jaxnet.a.x_f__mutmut_2": {"tests/t.py::t": 1}}}]
+
+    fresh = tmp_path / "fresh"
+    assert record.restore(str(fresh), str(kept)) == 1
+    back = json.loads((fresh / "jaxnet" / "a.py.meta").read_text())
+    assert back["exit_code_by_key"] == meta["exit_code_by_key"]
+    assert back["hash_by_function_name"] == {"x_f": "f0", "xǁNetǁapply": "a1"}  # mutmut re-checks the rest anyway
+    assert json.loads((fresh / "elsewhere.json").read_text()) == {"jaxnet.a.x_f__mutmut_2": {"tests/t.py::t": 1}}
+    # A run's own results, newer than the record, are kept.
+    (fresh / "jaxnet" / "a.py.meta").write_text("{}")
+    assert record.restore(str(fresh), str(kept)) == 0 and (fresh / "jaxnet" / "a.py.meta").read_text() == "{}"
+
+
+def test_a_record_line_without_its_fields_or_a_name_not_a_mutants_is_refused(tmp_path):
+    (tmp_path / "results.jsonl").write_text(json.dumps({"function": "jaxnet.a.x_f", "exit_codes": {}}) + "\n")
+    with pytest.raises(SystemExit, match=r"results.jsonl:1: the line lacks \['file', 'hash'\]"):
+        record.read(str(tmp_path / "results.jsonl"))
+    os.makedirs(tmp_path / "mutants" / "jaxnet")
+    (tmp_path / "mutants" / "jaxnet" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": {"jaxnet.a.x_f": 1}}))
+    with pytest.raises(SystemExit, match="'jaxnet.a.x_f' is not a mutant's name"):
+        record.save(str(tmp_path / "mutants"), str(tmp_path / "out.jsonl"))

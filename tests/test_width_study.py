@@ -37,6 +37,8 @@ def test_readout_rmse_is_numpys_least_squares_written_out(activation, width):
     # Two SVD-based solvers of the same problem: the same to far below the errors measured (float64 round-off,
     # amplified by the features' condition number where they are near rank-deficient).
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-12)
+    if activation == "tanh":  # the default, the sweep's
+        assert width_study.readout_rmse(params, x_fit, f(x_fit), x_test, f(x_test)) == got
     with pytest.raises(ValueError, match="activation must be one of .*'softplus'"):
         width_study.readout_rmse(params, x_fit, f(x_fit), x_test, f(x_test), activation="softplus")
 
@@ -105,6 +107,70 @@ def test_the_trained_numbers_are_the_sweeps():
         alone = dataclasses.replace(sweep, steps=steps, seeds=1)
         assert study["rmse"][8][steps] == universal_approx.fit_width(alone, 8, x, y, x_test, y_test)["test_rmse"]
     assert list(study["rmse"]) == [8] and list(study["rmse"][8]) == [5, 12] and 0 < study["seconds"] <= elapsed
+
+
+def study_data(config):
+    x, y = universal_approx.sample(config.n)
+    x_test, y_test = universal_approx.sample(config.test_points)
+    x_fit = width_study.fit_grid(config.fit_points, (0.0, 1.0))
+    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "x_fit": x_fit, "y_fit": universal_approx.target(x_fit),
+            "y64": universal_approx.target(x.astype(np.float64)),
+            "y_test64": universal_approx.target(x_test.astype(np.float64))}
+
+
+def rank_written_out(params, x):
+    """The features' numerical rank (a tanh hidden layer and the readout's bias): NumPy's rule for lstsq's rank."""
+    (W1, b1), _ = params
+    features = np.hstack([np.tanh(x @ np.asarray(W1, np.float64).T + np.asarray(b1, np.float64)),
+                          np.ones((len(x), 1))])
+    s = np.linalg.svd(features, compute_uv=False)
+    return int(np.sum(s > s[0] * np.finfo(np.float64).eps * max(features.shape)))
+
+
+def test_each_number_of_a_width_is_its_readout_written_out():
+    config = width_study.Config(widths=(8,), seeds=2, steps=30, test_points=200, fit_points=100, budget_widths=(),
+                                out="unused", plots=False)
+    data = study_data(config)
+    tic = time.perf_counter()
+    studied = width_study.study_width(config, 8, data)
+    elapsed = time.perf_counter() - tic
+    sweep = config.sweep()
+    member = lambda params, k: jax.tree.map(lambda a: np.asarray(a[k]), params)
+    initial = universal_approx.initial_params(sweep, 8)
+    trained = universal_approx.fit_width(sweep, 8, data["x"], data["y"], data["x_test"], data["y_test"])["_params"]
+    for k in range(2):
+        start, end = member(initial, k), member(trained, k)
+        readout = lambda params, x, y: least_squares_written_out(params, x, y, data["x_test"], data["y_test64"],
+                                                                 "tanh")
+        # Float64 least squares by two SVD-based routes (see test_readout_rmse_is_numpys_least_squares_written_out).
+        np.testing.assert_allclose(studied["representable_rmse"][k], readout(start, data["x_fit"], data["y_fit"]),
+                                   rtol=1e-6)
+        np.testing.assert_allclose(studied["data_rmse"][k], readout(start, data["x"], data["y64"]), rtol=1e-6)
+        np.testing.assert_allclose(studied["readout_rmse_after_training"][k], readout(end, data["x"], data["y64"]),
+                                   rtol=1e-6)
+        assert studied["representable_rank"][k] == rank_written_out(start, data["x_fit"])
+    assert set(studied) == {"representable_rmse", "data_rmse", "trained_rmse", "readout_rmse_after_training",
+                            "representable_rank", "seconds"}
+    seconds = studied["seconds"]
+    assert set(seconds) == {"training", "compilation", "readouts"}
+    assert 0 <= seconds["compilation"] <= seconds["training"] and seconds["readouts"] > 0
+    assert seconds["training"] + seconds["readouts"] <= elapsed
+
+
+def test_the_features_rank_is_refused_from_half_the_fit_points():
+    # Width 8 with 9 independent features (8 units and the bias) on any grid of 18 points or more: 18 and 19
+    # points (half of them: 9) are refused, 20 (half: 10) is not.
+    for points, refused in ((18, True), (19, True), (20, False)):
+        config = width_study.Config(widths=(8,), seeds=1, steps=2, test_points=50, fit_points=points,
+                                    budget_widths=(), out="unused", plots=False)
+        data = study_data(config)
+        start = jax.tree.map(lambda a: np.asarray(a[0]), universal_approx.initial_params(config.sweep(), 8))
+        assert rank_written_out(start, data["x_fit"]) == 9
+        if refused:
+            with pytest.raises(ValueError, match=rf"rank 9, too close to the {points} fit points"):
+                width_study.study_width(config, 8, data)
+        else:
+            assert width_study.study_width(config, 8, data)["representable_rank"] == [9]
 
 
 def test_the_command_line_sets_the_studys_fields():

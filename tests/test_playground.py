@@ -488,9 +488,24 @@ def test_the_fit_figure_is_the_outline_recorded_beside_this_module():
                             test_rmse=0.03, curve=[(0, 0.5, 0.6), (150, 0.02, 0.03)], seconds=1.0,
                             units=np.outer(np.linspace(0.4, -0.2, fit.UNITS_SHOWN), np.cos(3 * x)), output_bias=0.1)
     figure = rendering.FitFigure(settings)
-    shown = {"units": figure_outline(figure.update(snapshot, units=True)),
+    shown = {"before the first snapshot": figure_outline(figure.figure),
+             "units": figure_outline(figure.update(snapshot, units=True)),
              "no units": figure_outline(figure.update(snapshot._replace(step=300), units=False))}
-    assert json.loads(json.dumps(shown)) == snapshots.recorded_json("fit_figure.json", json.loads(json.dumps(shown)))
+    # The RMSE axis's labels over about 0.4, 1 and 2.6 decades: every minor tick labelled, some, none.
+    shown["rmse labels"] = [figure_outline(figure.update(snapshot._replace(curve=[(0, high, high), (150, low, low)])))
+                            ["axes"][1]["yticks"] for low, high in ((0.03, 0.05), (0.02, 0.1), (0.001, 0.2))]
+    shown = json.loads(json.dumps(shown))
+    assert shown == snapshots.recorded_json("fit_figure.json", shown)
+    # Without units by default; and the same figure whatever the user's matplotlibrc says of lines and resolution.
+    by_default, without = (figure_outline(rendering.FitFigure(settings).update(snapshot, *units))
+                           for units in ((), (False,)))
+    assert by_default == without
+    with matplotlib.rc_context({"lines.linewidth": 4.0, "figure.dpi": 50.0}):
+        elsewhere = json.loads(json.dumps(figure_outline(rendering.FitFigure(settings).update(snapshot, units=True))))
+    drawn = lambda outline: [[{k: v for k, v in line.items() if k != "lw" or line["ls"] != "None"}  # noqa: E731
+                              for line in ax["lines"]] for ax in outline["axes"]]  # markers only: no line width
+    assert drawn(elsewhere) == drawn(shown["units"])
+    assert {**elsewhere, "axes": []} == {**shown["units"], "axes": []}
 
 def test_the_rmse_axis_reads_plain_numbers():
     settings = fit.FitSettings(width=10, steps=40)

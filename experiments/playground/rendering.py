@@ -51,8 +51,8 @@ class FitFigure:
         (self.network,) = self.fit_ax.plot(grid, np.zeros_like(grid), color="C0", lw=1.5, label="network")
         self.fit_ax.set(xlabel="x", ylim=(-1.3, 1.3), xticks=np.linspace(*config.domain, 6), yticks=[-1, 0, 1])
         self.units_shown: bool | None = None
-        (self.train_line,) = self.curve_ax.plot([], [], "o-", ms=3, label="train RMSE")
-        (self.test_line,) = self.curve_ax.plot([], [], "s-", ms=3, label="test RMSE")
+        (self.train_line,) = self.curve_ax.plot([], [], "o-", lw=1.5, ms=3, label="train RMSE")
+        (self.test_line,) = self.curve_ax.plot([], [], "s-", lw=1.5, ms=3, label="test RMSE")
         self.curve_ax.set(yscale="log", xlabel="step", xlim=(0, settings.steps))
         self.curve_ax.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
         self.curve_ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))

@@ -1206,6 +1206,59 @@ def test_train_streams_its_run_stop_ends_it_and_the_toggle_redraws_the_last_plot
     assert [update[1] for update in run] == [f"Stopped at step {first:,} of 40."]
 
 
+def test_a_run_shows_its_form_a_replaced_run_is_named_and_a_stop_mid_chunk_ends_on_the_last_plot(monkeypatch):
+    form, student = (10, "tanh", "fan-in", 0.01, 40, 3), Request("replacer")  # no field at its default
+    first = handlers.train(*form, request=student)
+    figure, status, rmse, step = next(first)
+    expected = next(fit.stream(fit.FitSettings(10, "tanh", "fan-in", 0.01, 40, 3)))
+    assert (rmse, step) == (expected.test_rmse, expected.step) and status.endswith(" s")  # no note: nothing replaced
+    second = handlers.train(*form, request=student)
+    assert next(second)[1].endswith(f" s · Train replaced the run that was at step {step:,} of 40")
+    assert list(first) == [(gr.skip(),) * 4]  # the replaced run changes nothing more
+    *_, (last_figure, *_) = second
+    # The toggle redraws the session's last plot: the run's last step.
+    assert handlers.show_units(False, student).axes[0].get_title() == "width 10, tanh, fan-in: step 40 of 40"
+
+    # A stop that arrives while a chunk trains: the run ends on its last plot, saying where it stopped.
+    stream = fit.stream
+
+    def stopped_in_the_second_chunk(settings):
+        for k, snapshot in enumerate(stream(settings)):
+            if k == 1:
+                handlers.stop(student)
+            yield snapshot
+
+    monkeypatch.setattr(fit, "stream", stopped_in_the_second_chunk)
+    updates = list(handlers.train(*form, request=student))
+    assert len(updates) == 2 and updates[1][1] == f"Stopped at step {updates[0][3]:,} of 40."
+    assert updates[1][0] is updates[0][0] and updates[1][2:] == updates[0][2:]
+
+    # A run that diverges is refused by name, the words kept for the box beside the form.
+    measure_for = fit.measure_for
+    monkeypatch.setattr(fit, "measure_for", lambda width, activation: lambda *args: (
+        *measure_for(width, activation)(*args)[:2], np.nan, None))
+    with pytest.raises(gr.Error, match="the run diverged by step 0"):
+        list(handlers.train(*form, request=student))
+    assert handlers.MESSAGES.take(student).startswith(session.NOT_RUN + "the run diverged by step 0")
+
+
+def test_the_tables_handlers_pass_every_field_and_keep_a_refusal_for_the_box():
+    fields = dict(sizes="2, 3, 3", activation="tanh", output="softmax", loss="cross_entropy", x="1.0, -0.5", y="2",
+                  seed=7, zero_unit=False)
+    settings = tables.TableSettings(**fields, biases=True)
+    html, difference, numbers = handlers.backprop_tables(*fields.values(), True)
+    assert numbers == tables.compute(settings) and html == rendering.tables_html(numbers)
+    assert handlers.backprop_tables(*fields.values())[2] == tables.compute(tables.TableSettings(**fields))
+    values = "0.1, 0.2, 0.3"
+    checked, diagnosis = handlers.check_numbers(*fields.values(), 2, "g", values, True)
+    expected = tables.check_entries(settings, 2, "g", values)
+    assert (checked, diagnosis) == (rendering.checked_html(expected), expected["diagnosis"])
+    asker = Request("tables")
+    with pytest.raises(gr.Error, match="sizes must be"):
+        handlers.backprop_tables("2", *list(fields.values())[1:], request=asker)
+    assert handlers.MESSAGES.take(asker).startswith(session.NOT_RUN + "sizes must be 2 to")
+
+
 def png_header(width: int, height: int) -> bytes:
     """A PNG of width × height with no pixels in it: its header is all there is to read."""
     import struct

@@ -283,3 +283,9 @@ def test_a_configs_parser_has_a_flag_per_field_with_its_type_range_and_comment(m
 
     with pytest.raises(TypeError, match=r"Mixed.pick: a Literal's choices must be of one type, got \[1, 'two'\]"):
         cli.parser(Mixed)
+
+    @dataclasses.dataclass(frozen=True)
+    class Numbered:
+        depth: Literal[1, 2, 3] = 1  # whole numbers to choose from
+
+    assert cli.parse(Numbered, ["--depth", "3"]) == Numbered(3)  # the text "3" read as the choice 3

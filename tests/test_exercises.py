@@ -173,7 +173,8 @@ def test_the_grader_prints_each_result_and_the_count_and_fails_unless_all_pass(t
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 10 and lines[0] == "exercise 1, layer_forward: passed" and lines[-1] == "7 of 9 passed"
     assert lines[6].startswith("exercise 7, backprop: failed: derivative_at_u")  # and the training built on it
-    for argv, words in ((["check", str(tmp_path / "absent.py")], "no such file"), (["check"], "file"), ([], "command")):
+    for argv, words in ((["check", str(tmp_path / "absent.py")], "no such file"), (["check"], "file"),
+                        ([], "arguments are required: command")):
         with pytest.raises(SystemExit) as exited:
             main(argv)
         assert exited.value.code == 2 and words in capsys.readouterr().err

@@ -100,8 +100,11 @@ def test_torch_refusals_name_the_problem():
         interop.to_torch(params, None)
     with pytest.raises(ValueError, match="jaxnet never drops the output"):
         interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)))
-    with pytest.raises(ValueError, match=r"Softmax\(dim=0\); jaxnet's softmax is over the last axis"):
-        interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=0)))
+    for dim in (0, 2):  # of a batch of rows, (N, d): over the examples, or an axis it does not have
+        with pytest.raises(ValueError, match=rf"Softmax\(dim={dim}\); jaxnet's softmax is over the last axis"):
+            interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=dim)))
+    for dim in (1, -1, None):  # over the row's entries: jaxnet's
+        assert interop.from_torch(nn.Sequential(nn.Linear(4, 3), nn.Softmax(dim=dim)))[1].names(1) == ("softmax",)
     with pytest.raises(ValueError, match="from_torch takes a torch.nn.Sequential .*, got Linear$"):
         interop.from_torch(nn.Linear(4, 3))
 

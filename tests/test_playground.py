@@ -1695,7 +1695,7 @@ def test_with_no_checkpoint_the_digit_tab_trains_the_recipe_on_the_files_found(t
     assert len(made) == 1 and os.path.basename(made[0]).startswith("jaxnet-playground-")
     written = ["checkpoint.npz", "confusion_matrix.txt", "log.jsonl", "metrics.json"]  # no figures
     assert sorted(os.listdir(made[0])) == written
-    assert capsys.readouterr().out == ""  # trained quietly, before the page is served
+    assert capsys.readouterr() == ("", "")  # trained quietly (no progress bar either), before the page is served
     with open(os.path.join(made[0], "metrics.json")) as f:
         accuracies = json.load(f)["test_accuracy_per_seed"]
     from jaxnet import checkpoint
@@ -1714,11 +1714,12 @@ def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_f
 
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 256, (40, 784)).astype(np.uint8), rng.integers(0, 10, 40).astype(np.int32)
-    net = mlp.Net("tanh", input_shift=33.0, input_scale=78.0)
-    trainer = train.Trainer(net, loss="cross_entropy", optimizer=optax.sgd(0.01), batch_size=20, ensemble=True)
+    net = mlp.Net("tanh", "sigmoid", input_shift=33.0, input_scale=78.0)  # every field away from its default
+    trainer = train.Trainer(net, loss="mse", optimizer=optax.sgd(0.01), batch_size=20, ensemble=True)
     path = str(tmp_path / "checkpoint.npz")
-    state, _ = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [784, 8, 10])), x, y, epochs=2,
-                           key=jax.random.key(1), callbacks=[callbacks.Checkpoint(path)])
+    state, _ = trainer.fit(trainer.init(mlp.init_ensemble(jax.random.key(0), 2, [784, 8, 10])), x,
+                           np.eye(10, dtype=np.float32)[y], epochs=2, key=jax.random.key(1),
+                           callbacks=[callbacks.Checkpoint(path)])
     model = digits.from_checkpoint(path, "a description")
     assert model.net == net and model.description == "a description"
     for (W, b), (W_all, b_all) in zip(model.params, state.params, strict=True):
@@ -1726,6 +1727,7 @@ def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_f
         np.testing.assert_array_equal(b, b_all[0])
     loaded, text = digits.load_model(path, None)
     assert text == f"The network `make mnist` trained ({path}, 2 epochs)." and loaded.net == net
+    assert loaded.description == text
     (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy_per_seed": [0.98125, 0.5]}))
     assert digits.load_model(path, None)[1] == f"The network `make mnist` trained ({path}, 2 epochs, test accuracy " \
                                                f"98.12%)."

@@ -155,6 +155,7 @@ def test_each_mistake_in_one_function_fails_its_exercise_with_its_words(name):
     assert_told_as_recorded(f"exercises/one/{name}.json", [str(result)])
 
 
+@pytest.mark.slow  # a whole Python process (the collection of every test; the grader)
 def test_the_grader_runs_from_the_command_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     good = subprocess.run([sys.executable, "-m", "experiments.exercises", "check", SOLUTIONS], cwd=ROOT, env=env,

@@ -145,6 +145,7 @@ def test_a_scratch_copy_gets_the_mutants_function_or_method_in_place_of_the_orig
     assert elsewhere.written_in(source, "", str(mutants)) == source
 
 
+@pytest.mark.slow  # a whole Python process (the collection of every test; the grader)
 def test_collecting_the_fast_tests_starts_no_jax_runtime():
     # make mutants forks its workers from a process that has collected the tests; a JAX runtime started there
     # (a jnp array made at import) would leave its threads behind in every fork.

@@ -54,8 +54,8 @@ class FitFigure:
         (self.train_line,) = self.curve_ax.plot([], [], "o-", lw=1.5, ms=3, label="train RMSE")
         (self.test_line,) = self.curve_ax.plot([], [], "s-", lw=1.5, ms=3, label="test RMSE")
         self.curve_ax.set(yscale="log", xlabel="step", xlim=(0, settings.steps))
-        self.curve_ax.yaxis.set_major_formatter(PlainLogFormatter(labelOnlyBase=False))
-        self.curve_ax.yaxis.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+        self.curve_ax.yaxis.set_major_formatter(PlainLogFormatter())
+        self.curve_ax.yaxis.set_minor_formatter(PlainLogFormatter(minor_thresholds=(2, 0.5)))
         self.curve_ax.legend(fontsize=8, loc="upper right")
         # A title at a given height is not moved to clear the tick labels, a measurement made at every draw.
         self.fit_title = self.fit_ax.set_title("", y=1.01)

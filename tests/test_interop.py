@@ -121,6 +121,19 @@ def test_a_linear_without_bias_comes_in_with_zero_bias():
     np.testing.assert_allclose(mlp.apply(params, x, net), model(torch.from_numpy(x)).detach().numpy(), atol=ATOL)
 
 
+def test_a_missing_bias_comes_in_as_zeros_of_the_weights_dtype_under_x64_too():
+    # With float64 on (jax_enable_x64) nothing narrows an array: the zeros are made in the weights' dtype.
+    torch, eqx, nnx = need("torch"), need("equinox"), need("flax.nnx")
+    with jax.enable_x64(True):
+        models = {"torch": interop.from_torch(torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False))),
+                  "equinox": interop.from_equinox(eqx.nn.MLP(4, 3, 8, 1, use_bias=False, use_final_bias=False,
+                                                             dtype=jnp.float32, key=jax.random.key(0))),
+                  "flax": interop.from_flax(nnx.Linear(4, 3, use_bias=False, rngs=nnx.Rngs(0)))}
+        for library, (params, _) in models.items():
+            assert [(W.dtype, b.dtype) for W, b in params] == [(np.float32, np.float32)] * len(params), library
+            assert not any(b.any() for _, b in params), library
+
+
 def test_a_pytorch_trained_sequential_trains_on_in_fit():
     torch = need("torch")
     torch.manual_seed(0)

@@ -523,6 +523,10 @@ def test_the_plateau_by_its_rule_on_values_written_by_hand():
     # No cooldown: each run of 2 calls without a gain drops the scale, the count starting afresh at each drop.
     assert plateau_scales(callbacks.ReduceLROnPlateau(factor=0.5, patience=2), [1.0] * 7) == [
         1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
+    # Patience 1, cooldown 2: a drop at each call without a gain but the one right after a drop (the cooldown counts
+    # down 2 → 1 there, and 1 → 0 at the next call, which counts again).
+    assert plateau_scales(callbacks.ReduceLROnPlateau(factor=0.5, patience=1, cooldown=2), [1.0] * 6) == [
+        1.0, 0.5, 0.5, 0.25, 0.25, 0.125]
     # Patience 0: every call without a gain drops it (the first call is a gain: there is no best before it).
     assert plateau_scales(callbacks.ReduceLROnPlateau(factor=0.5, patience=0), [1.0] * 3) == [1.0, 0.5, 0.25]
 

@@ -1275,6 +1275,12 @@ async def built(model) -> gr.Blocks:
     return app.build(model, "a test network")
 
 
+def test_the_page_sends_no_telemetry_even_where_the_environment_allows_it(monkeypatch):
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "True")  # Gradio's own default, where nothing says otherwise
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
+    assert asyncio.run(built(model)).analytics_enabled is False
+
+
 def test_an_edit_of_the_pad_marks_the_reading_old_in_the_browser_without_a_round_trip():
     # Each event first uploads the pad's image, and the uploads finish in any order: a server-side mark could come
     # back after the reading of that very stroke. The mark is the page's script, run in the order of the user's acts.

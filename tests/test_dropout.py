@@ -112,6 +112,10 @@ def test_one_example_is_dropped_like_a_row():
     full = 1 / (1 + np.exp(-np.asarray(vs[0], np.float64)))
     assert u.shape == (64,) and 10 < np.sum(u == 0) < 54
     np.testing.assert_allclose(u[u != 0], 2 * full[u != 0], rtol=1e-6)
+    # The definition, one example at a time, drops the same units (the same key, layer by layer).
+    _, us_one = mlp.forward_one(params, x, net, key=jax.random.key(4))
+    np.testing.assert_array_equal(np.asarray(us_one[1]) == 0, u == 0)
+    np.testing.assert_allclose(us_one[1], u, rtol=1e-6)
 
 
 CASES = [("relu", "identity", "mse"), ("tanh", "sigmoid", "mae"), (("sigmoid", "relu"), "identity", "cross_entropy")]

@@ -78,7 +78,8 @@ def make_steps(optimizer, net: mlp.Net, *, loss: str | losses.Loss, grad: str = 
     It runs one update per given minibatch, ``xb`` ``(K, B, d_0)`` and ``yb`` ``(K, B, …)`` gathered by the host,
     as one ``lax.scan``: the steps of :func:`make_epochs`'s epoch, whose minibatches it gathers itself, with the
     same update. ``step_keys`` ``(K,)`` draw a dropout net's units (``None`` without dropout); ``values`` are the K
-    minibatch losses, ``(K,)`` or ``(K, E)`` for a vmapped ensemble of E. Each call returns a new program.
+    minibatch losses, ``(K,)`` or ``(K, E)`` for a vmapped ensemble of E. Each call returns a new program, which
+    donates ``params`` and ``opt_state`` as :func:`make_epochs`'s does.
     """
     update = make_update(optimizer, net, losses.get(loss), grad)
     if ensemble:
@@ -143,7 +144,8 @@ def make_epochs(optimizer, net: mlp.Net | None = None, *, loss: str | losses.Los
     losses)`` with the mean minibatch loss of each epoch, ``(E,)`` or ``(E, K)`` for an ensemble of K. ``scale``
     multiplies every update (:func:`make_update`; a number, traced, so a new value compiles nothing). ``unroll``
     is the minibatch scan's (the same steps, ``unroll`` to a loop iteration). Each call returns a new program: hold
-    it to reuse what it compiled.
+    it to reuse what it compiled. The program donates ``params`` and ``opt_state``: it writes its results into their
+    buffers, so the arrays passed in are deleted (pass copies to keep them).
     """
     net, loss = mlp.engine_net("program.make_epochs", net, activation, output), losses.get(loss)
     update = make_update(optimizer, net, loss, grad)

@@ -21,12 +21,13 @@ def _problem():
 
 def test_make_epochs_takes_the_network_by_keywords_and_builds_a_new_program_each_call():
     params, x, y = _problem()
-    optimizer = optax.sgd(0.1)
+    optimizer = optax.adam(0.1)  # a state of arrays, donated with the parameters
     common = dict(loss="mse", batch_size=4)
 
     def trained(run):
-        p, s, _ = run(jax.tree.map(jnp.array, params), optimizer.init(params), x, y, jax.random.key(2),
-                      jnp.arange(2))
+        given = jax.tree.map(jnp.array, params), optimizer.init(params)
+        p, s, _ = run(*given, x, y, jax.random.key(2), jnp.arange(2))
+        assert all(leaf.is_deleted() for leaf in jax.tree.leaves(given))  # donated: the results took their buffers
         return p
 
     with pytest.warns(DeprecationWarning, match="program.make_epochs's activation=/output= keywords") as caught:
@@ -47,6 +48,27 @@ def _recorder() -> optax.GradientTransformationExtraArgs:
         return jax.tree.map(jnp.zeros_like, updates), value
 
     return optax.GradientTransformationExtraArgs(lambda params: jnp.zeros(()), update)
+
+
+def test_make_steps_by_default_is_one_autodiff_step_per_minibatch_of_one_network():
+    # streamed training's program (Trainer(..., steps_per_call=K)): K minibatches the host gathered, in one call,
+    # against K calls of the single step make_step compiles; by default one network, gradients by jax.grad.
+    x, y = blobs(n=12)
+    xb, yb = x.reshape(3, 4, 4), y.reshape(3, 4)
+    optimizer, net = optax.adam(0.01), mlp.Net("tanh")
+    params = small_params()
+    steps = program.make_steps(optimizer, net, loss="cross_entropy")
+    given = jax.tree.map(jnp.copy, params), optimizer.init(params)
+    got, _, values = steps(*given, xb, yb, None, 1.0)
+    assert all(leaf.is_deleted() for leaf in jax.tree.leaves(given))  # donated: the results took their buffers
+    step = train.make_step(optimizer, net, loss="cross_entropy")
+    expected, opt_state, losses = params, optimizer.init(params), []
+    for k in range(3):
+        expected, opt_state, value = step(expected, opt_state, xb[k], yb[k])
+        losses.append(value)
+    # The same update compiled twice, alone and inside a scan: float32 round-off of the fused products.
+    chex.assert_trees_all_close(got, expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(values, losses, rtol=1e-6)
 
 
 def test_the_update_passes_the_minibatch_loss_to_the_optimizer_as_value():

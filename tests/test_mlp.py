@@ -352,6 +352,18 @@ def test_an_initializer_s_fan_in_is_d_0_whichever_layout_its_axes_name(axes):
     np.testing.assert_allclose(float(W.var()), 2 / 1000, rtol=0.1)  # 10,000 draws: the variance to about 3%
 
 
+def test_any_callable_initializer_draws_an_in_out_kernel_kept_transposed():
+    # An object with __call__ (no closure to read axes from) is drawn as Flax's (in, out) kernel, as any callable
+    # the axes of which are unknown.
+    class Arange:
+        def __call__(self, key, shape, dtype=jnp.float32):
+            return jnp.arange(np.prod(shape), dtype=dtype).reshape(shape)
+
+    (W, b), = mlp.init(jax.random.key(0), [3, 2], init=Arange())
+    np.testing.assert_array_equal(W, np.arange(6.0).reshape(3, 2).T)
+    np.testing.assert_array_equal(b, np.zeros(2))
+
+
 def test_a_net_is_a_pytree_with_no_leaves_so_jit_of_apply_needs_no_static_argnums(key):
     params = mlp.init(key, [3, 5, 2])
     x = jax.random.normal(key, (4, 3))

@@ -597,3 +597,16 @@ def test_the_label_equal_to_the_class_count_is_refused_where_data_enters():
     params = mlp.init(jax.random.key(0), [3, 4, 2])
     with refused(ValueError, "training data", "labels must lie in [0, 2)", "max 2"):
         trained_small(params, x, np.array([0, 1, 2, 0]), loss="cross_entropy")
+
+
+@pytest.mark.parametrize("eval_data, words", [
+    (np.zeros((2, 3), np.float32), "eval_data must be an (x, y) pair, got ndarray"),  # two rows, not a pair
+    ((np.zeros((4, 3), np.float32),), "eval_data must be an (x, y) pair, got tuple"),
+    ({"held": np.zeros((4, 3), np.float32)}, "eval_data['held'] must be an (x, y) pair, got ndarray"),
+])
+def test_evaluation_data_that_is_not_an_x_y_pair_is_refused_by_its_name(eval_data, words):
+    x, y = np.zeros((4, 3), np.float32), np.array([0, 1, 0, 1])
+    trainer = train.Trainer(mlp.Net("relu"), loss="cross_entropy", optimizer=optax.sgd(0.1), batch_size=2)
+    with refused(ValueError, words):
+        trainer.fit(trainer.init(mlp.init(jax.random.key(0), [3, 4, 2])), x, y, epochs=1, key=jax.random.key(0),
+                    eval_data=eval_data, verbose=False)

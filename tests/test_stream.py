@@ -172,3 +172,16 @@ def test_a_streamed_evaluation_over_many_chunks_is_the_in_memory_one():
     assert history[-1]["val_loss"] == pytest.approx(float(in_memory["loss"]), rel=1e-6)
     assert history[-1]["val_accuracy"] == pytest.approx(float(in_memory["accuracy"]), abs=1e-6)
     assert all(float(np.float32(r["val_loss"])) == r["val_loss"] for r in history)
+    # From a set that can only be indexed (h5py's kind), chunk by chunk: 26 chunks of 8 rows per evaluation.
+    rows_x, rows_y = Rows(x), Rows(y)
+    _, from_rows = fit(trainer(steps_per_call=3, eval_chunk_size=8), small_params(), x, y,
+                       eval_data={"val": (rows_x, rows_y)})
+    assert [r["val_loss"] for r in from_rows] == [r["val_loss"] for r in history]
+    # Once through each in blocks for its checks (one block for a set this small), then 26 chunks of 8 for each
+    # of the 3 evaluations.
+    assert rows_x.reads == rows_y.reads == 1 + 3 * -(-len(x) // 8)
+    # In memory, Python lists are arrays like any other.
+    _, from_lists = fit(trainer(), small_params(), x, y, eval_data=(x.tolist(), y.tolist()))
+    _, from_arrays = fit(trainer(), small_params(), x, y, eval_data=(x, y))
+    drop_seconds = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
+    assert drop_seconds(from_lists) == drop_seconds(from_arrays)

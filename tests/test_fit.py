@@ -263,8 +263,9 @@ def test_a_continued_fit_numbers_its_epochs_on_and_shuffles_as_one_longer_run():
     with pytest.warns(train.RestartedEpochsWarning, match="pass epochs_before=<the epochs trained before>"):
         restarted, history = fit(half, x, y, epochs=2, opt_state=history.opt_state, **kwargs)
     assert [record["epoch"] for record in history] == [1, 2]
-    with pytest.raises(ValueError, match="epochs_before must be an int >= 0"):
-        fit(half, x, y, epochs=2, epochs_before=-1, **kwargs)
+    for before in (-1, 1.5, True):
+        with pytest.raises(ValueError, match=rf"epochs_before must be an int >= 0 .*got {before}$"):
+            fit(half, x, y, epochs=2, epochs_before=before, **kwargs)
 
 
 def test_evaluate_checks_its_data():
@@ -318,8 +319,9 @@ def test_zero_epochs_returns_the_parameters_untrained():
     trained, history = fit_small(params, x, y, epochs=0)
     chex.assert_trees_all_equal(trained, params)
     assert list(history) == []
-    with pytest.raises(ValueError, match=r"epochs must be an int >= 0 .*got -1$"):
-        fit_small(params, x, y, epochs=-1)
+    for epochs in (-1, 1.5, True):  # a count: a whole number, not a bool
+        with pytest.raises(ValueError, match=rf"epochs must be an int >= 0 .*got {epochs}$"):
+            fit_small(params, x, y, epochs=epochs)
 
 
 def test_make_evaluate_takes_the_network_by_keywords_and_one_network_by_default():

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import optax
 
-from jaxnet import mlp, train
+from jaxnet import evaluation, mlp, program, train
 
 import snapshots
 from problems import blobs, small_params
@@ -56,6 +56,10 @@ CASES = {
     "evaluate: the pair it returns now": _evaluate_as_a_pair,
     "Trainer: hyperparameters of a single network": lambda: train.Trainer(
         mlp.Net("relu"), loss="mse", optimizer=optax.sgd(0.1), batch_size=8, hyperparams={"learning_rate": [0.1]}),
+    "program.make_epochs: the activation keywords": lambda: program.make_epochs(
+        optax.sgd(0.1), activation="tanh", loss="mse", batch_size=4),
+    "evaluation.make_evaluate: the activation keywords": lambda: evaluation.make_evaluate(
+        activation="tanh", loss="mse", chunk_size=8),
     "Trainer.fit: evaluation data that is no pair": _fit_with(eval_data=np.zeros((2, 4), np.float32)),
     "Trainer.fit: a named evaluation set that is no pair": _fit_with(eval_data={"held": np.zeros((2, 4))}),
 }

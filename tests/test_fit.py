@@ -338,6 +338,19 @@ def test_make_evaluate_takes_the_network_by_keywords_and_one_network_by_default(
     assert value.shape == () and value == by_net(params, xp, yp, n)[0]  # one network: a scalar, not per member
     yhat = mlp.apply(params, x, mlp.Net("tanh", output="sigmoid"))
     np.testing.assert_allclose(value, 0.5 * np.sum((np.asarray(yhat) - y) ** 2) / N, rtol=1e-6)  # L2, written out
+    # An ensemble on a CPU, by default member by member: each member's values are its own evaluation's, bit for bit,
+    # its metrics included.
+    metrics = (("max_abs", lambda yhat, y: jnp.max(jnp.abs(yhat - y), axis=-1)),)
+    net = mlp.Net("tanh", output="sigmoid")
+    members = mlp.init_ensemble(jax.random.key(1), 3, [3, 4, 2])
+    together = evaluation.make_evaluate(net, loss="mse", chunk_size=chunk, ensemble=True, metrics=metrics)(
+        members, xp, yp, n)
+    single = evaluation.make_evaluate(net, loss="mse", chunk_size=chunk, metrics=metrics)
+    assert len(jax.tree.leaves(together)) == 3  # the loss, the (empty) accuracy count, max_abs
+    for k in range(3):
+        alone = single(jax.tree.map(lambda a, k=k: a[k], members), xp, yp, n)
+        for got, expected in zip(jax.tree.leaves(together), jax.tree.leaves(alone), strict=True):
+            np.testing.assert_array_equal(np.asarray(got)[k], expected)
 
 
 def test_pad_rounds_the_chunk_to_the_shards_only_when_asked():

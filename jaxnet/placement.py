@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 
 def make_mesh(*, members: int = 1, data: int | None = None, devices: Sequence | None = None) -> Mesh:
@@ -61,7 +61,20 @@ def resolve_mesh(mesh: Mesh | None, devices: Sequence | None, ensemble: bool):
 
 
 def place(array: np.ndarray, sharding):
-    """Puts a host array on the devices of ``sharding``; in a multi-host run each process supplies its own shards."""
+    """Puts a host array on the devices of ``sharding`` (on the default device where it is ``None``)."""
     if sharding is None:
         return jnp.asarray(array)
+    return _sharded(array, sharding)
+
+
+def _sharded(array: np.ndarray, sharding):
+    """A host array split over the devices of ``sharding``; in a multi-host run each process supplies the shards its
+    own devices hold."""
     return jax.make_array_from_callback(array.shape, sharding, lambda index: array[index])
+
+
+def place_state(tree, mesh: Mesh, ensemble: bool):
+    """A training state's arrays (``(params, opt_state)``, read to the host) placed on ``mesh``: an ensemble's
+    members split over its ``"members"`` axis, a single network's arrays whole on every device."""
+    sharding = NamedSharding(mesh, PartitionSpec("members" if ensemble else None))
+    return jax.tree.map(lambda a: _sharded(np.asarray(a), sharding), tree)

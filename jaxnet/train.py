@@ -504,12 +504,11 @@ class Trainer:
         """The loop over compiled calls; returns the last state (also when a callback stops it early)."""
         # A private copy: the compiled program donates (reuses) its input buffers, and the caller keeps its own. On a
         # mesh it goes through the host, to be placed shard by shard; on one device it stays there.
-        private = distributed.to_host if self.mesh is not None else (lambda tree: jax.tree.map(jnp.array, tree))
-        params, opt_state = private((state.params, state.opt_state))
-        if self.mesh is not None:
-            state_sharding = NamedSharding(self.mesh, PartitionSpec("members" if self.ensemble else None))
-            params, opt_state = jax.tree.map(lambda a: placement.place(np.asarray(a), state_sharding),
-                                             (params, opt_state))
+        if self.mesh is None:
+            params, opt_state = jax.tree.map(jnp.array, (state.params, state.opt_state))
+        else:
+            params, opt_state = placement.place_state(distributed.to_host((state.params, state.opt_state)),
+                                                      self.mesh, self.ensemble)
         state = TrainState(params, opt_state, int(state.epoch), float(state.lr_scale))
         if self.steps_per_call is None:
             xs, ys = placement.place(x_host, rows), placement.place(y_host, rows)

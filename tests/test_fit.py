@@ -127,10 +127,10 @@ SHARDED = textwrap.dedent("""
     state_leaves = len(jax.tree.leaves(optax.adam(1e-3).init(params)))
     # Where fit puts what: each device holds its rows of the data sets and a whole copy of the parameters.
     placed = []
-    place = placement.place
-    placement.place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
+    make = jax.make_array_from_callback  # every array put on the mesh from the host
+    jax.make_array_from_callback = lambda *args: placed.append(make(*args)) or placed[-1]
     many, history = train.fit(params, x, y, **kwargs)
-    placement.place = place
+    jax.make_array_from_callback = make
     rows = [a for a in placed if a.shape[:1] == (512,)]  # x, y, and the evaluation set's x, y
     state = [a for a in placed if a.shape[:1] != (512,)]
     assert len(rows) == 4 and len(state) == len(jax.tree.leaves(params)) + state_leaves, [a.shape for a in placed]
@@ -160,9 +160,9 @@ SHARDED = textwrap.dedent("""
     assert diff < 1e-5, diff
     # The members spread over the devices: each device holds its own member's parameters, the rows whole.
     placed.clear()
-    placement.place = lambda array, sharding: placed.append(place(array, sharding)) or placed[-1]
+    jax.make_array_from_callback = lambda *args: placed.append(make(*args)) or placed[-1]
     spread, _ = train.fit(stacked, x, y, ensemble=True, mesh=placement.make_mesh(members={n}), **kwargs)
-    placement.place = place
+    jax.make_array_from_callback = make
     state = [a for a in placed if a.shape[:1] != (512,)]
     assert len(state) == len(jax.tree.leaves(stacked)) + state_leaves, [a.shape for a in placed]
     for a in state:

@@ -281,7 +281,7 @@ def as_net(net: Net | None = None, activation: ActivationSpec | None = None, out
       ValueError: if both ``net`` and a keyword are given, or for an unknown name.
     """
     if net is None:
-        return Net("relu" if activation is None else activation, "identity" if output is None else output)
+        return Net("relu" if activation is None else _names(activation), "identity" if output is None else output)
     if not isinstance(net, Net):
         raise TypeError(f"net must be a jaxnet.mlp.Net, got {type(net).__name__} {net!r}; for names pass "
                         f"activation=... and output=...")
@@ -306,7 +306,12 @@ def layer_activations(activation: ActivationSpec, output: str, num_layers: int) 
     Raises:
       ValueError: for an unknown name (listing the valid ones) or a sequence of the wrong length.
     """
-    return list(Net(activation, output).names(num_layers))
+    return list(Net(_names(activation), output).names(num_layers))
+
+
+def _names(activation: ActivationSpec) -> str | tuple[str, ...]:
+    """One name, or a tuple of them: Net's field type (Net makes a tuple of any sequence itself)."""
+    return activation if isinstance(activation, str) else tuple(activation)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))

@@ -247,3 +247,8 @@ def test_a_record_line_without_its_fields_or_a_name_not_a_mutants_is_refused(tmp
     (tmp_path / "mutants" / "jaxnet" / "a.py.meta").write_text(json.dumps({"exit_code_by_key": {"jaxnet.a.x_f": 1}}))
     with pytest.raises(SystemExit, match="'jaxnet.a.x_f' is not a mutant's name"):
         record.save(str(tmp_path / "mutants"), str(tmp_path / "out.jsonl"))
+
+
+def test_the_recorded_equivalents_each_name_a_change_and_a_reason():
+    found = report.equivalents(os.path.join(os.path.dirname(report.__file__), "equivalent.txt"))  # raises if not
+    assert found and all(reason for reason in found.values())

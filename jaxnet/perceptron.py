@@ -110,5 +110,12 @@ def train(x: Array, y: Array, *, epochs: int = 1000, dtype=jnp.float32) -> Perce
 
 
 def predict(params: mlp.Params, x: Array) -> Array:
-    """sign(wᵀx + b): ``(N,)`` for ``x (N, d)`` or ``()`` for ``x (d,)``."""
+    """sign(wᵀx + b): ``(N,)`` for ``x (N, d)`` or ``()`` for ``x (d,)``.
+
+    ``params`` is a perceptron's ``[(W (1, d), b (1,))]``; a network of more layers or outputs is refused (its
+    first output alone would be a silent guess at what was meant).
+    """
+    shapes = [tuple(jnp.shape(w)) for w, _ in params]
+    if len(shapes) != 1 or shapes[0][0] != 1:
+        raise ValueError(f"perceptron: params must be one layer [(W (1, d), b (1,))], got W shapes {shapes}")
     return mlp.apply(params, x, output="sign")[..., 0]

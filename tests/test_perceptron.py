@@ -29,6 +29,19 @@ def test_converges_on_separable_data(key):
     assert W.shape == (1, 3) and b.shape == (1,)
 
 
+def test_predict_gives_one_sign_per_example_and_refuses_other_networks(key):
+    W, b = jnp.array([[1.0, -2.0]]), jnp.array([0.5])
+    x = jnp.array([[1.0, 1.0], [3.0, 1.0], [0.0, 0.0]])
+    expected = np.sign(np.asarray(x) @ np.asarray(W[0]) + float(b[0]))  # [-1, 1, 1], written out
+    np.testing.assert_array_equal(perceptron.predict([(W, b)], x), expected)
+    assert perceptron.predict([(W, b)], x[1]).shape == ()
+    two_outputs = [(jnp.concatenate([W, -W]), jnp.concatenate([b, -b]))]
+    two_layers = [(jnp.ones((1, 2)), jnp.zeros(1)), (jnp.ones((1, 1)), jnp.zeros(1))]
+    for params, shapes in [(two_outputs, r"\[\(2, 2\)\]"), (two_layers, r"\[\(1, 2\), \(1, 1\)\]")]:
+        with pytest.raises(ValueError, match=r"one layer \[\(W \(1, d\).*got W shapes " + shapes):
+            perceptron.predict(params, x)
+
+
 def test_is_the_one_layer_mlp_with_sign_output(key):
     x, y = separable(key)
     params = perceptron.train(x, y).params

@@ -128,7 +128,7 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                 activation = gr.Dropdown(["tanh", "sigmoid", "relu"], value=fit_defaults.activation,
                                          label="hidden activation", elem_id="activation", min_width=120)
                 init = gr.Radio(["spread", "fan-in"], value=fit_defaults.init, label="initialisation",
-                                elem_id="init", min_width=160)
+                                elem_id="init")
                 lr = number_box(fit_defaults.lr, label="learning rate", elem_id="lr", min_width=120)
                 steps = number_box(fit_defaults.steps, label="steps", elem_id="steps", min_width=120)
                 seed = number_box(fit_defaults.seed, label="seed", elem_id="seed", min_width=120)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -1382,6 +1383,38 @@ def test_a_press_clears_the_box_a_refusal_marks_its_field_and_an_edit_marks_the_
     message, digit, top, pad_mark = events[-3].fn(student)
     assert message == session.NOT_RUN + "the drawing is empty: draw a digit on the pad first"
     assert (digit, top, pad_mark["elem_classes"]) == (None, None, [])
+
+
+def test_a_refusal_clears_each_tabs_results_to_what_its_boxes_show_empty():
+    # The refusal handler after each button: the box's message, then each result cleared (a text box to "", a
+    # figure or a number table to None: Gradio's "nothing here"), then the fields' marks.
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
+    page = asyncio.run(built(model))
+    events = list(page.fns.values())
+    names = {fn.api_name: k for k, fn in enumerate(events)}
+    for api_name, cleared in [("tables", [("HTML", ""), ("Number", None), ("JSON", None)]),
+                              ("check", [("HTML", ""), ("Textbox", "")])]:
+        refused = events[names[api_name] + 1]
+        assert refused.fn.__name__ == "refused" and refused.trigger_only_on_failure
+        message, *values = refused.fn(Request("nobody"))[:1 + len(cleared)]
+        kinds = [type(block).__name__ for block in refused.outputs[1:1 + len(cleared)]]
+        assert (message, list(zip(kinds, values))) == ("", cleared)
+
+
+def test_the_forms_open_on_the_settings_defaults(monkeypatch):
+    # The forms follow the settings' dataclasses, field by field: other defaults than the shipped ones, every field
+    # changed, must show on the page as built.
+    fit_settings = dict(width=100, activation="relu", init="fan-in", lr=0.01, steps=500, seed=3)
+    table_settings = dict(sizes="2, 3, 1", activation="tanh", output="sigmoid", loss="mae", x="1.0, 2.0", y="0.5",
+                          seed=7, zero_unit=False, biases=True)
+    assert all(getattr(fit.FitSettings(), k) != v for k, v in fit_settings.items())
+    assert all(getattr(tables.TableSettings(), k) != v for k, v in table_settings.items())
+    monkeypatch.setattr(fit, "FitSettings", functools.partial(fit.FitSettings, **fit_settings))
+    monkeypatch.setattr(tables, "TableSettings", functools.partial(tables.TableSettings, **table_settings))
+    model = digits.Model(mlp.init(jax.random.key(0), [784, 4, 10]), mlp.Net("relu", input_scale=255.0), "")
+    events = {fn.api_name: fn for fn in asyncio.run(built(model)).fns.values()}
+    for api_name, settings in [("train", fit_settings), ("tables", table_settings)]:
+        assert [block.value for block in events[api_name].inputs] == list(settings.values())
 
 
 async def in_a_loop(fn, *args):

@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 
 import jax
 import numpy as np
@@ -155,12 +156,15 @@ def strokes(kind: str) -> np.ndarray:
     elif kind == "wide right":  # wide and only 1 pixel tall on the right
         amount[100:101, 30:150] = ramp[None, :]
         amount[96:106, 145:150] = 1.0
+    elif kind == "heavy right":  # its mass so far right that centring it would cut it off: placed at column 0
+        amount[100:101, 30:150] = ramp[None, :] * 0.2
+        amount[90:110, 130:150] = 1.0
     elif kind == "line":  # one pixel tall: 1 row once scaled
         amount[120, 40:160] = ramp
     return amount
 
 
-@pytest.mark.parametrize("kind", ["T", "L", "wide left", "wide right", "line"])
+@pytest.mark.parametrize("kind", ["T", "L", "wide left", "wide right", "heavy right", "line"])
 def test_graded_strokes_become_the_digit_the_rules_give(kind):
     amount = strokes(kind)
     rgba = np.zeros((200, 200, 4), np.uint8)
@@ -173,9 +177,15 @@ def test_graded_strokes_become_the_digit_the_rules_give(kind):
 
 
 def test_a_drawing_at_the_limits_of_span_and_cover_is_read():
-    at_span = np.zeros((100, 100))
-    at_span[50, 40:48] = 1.0  # 8 pixels of 100: exactly MIN_SPAN, kept
-    assert digits.preprocess(255 - np.round(at_span * 255)).max() == pytest.approx(255)
+    for pixels, kept in [(8, True), (7, False)]:  # 8 pixels of 100: exactly MIN_SPAN, kept; 7 refused
+        at_span = np.zeros((100, 100))
+        at_span[50, 40:40 + pixels] = 1.0
+        for drawing in (at_span, at_span.T):  # across, and down
+            if kept:
+                assert digits.preprocess(255 - np.round(drawing * 255)).max() == pytest.approx(255)
+            else:
+                with pytest.raises(digits.NotADigit, match="its ink spans 7% of the pad"):
+                    digits.preprocess(255 - np.round(drawing * 255))
     half = np.zeros((100, 100))
     half[:, :50] = 1.0  # half the pad: exactly MAX_COVER, kept
     assert digits.preprocess(255 - np.round(half * 255)).shape == (28, 28)
@@ -1163,6 +1173,10 @@ def test_reading_a_digit_gives_the_input_shown_and_the_networks_softmax_written_
     np.testing.assert_allclose([top[str(k)] for k in range(10)], p, rtol=1e-5, atol=1e-7)  # float32 round-off
     assert list(table["digit"]) == list(top) and np.array_equal(table["probability"], list(top.values()))
     assert digits.probabilities(model, digit).dtype == np.float64  # summed and shown without float32's round-off
+    with jax.enable_x64():  # read in float32, as the network was trained, whatever dtype the digit comes in
+        for given in (digit.astype(np.float64), digit.astype(np.uint8)):
+            np.testing.assert_array_equal(digits.probabilities(model, given),
+                                          digits.probabilities(model, given.astype(np.float32)))
 
 
 @pytest.mark.parametrize("model, drawing, message", [
@@ -1380,6 +1394,9 @@ def test_a_press_clears_the_box_a_refusal_marks_its_field_and_an_edit_marks_the_
     assert edited.fn("a plot", message) == message  # a refusal stays until the next press
     with pytest.raises(gr.Error):
         events[-4].fn(None, student)  # the tab's network reads the pad: an empty one is refused
+    drawing = np.full((CANVAS, CANVAS, 4), 255, np.uint8)
+    drawing[60:220, 130:150, :3] = 0  # a black stroke
+    np.testing.assert_array_equal(events[-4].fn(drawing, student)[0], handlers.read_digit(model, drawing)[0])
     message, digit, top, pad_mark = events[-3].fn(student)
     assert message == session.NOT_RUN + "the drawing is empty: draw a digit on the pad first"
     assert (digit, top, pad_mark["elem_classes"]) == (None, None, [])
@@ -1610,7 +1627,7 @@ def bmp_header(width: int, height: int) -> bytes:
     (bmp_header(20_000, 20_000), r"^the drawing has 400,000,000 pixels; at most 1,000,000 pixels are read "
                                  r"\(the pad's is 280 × 280\)$"),  # past PIL's limit, not a PNG: PIL's count
     (b"not an image at all", r"^the drawing is not an image that can be read \(PNG, WebP, JPEG, …\)$"),
-    (png_header(280, 280), r"^the drawing is not an image that can be read"),  # a header and no pixels
+    (png_header(280, 280), r"^the drawing is not an image that can be read \(PNG, WebP, JPEG, …\)$"),  # no pixels
 ])
 def test_the_pad_refuses_an_upload_by_its_header_before_decoding_it(upload_bytes, message):
     refused = widgets.size_checked(gr.Sketchpad()).convert_and_format_image(upload_bytes)
@@ -1626,6 +1643,21 @@ def test_the_pad_names_a_bomb_whose_count_pil_does_not_give(monkeypatch):
     refused = widgets.size_checked(gr.Sketchpad()).convert_and_format_image(b"GIF89a")
     assert refused.reason == ("the drawing has too many pixels; at most 1,000,000 pixels are read (the pad's is "
                               "280 × 280)")
+
+
+def test_the_size_check_silences_pils_bomb_warning_only(monkeypatch):
+    opened = widgets.Image.open
+
+    def warns(source):
+        warnings.warn("a warning of the image's own", UserWarning, stacklevel=2)
+        warnings.warn("over PIL's warning size", widgets.Image.DecompressionBombWarning, stacklevel=2)
+        return opened(source)
+
+    monkeypatch.setattr(widgets.Image, "open", warns)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        widgets.size_checked(gr.Sketchpad()).convert_and_format_image(png_header(2_000, 1_000))
+    assert [str(w.message) for w in caught] == ["a warning of the image's own"]
 
 
 def test_the_size_check_keeps_the_pads_own_decoding(tmp_path):

@@ -85,12 +85,11 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
     """
     fit_defaults, bp = fit.FitSettings(), backprop.TableSettings()
 
-    def pressed(button, fields, message, fn, outputs, cleared: dict, shown, *, trigger_mode="once",
-                mark_edits=True, **kwargs):
+    def pressed(button, fields, message, fn, outputs, cleared: dict, shown, *, trigger_mode="once", **kwargs):
         """``button`` empties the box beside the form, then runs ``fn`` on ``fields`` (its event is returned). A
         refusal goes to the box, marks the field it names and sets each component of ``cleared`` to its value
-        there; an edit of ``fields`` while ``shown`` holds a result marks the results old in the box
-        (``mark_edits``; else the caller does)."""
+        there; an edit of ``fields`` while ``shown`` holds a result marks the results old in the box (with
+        ``shown`` None, the caller marks them)."""
         labels = [f.label or "" for f in fields]
 
         def refused(request: gr.Request):
@@ -107,7 +106,7 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                              trigger_mode=trigger_mode)
         event = event.then(fn, fields, outputs, trigger_mode=trigger_mode, **kwargs)
         event.failure(refused, None, [message, *cleared, *fields], api_name=False, queue=False)
-        if mark_edits:
+        if shown is not None:
             gr.on([f.input for f in fields], edited, [shown, message], message, api_name=False, queue=False)
         return event
 
@@ -256,12 +255,13 @@ def build(model: digits.Model | None, model_text: str) -> gr.Blocks:
                 return read_digit(model, drawing, request)
 
             # Drawings are small; a few at a time bounds the memory many readers at once can take.
-            pressed(read, [pad], digit_message, read_fn, [digit, bars, top], {digit: None, top: None}, top,
-                    api_name="read", concurrency_limit=2, mark_edits=False)
-            # An edit of the pad marks the reading old in the browser, in the order of the user's actions.
+            pressed(read, [pad], digit_message, read_fn, [digit, bars, top], {digit: None, top: None}, None,
+                    api_name="read", concurrency_limit=2)
+            # An edit of the pad marks the reading old in the browser, in the order of the user's actions (an event
+            # with no Python handler is never queued).
             pad.input(None, [top, digit_message], digit_message, js=marks_the_reading_old(NOT_RUN, stale_note(True)),
-                      api_name=False, queue=False)  # type: ignore[arg-type]
-            digit_tab.select(None, None, None, js=SELECT_BRUSH, api_name=False, queue=False)
+                      api_name=False)  # type: ignore[arg-type]
+            digit_tab.select(None, js=SELECT_BRUSH, api_name=False)
     return page
 
 

@@ -26,7 +26,7 @@ def number_box(value, **kwargs) -> gr.Number:
     themselves and name the field (:func:`experiments.playground.fit.form_number`). (The method is replaced on the
     instance: a subclass of a Gradio component makes Gradio write a stub file beside this module.)
     """
-    box = gr.Number(value, precision=None, **kwargs)
+    box = gr.Number(value, **kwargs)  # precision None, Gradio's default: shown as given
     box.preprocess = lambda payload: payload  # type: ignore[method-assign]
     return box
 

@@ -89,7 +89,7 @@ def share_gpu_memory(coordinator: str | None = None, num_processes: int | None =
     starts, which reads the variable once; :func:`initialize` calls it first. On CPUs the variable is ignored.
     """
     if MEM_FRACTION_VARIABLE in environ or environ.get("XLA_PYTHON_CLIENT_PREALLOCATE", "").lower() in \
-            ("false", "0") or environ.get("XLA_PYTHON_CLIENT_ALLOCATOR", "") == "platform":
+            ("false", "0") or environ.get("XLA_PYTHON_CLIENT_ALLOCATOR") == "platform":
         return None
     count = local_processes(coordinator, num_processes, environ)
     if count is None or count <= 1:

@@ -1550,9 +1550,12 @@ def test_the_session_stores_keep_the_latest_sessions_only():
         views.set_units(f"s{k}", True)
     views.show("s1", fit.FitSettings(), "again")
     assert views.last("s0") is None and views.last("s1")[1] == "again" and views.last("s2")[1] == 2
+    views.set_units("s1", True)  # seen again: now the newest, s0 and then s2 the oldest
     for k in range(session.Views.KEPT + 1, session.Messages.KEPT + 1):
         views.set_units(f"s{k}", True)
-    assert views.units("s0") is False and views.units("s1") is True  # units are kept for Messages.KEPT sessions
+    views.set_units("one more", True)
+    # units are kept for Messages.KEPT sessions
+    assert (views.units("s0"), views.units("s2"), views.units("s1"), views.units("s3")) == (False, False, True, True)
     first, _ = runs.start("alice", 10)
     second, replaced = runs.start("alice", 20)
     assert replaced is first and (first.current, second.current) == (False, True)

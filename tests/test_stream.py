@@ -186,3 +186,19 @@ def test_a_streamed_evaluation_over_many_chunks_is_the_in_memory_one():
     _, from_arrays = fit(trainer(), small_params(), x, y, eval_data=(x, y))
     drop_seconds = lambda records: [{k: v for k, v in r.items() if k != "seconds"} for r in records]  # noqa: E731
     assert drop_seconds(from_lists) == drop_seconds(from_arrays)
+
+
+def test_the_chunks_values_are_added_in_float64():
+    # Each chunk's mean times its rows is added in float64 and only the mean over N rounded to float32: in float32,
+    # 2^24 + 1 + 1 would stay 2^24. A program of one-row chunks whose means are the rows' x.
+    x = np.array([2.0**24, 1.0, 1.0], np.float32)
+
+    def program(chunk):
+        return lambda params, xp, yp, rows: {"loss": xp[0]}
+
+    def pad(xs, ys, chunk_size):
+        return xs, ys, len(xs), len(xs)
+
+    got = stream.evaluate_in_chunks(program, None, x, x, 1, pad)["loss"]
+    assert got.dtype == np.float32 and got == np.float32((2.0**24 + 2.0) / 3)  # written out in float64
+    assert got != np.float32(np.float32(2.0**24) / 3)  # what float32 sums would give

@@ -126,6 +126,20 @@ ONE_FUNCTION = {
                                "    return phi_derivative(np.tanh(v)) * (g_next @ W_next)", "taken at u_i"),
     "hidden_added": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
                      "    return phi_derivative(v) + (g_next @ W_next)", "g_i is wrong"),
+    "forward_a_list": ("layer_forward", "    return v, phi(v)", "    return [v, phi(v)]",
+                       "return the pair (v, u_next)"),
+    "hidden_missing_within_tolerance": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
+                                        "    return (g_next @ W_next) * (1 + 5e-5)", "Φ'(v) is missing"),
+    "hidden_at_u_within_tolerance": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
+                                     "    return phi_derivative(np.tanh(v)) * (g_next @ W_next) * (1 + 5e-5)",
+                                     "taken at u_i"),
+    "hidden_complex": ("hidden_signal", "    return phi_derivative(v) * (g_next @ W_next)",
+                       "    return (g_next @ W_next) + 1j", "g_i holds complex numbers"),
+    "weights_a_list": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
+                       "    return [g.T @ u_prev, g.sum(axis=0)]", "return the pair (dW, db)"),
+    "weights_bias_mean_within_tolerance": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
+                                           "    return g.T @ u_prev, g.mean(axis=0) * (1 + 5e-5)",
+                                           "∇b is the mean over the batch"),
     "weights_not_a_pair": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)", "    return g.T @ u_prev",
                            "return the pair (dW, db)"),
     "weights_bias_per_example": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
@@ -153,6 +167,32 @@ def test_each_mistake_in_one_function_fails_its_exercise_with_its_words(name):
     result = exercises.check(exercise, namespace[exercise])
     assert result.status == "failed" and words in result.message, str(result)
     assert_told_as_recorded(f"exercises/one/{name}.json", [str(result)])
+
+
+def test_the_checks_hand_over_arrays_shaped_and_typed_as_the_exercises_say():
+    # What a student's function receives, recorded by a right answer that looks: the SGD step's gradients shaped like
+    # the parameters, layer by layer; the backprop check's network and batch in float32, as jaxnet's, even where the
+    # caller turned on float64.
+    import jax
+
+    from jaxnet import backprop, mlp
+
+    seen = []
+
+    def sgd_step(params, grads, lr):
+        seen.append([[tuple(np.shape(a)) for pair in tree for a in pair] for tree in (params, grads)])
+        return [(W - lr * dW, b - lr * db) for (W, b), (dW, db) in zip(params, grads)]
+
+    assert exercises.check("sgd_step", sgd_step).status == "passed"
+    assert seen[0][0] == seen[0][1] == [(3, 2), (3,), (1, 3), (1,)]
+
+    def manual_grad(params, x, y):
+        seen.append([str(a.dtype) for pair in params for a in pair] + [str(x.dtype), str(y.dtype)])
+        return backprop.manual_grad(params, x, y, mlp.Net("tanh"), loss="mse")
+
+    with jax.enable_x64():
+        assert exercises.check("backprop", manual_grad).status == "passed"
+    assert seen[1:] and all(dtypes == ["float32"] * 8 for dtypes in seen[1:])
 
 
 @pytest.mark.slow  # a whole Python process (the collection of every test; the grader)
@@ -285,6 +325,8 @@ def test_a_loss_that_should_be_zero_gets_no_factor():
     ([100 + 250e-4], [100.0], "", "v is wrong: at (0,) got 100.025, expected 100"),
     ([0.9e-4], [0.0], "", None),  # near 0: within RTOL·1
     ([1.5e-4], [0.0], "", "v is wrong: at (0,) got 0.00015, expected 0"),
+    ([1.0 + 2.0j, 2.0], [1.0, 2.0], "", "v holds complex numbers; expected real ones"),  # not its real part alone
+    (np.array([1.0, 2.0], np.complex128), [1.0, 2.0], "", "v holds complex numbers; expected real ones"),
 ])
 def test_an_answer_is_compared_by_shape_then_within_the_tolerance(got, expected, hint, told):
     assert exercises._compare("v", got, expected, hint) == told

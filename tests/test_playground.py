@@ -1550,6 +1550,8 @@ def test_the_session_stores_keep_the_latest_sessions_only():
         views.set_units(f"s{k}", True)
     views.show("s1", fit.FitSettings(), "again")
     assert views.last("s0") is None and views.last("s1")[1] == "again" and views.last("s2")[1] == 2
+    views.show("another", fit.FitSettings(), 0)  # s1, shown again, is newer than s2: s2 goes
+    assert views.last("s2") is None and views.last("s1")[1] == "again"
     views.set_units("s1", True)  # seen again: now the newest, s0 and then s2 the oldest
     for k in range(session.Views.KEPT + 1, session.Messages.KEPT + 1):
         views.set_units(f"s{k}", True)

@@ -67,7 +67,10 @@ def _rng(seed: int = 0) -> np.random.Generator:
 
 def _compare(name: str, got, expected, hint: str) -> str | None:
     """None when ``got`` is ``expected`` (shape, then values within RTOL); else what differs."""
-    got = np.asarray(got, dtype=np.float64)
+    got = np.asarray(got)
+    if np.iscomplexobj(got):  # float64 would drop the imaginary part, and a wrong one would pass
+        return f"{name} holds complex numbers; expected real ones"
+    got = got.astype(np.float64)
     if got.shape != np.shape(expected):
         return f"{name} has shape {got.shape}, expected {np.shape(expected)}" + (f" ({hint})" if hint else "")
     if not np.all(np.isfinite(got)):
@@ -148,11 +151,12 @@ def check_hidden_signal(fn: Callable) -> str | None:
     rng = _rng(5)
     g_next, W_next, v = rng.normal(size=(6, 3)), rng.normal(size=(3, 4)), rng.normal(size=(6, 4))
     derivative = lambda v: 1 - np.tanh(v) ** 2
-    got = np.asarray(fn(g_next, W_next, v, derivative), np.float64)
+    got = fn(g_next, W_next, v, derivative)
     back = g_next @ W_next
-    if got.shape == back.shape and np.allclose(got, back, rtol=RTOL):
+    real = np.shape(got) == back.shape and not np.iscomplexobj(got)
+    if real and np.allclose(got, back, rtol=RTOL):
         return "Φ'(v) is missing: g_i = Φ'_i(v_i) W_{i+1}ᵀ g_{i+1}"
-    if got.shape == back.shape and np.allclose(got, derivative(np.tanh(v)) * back, rtol=RTOL):
+    if real and np.allclose(got, derivative(np.tanh(v)) * back, rtol=RTOL):
         return "Φ' is taken at u_i = φ(v_i), not at v_i (the lecture's erratum 1)"
     return _compare("g_i", got, derivative(v) * back, "row by row, g_i = Φ'(v_i) ⊙ (g_{i+1} W_{i+1}), (N, d_i)")
 

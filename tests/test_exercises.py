@@ -1,6 +1,7 @@
 """The back-propagation exercises: the solutions pass, each usual mistake fails with its words, the notebook's blanks
 are "not done"."""
 
+import io
 import json
 import os
 import re
@@ -140,6 +141,16 @@ ONE_FUNCTION = {
     "weights_bias_mean_within_tolerance": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
                                            "    return g.T @ u_prev, g.mean(axis=0) * (1 + 5e-5)",
                                            "∇b is the mean over the batch"),
+    "l2_sum_not_mean": ("l2_loss", "    return np.sum((yhat - y) ** 2) / (2 * len(y))",
+                        "    return np.sum((yhat - y) ** 2) / 2", "the 1/N is missing"),
+    "cross_entropy_over_every_entry": ("cross_entropy_loss",
+                                       "    return -np.mean(log_softmax[np.arange(len(labels)), labels])",
+                                       "    return -np.sum(log_softmax[np.arange(len(labels)), labels]) / logits.size",
+                                       "divided by N·d"),
+    "output_over_every_entry_within_tolerance": ("output_signal", "    return (yhat - y) / len(y)",
+                                                 "    return (yhat - y) / yhat.size * (1 + 5e-5)", "divided by N·d"),
+    "output_complex": ("output_signal", "    return (yhat - y) / len(y)", "    return (yhat - y) / len(y) + 1j",
+                       "g_L holds complex numbers"),
     "weights_not_a_pair": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)", "    return g.T @ u_prev",
                            "return the pair (dW, db)"),
     "weights_bias_per_example": ("weight_gradients", "    return g.T @ u_prev, g.sum(axis=0)",
@@ -155,6 +166,9 @@ ONE_FUNCTION = {
     "train_half_the_steps": ("train", "    for _ in range(steps):", "    for _ in range(steps // 2):",
                              "jaxnet's SGD reaches"),
     "train_no_step": ("train", "    for _ in range(steps):", "    for _ in range(0):", "it must fall"),
+    "train_rate_a_little_low": ("train", "        params = sgd_step(params, backprop(params, x, y), lr)",
+                                "        params = sgd_step(params, backprop(params, x, y), lr * 0.999)",
+                                "jaxnet's SGD reaches"),
     "train_returns_nothing": ("train", "    return params", "    return None", "return the trained params"),
 }
 
@@ -193,6 +207,42 @@ def test_the_checks_hand_over_arrays_shaped_and_typed_as_the_exercises_say():
     with jax.enable_x64():
         assert exercises.check("backprop", manual_grad).status == "passed"
     assert seen[1:] and all(dtypes == ["float32"] * 8 for dtypes in seen[1:])
+
+
+def _within_tolerance(fn, factor=1 + 5e-5):
+    """``fn`` with its answer off by ``factor``: within the checks' RTOL of 1e-4, past NumPy's default 1e-5."""
+    return lambda *args: fn(*args) * factor
+
+
+def _output_bias_moved(params, x, y, lr, steps):
+    """The solution's training, its output bias then moved by 0.002: its loss 6e-4 above (within rtol 1e-3)."""
+    (W1, b1), (W2, b2) = SOLVED["train"](params, x, y, lr, steps)
+    return [(W1, b1), (W2, np.asarray(b2) + 0.002)]
+
+
+@pytest.mark.parametrize("name, fn", [("l2_loss", _within_tolerance(SOLVED["l2_loss"])),
+                                      ("cross_entropy_loss", _within_tolerance(SOLVED["cross_entropy_loss"])),
+                                      ("output_signal", _within_tolerance(SOLVED["output_signal"])),
+                                      ("hidden_signal", _within_tolerance(SOLVED["hidden_signal"])),
+                                      ("train", _output_bias_moved)])
+def test_an_answer_within_the_tolerance_passes(name, fn):
+    assert exercises.check(name, fn).status == "passed"
+
+
+def test_the_training_check_starts_from_its_settings(monkeypatch):
+    # The student's run starts where the setting says (here another slope than the sweep's default), and the
+    # reference run of jaxnet's SGD with it.
+    monkeypatch.setattr(exercises, "TRAIN", exercises.TrainSetting(width=8, slope=12.0, lr=0.1, steps=300))
+    started = []
+
+    def train(params, x, y, lr, steps):
+        started.append((params, lr, steps))
+        return SOLVED["train"](params, x, y, lr, steps)
+
+    assert exercises.check("train", train).status == "passed"
+    (W1, b1), (W2, b2) = started[0][0]
+    np.testing.assert_array_equal(np.abs(W1), np.full((8, 1), 12.0))  # W1 = ±slope
+    assert started[0][1:] == (0.1, 300) and not np.any(W2) and not np.any(b2)  # a zero output layer
 
 
 @pytest.mark.slow  # a whole Python process (the collection of every test; the grader)
@@ -254,7 +304,12 @@ def test_a_file_is_imported_under_its_own_name_and_only_a_python_file_is(tmp_pat
         exercises.check_file(str(tmp_path / "notes.txt"))
 
 
-def test_the_grader_prints_nothing_and_is_deaf_to_the_callers_numpy_error_settings(capsys):
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_grader_prints_nothing_and_is_deaf_to_the_callers_numpy_error_settings(capsys, monkeypatch):
     def l2_loss(yhat, y):  # right, with an underflow on the way
         return np.sum((yhat - y) ** 2) / (2 * len(y)) + np.float64(1e-300) * 1e-300
 
@@ -264,8 +319,10 @@ def test_the_grader_prints_nothing_and_is_deaf_to_the_callers_numpy_error_settin
             ("divide", lambda yhat, y: (yhat - y) / 0.0), ("invalid", lambda yhat, y: (yhat - yhat) / 0.0),
             ("over", lambda yhat, y: np.exp(1000.0 * (yhat - y))))}
     assert all(line.endswith("g_L holds a NaN or an infinity") for line in told.values()), told
+    terminal = Terminal()  # a student's terminal, where jaxnet would draw a progress bar
+    monkeypatch.setattr(sys, "stderr", terminal)
     assert exercises.check("train", SOLVED["train"]).passed
-    assert capsys.readouterr() == ("", "")  # the reference training's progress included
+    assert capsys.readouterr() == ("", "") and terminal.getvalue() == ""  # the reference training's progress too
 
 
 def test_the_notebook_asks_for_each_exercise_in_order_and_is_stored_blank():

@@ -1,7 +1,6 @@
 """The back-propagation exercises: the solutions pass, each usual mistake fails with its words, the notebook's blanks
 are "not done"."""
 
-import io
 import json
 import os
 import re
@@ -10,6 +9,7 @@ import sys
 
 import numpy as np
 import pytest
+from terminal import Terminal
 
 from experiments import exercises
 
@@ -302,11 +302,6 @@ def test_a_file_is_imported_under_its_own_name_and_only_a_python_file_is(tmp_pat
     (tmp_path / "notes.txt").write_text("def l2_loss(yhat, y): ...\n")
     with pytest.raises(ValueError, match="notes.txt is not a Python file"):
         exercises.check_file(str(tmp_path / "notes.txt"))
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
 
 
 def test_the_grader_prints_nothing_and_is_deaf_to_the_callers_numpy_error_settings(capsys, monkeypatch):

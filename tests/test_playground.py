@@ -27,6 +27,7 @@ import warnings
 import jax
 import numpy as np
 import pytest
+from terminal import Terminal
 
 from jaxnet import data, mlp
 
@@ -1763,11 +1764,14 @@ def test_with_no_checkpoint_the_digit_tab_trains_the_recipe_on_the_files_found(t
     make = digits.tempfile.mkdtemp
     monkeypatch.setattr(digits.tempfile, "mkdtemp", lambda prefix: made.append(make(prefix=prefix, dir=tmp_path))
                         or made[-1])
-    assert digits.load_model(str(tmp_path / "none.npz"), str(empty)) == (None, (
+    assert digits.load_model(str(tmp_path / "none.npz"), str(empty), 3) == (None, (
         "No network: there is no checkpoint from `make mnist` and the MNIST files were not found. Put the four MNIST "
         "`.gz` IDX files in a folder and set `JAXNET_DATA_DIR` to it (or pass `--data-dir`), then restart the "
         "playground, or run `make mnist` first. The other tabs work without them."))
+    terminal = Terminal()  # where the recipe would draw its progress bar
+    monkeypatch.setattr(sys, "stderr", terminal)
     model, text = digits.load_model(str(tmp_path / "none.npz"), str(found), 1)
+    assert terminal.getvalue() == ""
     assert len(made) == 1 and os.path.basename(made[0]).startswith("jaxnet-playground-")
     written = ["checkpoint.npz", "confusion_matrix.txt", "log.jsonl", "metrics.json"]  # no figures
     assert sorted(os.listdir(made[0])) == written
@@ -1801,12 +1805,12 @@ def test_the_digit_tab_loads_a_checkpoints_first_member_and_says_where_it_came_f
     for (W, b), (W_all, b_all) in zip(model.params, state.params, strict=True):
         np.testing.assert_array_equal(W, W_all[0])  # member 0, bit for bit
         np.testing.assert_array_equal(b, b_all[0])
-    loaded, text = digits.load_model(path, None)
+    loaded, text = digits.load_model(path, None, 3)
     assert text == f"The network `make mnist` trained ({path}, 2 epochs)." and loaded.net == net
     assert loaded.description == text
     (tmp_path / "metrics.json").write_text(json.dumps({"test_accuracy_per_seed": [0.98125, 0.5]}))
-    assert digits.load_model(path, None)[1] == f"The network `make mnist` trained ({path}, 2 epochs, test accuracy " \
+    assert digits.load_model(path, None, 3)[1] == f"The network `make mnist` trained ({path}, 2 epochs, test accuracy "\
                                                f"98.12%)."
-    missing, text = digits.load_model(str(tmp_path / "none.npz"), str(tmp_path / "no-data"))
+    missing, text = digits.load_model(str(tmp_path / "none.npz"), str(tmp_path / "no-data"), 3)
     assert missing is None and text.startswith("No network: there is no checkpoint from `make mnist` and the MNIST "
                                                "files were not found.") and "JAXNET_DATA_DIR" in text

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from terminal import Terminal
 
 from jaxnet import callbacks, mlp, train
 
@@ -29,11 +30,6 @@ class FakeTqdm:
 
     def close(self):
         self.closed = True
-
-
-class Terminal(io.StringIO):
-    def isatty(self):
-        return True
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def _accuracy(directory: str) -> str:
         return f", test accuracy {json.load(f)['test_accuracy_per_seed'][0]:.2%}"
 
 
-def load_model(checkpoint_path: str | None, data_dir: str | None, startup_epochs: int = 3) -> tuple[Model | None, str]:
+def load_model(checkpoint_path: str | None, data_dir: str | None, startup_epochs: int) -> tuple[Model | None, str]:
     """The tab's network and a sentence about it: ``make mnist``'s checkpoint if there is one; else, when the MNIST
     files are found, a ``startup_epochs``-epoch network trained now (``experiments/mnist.py``'s recipe, one seed);
     else ``None`` and how to get the files."""

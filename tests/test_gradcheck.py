@@ -313,6 +313,10 @@ def test_a_mistake_at_a_layer_and_every_one_below_and_relus_twin_mistakes_are_na
     assert (report.diagnosis, report.layer) == ("derivative_at_u", 2)  # for ReLU the two mistakes read alike
     assert ("at layer 2 (for a ReLU layer Φ' at u and no Φ' at all give the same numbers: ReLU'(ReLU(v)) = 1) "
             "(the lecture's erratum 1)") in str(report)
+    dW1 = numpy_backprop("relu", "mse", "missing_derivative", (1,))(params, x, y)[0][0]
+    report = gradcheck.check_table(dW1, params, x, y, mlp.Net("relu"), loss="mse", layer=1, quantity="dW")
+    assert (report.diagnosis, report.layer) == ("derivative_at_u", 1)  # the first layer's ReLU, not the output's
+    assert "at layer 1 (for a ReLU layer Φ' at u and no Φ' at all give the same numbers" in str(report)
 
 def test_a_table_with_a_nan_is_marked_and_named_and_a_right_one_counted():
     params, x, y = problem("mse")

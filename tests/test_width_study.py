@@ -118,18 +118,19 @@ def study_data(config):
             "y_test64": universal_approx.target(x_test.astype(np.float64))}
 
 
-def rank_written_out(params, x):
-    """The features' numerical rank (a tanh hidden layer and the readout's bias): NumPy's rule for lstsq's rank."""
+def rank_written_out(params, x, activation="tanh"):
+    """The features' numerical rank (the hidden layer and the readout's bias): NumPy's rule for lstsq's rank."""
     (W1, b1), _ = params
-    features = np.hstack([np.tanh(x @ np.asarray(W1, np.float64).T + np.asarray(b1, np.float64)),
+    features = np.hstack([NUMPY_HIDDEN[activation](x @ np.asarray(W1, np.float64).T + np.asarray(b1, np.float64)),
                           np.ones((len(x), 1))])
     s = np.linalg.svd(features, compute_uv=False)
     return int(np.sum(s > s[0] * np.finfo(np.float64).eps * max(features.shape)))
 
 
-def test_each_number_of_a_width_is_its_readout_written_out():
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_each_number_of_a_width_is_its_readout_written_out(activation):
     config = width_study.Config(widths=(8,), seeds=2, steps=30, test_points=200, fit_points=100, budget_widths=(),
-                                out="unused", plots=False)
+                                out="unused", plots=False, activation=activation)
     data = study_data(config)
     tic = time.perf_counter()
     studied = width_study.study_width(config, 8, data)
@@ -141,14 +142,14 @@ def test_each_number_of_a_width_is_its_readout_written_out():
     for k in range(2):
         start, end = member(initial, k), member(trained, k)
         readout = lambda params, x, y: least_squares_written_out(params, x, y, data["x_test"], data["y_test64"],
-                                                                 "tanh")
+                                                                 activation)
         # Float64 least squares by two SVD-based routes (see test_readout_rmse_is_numpys_least_squares_written_out).
         np.testing.assert_allclose(studied["representable_rmse"][k], readout(start, data["x_fit"], data["y_fit"]),
                                    rtol=1e-6)
         np.testing.assert_allclose(studied["data_rmse"][k], readout(start, data["x"], data["y64"]), rtol=1e-6)
         np.testing.assert_allclose(studied["readout_rmse_after_training"][k], readout(end, data["x"], data["y64"]),
                                    rtol=1e-6)
-        assert studied["representable_rank"][k] == rank_written_out(start, data["x_fit"])
+        assert studied["representable_rank"][k] == rank_written_out(start, data["x_fit"], activation)
     assert set(studied) == {"representable_rmse", "data_rmse", "trained_rmse", "readout_rmse_after_training",
                             "representable_rank", "seconds"}
     seconds = studied["seconds"]
@@ -171,6 +172,25 @@ def test_the_features_rank_is_refused_from_half_the_fit_points():
                 width_study.study_width(config, 8, data)
         else:
             assert width_study.study_width(config, 8, data)["representable_rank"] == [9]
+
+
+def test_the_sweep_runs_the_studys_fields_with_its_recipe(tmp_path):
+    config = width_study.Config(widths=(7, 9), n=40, test_points=50, domain=(-1.0, 2.0), activation="relu", lr=0.01,
+                                lr_out=2.0, steps=30, slope=20.0, seeds=2, seed=5, out=str(tmp_path))
+    expected = dict(widths=(7, 9), n=40, test_points=50, domain=(-1.0, 2.0), activation="relu", optimizer="adam",
+                    lr=0.01, lr_out=2.0, schedule="cosine", steps=30, slope=20.0, seeds=2, seed=5, out=str(tmp_path),
+                    plots=False, verbose=False)  # the study draws its own figures, and its bars are off by default
+    sweep = config.sweep()
+    assert {k: getattr(sweep, k) for k in expected} == expected
+    assert all(getattr(universal_approx.Config(), k) != v for k, v in expected.items()
+               if k not in ("optimizer", "schedule"))  # each field other than the sweep's default
+    assert config.sweep(steps=3, seeds=1).steps == 3 and config.sweep(steps=3, seeds=1).seeds == 1
+
+
+def test_an_empty_domain_is_refused():
+    for domain in [(0.5, 0.5), (1.0, 0.0)]:
+        with pytest.raises(ValueError, match=rf"^--domain must be an interval a < b, got \({domain[0]}, {domain[1]}\)"):
+            width_study.Config(domain=domain)
 
 
 def test_the_command_line_sets_the_studys_fields():

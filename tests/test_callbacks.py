@@ -596,3 +596,36 @@ def test_a_callback_may_define_only_the_hooks_it_needs_and_every_started_one_is_
     with pytest.raises(ValueError, match="Refuses: bad setting"):
         trained(small_params(), x, y, callbacks=[Opened(), Refuses()])
     assert Opened.ended  # what an earlier callback opened (a TensorBoard writer) is closed
+
+
+class Tally(callbacks.Callback):
+    """A user's callback whose state holds each kind the protocol allows: an array, a list of arrays, JSON values."""
+
+    def __init__(self):
+        self.sums, self.parts, self.calls, self.given = np.zeros(2), [np.zeros(3), np.ones((2, 2))], 0, None
+
+    def on_epochs_end(self, run, state, records):
+        self.calls += 1
+        self.sums = self.sums + np.array([self.calls, 2.0 * self.calls])
+        self.parts = [p + self.calls for p in self.parts]
+
+    def state_dict(self):
+        return {"sums": self.sums, "parts": list(self.parts), "calls": self.calls, "label": "tally"}
+
+    def load_state_dict(self, state):
+        self.given = state
+
+
+def test_a_users_callback_gets_its_arrays_and_values_back_on_resume(tmp_path):
+    x, y = blobs(n=64)
+    path = tmp_path / "last.npz"
+    first = Tally()
+    trained(small_params(), x, y, epochs=2, callbacks=[first, callbacks.Checkpoint(path)])
+    again = Tally()
+    trained(small_params(), x, y, epochs=2, callbacks=[again, callbacks.Checkpoint(path, resume=True)])
+    given = again.given
+    assert set(given) == {"sums", "parts", "calls", "label"} and (given["calls"], given["label"]) == (2, "tally")
+    np.testing.assert_array_equal(given["sums"], [3.0, 6.0])  # 1 + 2 and 2 + 4, as the first run left them
+    assert len(given["parts"]) == 2
+    np.testing.assert_array_equal(given["parts"][0], np.full(3, 3.0))
+    np.testing.assert_array_equal(given["parts"][1], np.full((2, 2), 4.0))

@@ -240,7 +240,7 @@ def typed_table(text: str, shape: tuple[int, ...], what: str) -> np.ndarray:
         values = numbers(" ".join(rows), what)
         if len(values) != shape[0]:
             raise ValueError(f"{what} needs {shape[0]} numbers, got {len(values)}")
-        return np.asarray(values, np.float64)
+        return np.asarray(values)  # Python floats: float64
     if len(rows) != shape[0]:
         raise ValueError(f"{what} needs {shape[0]} rows of {shape[1]} numbers (rows separated by ';' or new lines), "
                          f"got {len(rows)} rows")
@@ -248,7 +248,7 @@ def typed_table(text: str, shape: tuple[int, ...], what: str) -> np.ndarray:
     for k, row in enumerate(table, start=1):
         if len(row) != shape[1]:
             raise ValueError(f"{what}, row {k}, needs {shape[1]} numbers, got {len(row)}")
-    return np.asarray(table, np.float64)
+    return np.asarray(table)  # Python floats: float64
 
 
 def check_entries(settings: TableSettings, layer, table: str, text: str) -> dict:

@@ -24,6 +24,9 @@ every other callback, see below), always on the host, never inside compiled code
   a run killed at any moment and started again with the same command ends as the uninterrupted run ends (the same
   stop epoch, returned parameters, best file, history and log), and a run that had finished trains nothing more.
 
+Another library's hook (Keras's ``on_epoch_end``, ``on_train_begin``, ...; :data:`FOREIGN_HOOKS`) on a callback that
+does not define the jaxnet hook doing its job is refused when ``fit`` starts: it would never be called.
+
 ``run`` (:class:`Run`) tells a callback about the run: the final epoch, the key, what each record holds, the
 history so far, the facts for a checkpoint's header, and whether this process writes files. In a run of several
 processes every process calls every hook (a state brought to the host is a collective); only process 0 writes.
@@ -84,6 +87,38 @@ def call(callback, hook: str, *args):
     """``callback.hook(*args)``, or ``None`` for a callback without that hook."""
     method = getattr(callback, hook, None)
     return None if method is None else method(*args)
+
+
+#: Other libraries' hook names (Keras, PyTorch Lightning) and the jaxnet hook that does their job; ``None``: no
+#: jaxnet hook can (the batches of a call run inside one compiled program).
+FOREIGN_HOOKS = {"on_train_begin": "on_fit_start", "on_fit_begin": "on_fit_start", "on_epoch_begin": None,
+                 "on_epoch_end": "on_epochs_end", "on_train_epoch_end": "on_epochs_end",
+                 "on_validation_epoch_end": "on_epochs_end", "on_batch_begin": None, "on_batch_end": None,
+                 "on_train_batch_begin": None, "on_train_batch_end": None, "on_train_end": "on_fit_end"}
+
+
+HOOK_ARGS = {"on_fit_start": "(run, state), once before training", "on_epochs_end": "(run, state, records), after "
+             "each compiled call of epochs_per_call epochs", "on_fit_end": "(run, state), when training ends"}
+
+
+def check_hooks(callbacks) -> None:
+    """Refuses a callback with another library's hook (``on_epoch_end``, ...) where it does not define the jaxnet
+    hook that does that job: ``fit`` would never call it, and the callback would silently do nothing.
+
+    Raises:
+      TypeError: naming the callback's class, the hook and what to write instead.
+    """
+    for c in callbacks:
+        for foreign, ours in FOREIGN_HOOKS.items():
+            if not callable(getattr(c, foreign, None)):
+                continue
+            if ours is None:
+                raise TypeError(f"{type(c).__name__}.{foreign} would never be called: fit calls no hook between "
+                                f"batches (the batches of a call run inside one compiled program); use "
+                                f"on_epochs_end(run, state, records), after each call (see jaxnet.callbacks)")
+            if getattr(type(c), ours, None) in (None, getattr(Callback, ours)):  # absent, or Callback's no-op
+                raise TypeError(f"{type(c).__name__}.{foreign} would never be called: jaxnet's hook is {ours}"
+                                f"{HOOK_ARGS[ours]} (see jaxnet.callbacks)")
 
 
 def state_key(callbacks: list, callback) -> str:

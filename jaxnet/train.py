@@ -473,6 +473,7 @@ class Trainer:
             meta["compute_dtype"] = self.net.compute_dtype
         history = History()
         callbacks = list(callbacks)
+        cb.check_hooks(callbacks)
         if verbose and not any(isinstance(c, cb.Progress) for c in callbacks):
             callbacks.append(cb.Progress())
         run = cb.Run(epochs=int(epochs), key=key, recorded=recorded, history=history, meta=meta,

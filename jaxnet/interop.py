@@ -250,11 +250,12 @@ def load_safetensors(path: str | os.PathLike) -> tuple[mlp.Params, mlp.Net | Non
 
 # --- PyTorch ---------------------------------------------------------------------------------------------------
 
-def _tensor(torch, array: np.ndarray, dtype):
-    """A torch tensor of ``array``'s values in ``dtype``. NumPy's bfloat16 (from ml_dtypes) is not one PyTorch
-    reads, so it goes through float32, which holds every bfloat16 exactly."""
+def _tensor(torch, array: np.ndarray):
+    """A torch tensor of ``array``'s values, to copy into a parameter of its dtype. NumPy's bfloat16 (from
+    ml_dtypes) is not one PyTorch reads, so it goes as float32, which holds every bfloat16 exactly: the copy into a
+    bfloat16 parameter gives back the same values."""
     if array.dtype.name == "bfloat16":
-        return torch.from_numpy(np.asarray(array, np.float32)).to(dtype)
+        return torch.from_numpy(np.asarray(array, np.float32))
     return torch.from_numpy(np.array(array))
 
 
@@ -280,8 +281,8 @@ def to_torch(params: mlp.Params, net: mlp.Net):
         dtype = getattr(torch, W.dtype.name)
         linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=dtype)
         with torch.no_grad():
-            linear.weight.copy_(_tensor(torch, W, dtype))
-            linear.bias.copy_(_tensor(torch, b, dtype))
+            linear.weight.copy_(_tensor(torch, W))
+            linear.bias.copy_(_tensor(torch, b))
         modules.append(linear)
         if name == "softmax":
             modules.append(torch.nn.Softmax(dim=-1))

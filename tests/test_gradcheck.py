@@ -401,6 +401,11 @@ def test_check_table_takes_the_keyword_shorthand_and_refuses_what_check_refuses(
     with pytest.raises(ValueError, match="output='softmax' would apply it twice"):
         gradcheck.check_table(np.zeros(4), params, x, np.zeros(N, np.int32), mlp.Net("tanh", output="softmax"),
                               loss="cross_entropy", layer=3, quantity="db")
+    d_0 = params[0][0].shape[1]
+    with pytest.raises(ValueError, match=rf"^layer 1: W has shape .* takes inputs \(d_0,\) = \({d_0},\) or "
+                                         rf"\(N, {d_0}\), got x of shape \({N}, {d_0 + 1}\)$"):  # before the layer's
+        gradcheck.check_table(np.zeros(4), params, np.zeros((N, d_0 + 1)), y, mlp.Net("tanh"), loss="mse", layer=9,
+                              quantity="db")
 
 
 def test_the_farthest_entry_named_is_the_farthest_wrong_one():

@@ -55,7 +55,9 @@ def test_torch_computes_what_jaxnet_computes_and_comes_back_bit_identical(net):
     model = interop.to_torch(params, net).eval()  # eval: PyTorch's Dropout then passes everything, as evaluation
     with torch.no_grad():
         out = model(torch.from_numpy(x)).numpy()
+        one = model(torch.from_numpy(x[0])).numpy()  # one example, (d_0,), as mlp.apply takes it
     np.testing.assert_allclose(out, mlp.apply(params, x, net), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(one, mlp.apply(params, x[0], net), rtol=0, atol=ATOL)
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     np.testing.assert_array_equal(linears[0].weight.detach().numpy(), params[0][0])  # (out, in) both
     back, back_net = interop.from_torch(model)

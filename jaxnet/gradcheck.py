@@ -114,8 +114,8 @@ def check(grad_fn: Callable, params: mlp.Params, x, y, net: mlp.Net | None = Non
 
     Raises:
       TypeError: ``grad_fn`` is not callable.
-      ValueError: ``params`` is not a network, ``x`` does not fit it, the net drops units, or the loss and the
-        output activation do not go together.
+      ValueError: ``params`` is not a network, ``x`` does not fit it, the net drops units, the loss and the
+        output activation do not go together, or ``grad_fn`` gives complex numbers.
 
     >>> import jax
     >>> from jaxnet import backprop, mlp
@@ -142,6 +142,9 @@ def check(grad_fn: Callable, params: mlp.Params, x, y, net: mlp.Net | None = Non
     if shape_problem is not None:
         layer, text = shape_problem
         return Report(False, "shape", layer, None, [], text)
+    complex_layers = [i for i, pair in enumerate(given, start=1) if any(np.iscomplexobj(a) for a in pair)]
+    if complex_layers:  # float64 would drop the imaginary parts, and wrong ones would pass
+        raise ValueError(f"layer {complex_layers[0]}: grad_fn's gradients hold complex numbers; expected real ones")
     given = [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in given]
     reference = _Reference(params, x, y, net, loss)
     true = reference.gradients()
@@ -218,7 +221,8 @@ def check_table(given, params: mlp.Params, x, y, net: mlp.Net | None = None, *, 
       softmax as element-wise), that diagnosis.
 
     Raises:
-      ValueError: an unknown quantity, a layer the network does not have, or what :func:`check` refuses.
+      ValueError: an unknown quantity, a layer the network does not have, a table of complex numbers, or what
+        :func:`check` refuses.
     """
     if quantity not in QUANTITIES:
         raise ValueError(f"quantity must be one of {list(QUANTITIES)}, got {quantity!r}")
@@ -233,7 +237,10 @@ def check_table(given, params: mlp.Params, x, y, net: mlp.Net | None = None, *, 
     pick = lambda tables: tables[layer - 1][index][0] if one and quantity == "g" else tables[layer - 1][index]
     expected = pick(reference.backward())
     name = f"{QUANTITIES[quantity]}{_i(layer)}"
-    given = np.asarray(given, np.float64)
+    given = np.asarray(given)
+    if np.iscomplexobj(given):  # float64 would drop the imaginary part, and a wrong one would pass
+        raise ValueError(f"{name}: the table holds complex numbers; expected real ones")
+    given = given.astype(np.float64)
     if given.shape != expected.shape:
         hint = " (its transpose)" if given.shape == expected.shape[::-1] and quantity == "dW" else ""
         return TableReport(False, "shape", np.zeros(0, bool), expected, layer,

@@ -241,6 +241,10 @@ def test_bad_arguments_are_refused_clearly():
         gradcheck.check(right, params, x, y, mlp.Net("tanh", dropout=0.5), loss="mse")
     with pytest.raises(ValueError, match="softmax"):
         gradcheck.check(right, params, x, y, mlp.Net("tanh", output="softmax"), loss="cross_entropy")
+    # Right real parts and imaginary ones at layer 2 (float64 would keep the real parts alone, and pass them).
+    imaginary = lambda *args: [(dW, db + 1j) if i == 1 else (dW, db) for i, (dW, db) in enumerate(right(*args))]
+    with pytest.raises(ValueError, match=r"^layer 2: grad_fn's gradients hold complex numbers; expected real ones$"):
+        gradcheck.check(imaginary, params, x, y, mlp.Net("tanh"), loss="mse")
 
 
 @pytest.mark.parametrize("mistake,layers,diagnosis", [(None, (), "ok"), ("transposed", (2,), "transposed"),
@@ -401,6 +405,9 @@ def test_check_table_takes_the_keyword_shorthand_and_refuses_what_check_refuses(
     with pytest.raises(ValueError, match="output='softmax' would apply it twice"):
         gradcheck.check_table(np.zeros(4), params, x, np.zeros(N, np.int32), mlp.Net("tanh", output="softmax"),
                               loss="cross_entropy", layer=3, quantity="db")
+    with pytest.raises(ValueError, match=r"^∇b₃: the table holds complex numbers; expected real ones$"):
+        gradcheck.check_table(by_net.expected + 1j, params, x, y, mlp.Net("sigmoid", "tanh"), loss="mse", layer=3,
+                              quantity="db")
     d_0 = params[0][0].shape[1]
     with pytest.raises(ValueError, match=rf"^layer 1: W has shape .* takes inputs \(d_0,\) = \({d_0},\) or "
                                          rf"\(N, {d_0}\), got x of shape \({N}, {d_0 + 1}\)$"):  # before the layer's

@@ -45,8 +45,10 @@ class Messages:
 
     def take(self, request: gr.Request | None) -> str:
         """The session's last refusal, as the box shows it, and forgets it."""
+        if request is None or not request.session_hash:  # refuse recorded nothing for it
+            return ""
         with self._lock:
-            message = self._last.pop(request.session_hash or "", "") if request is not None else ""
+            message = self._last.pop(request.session_hash, None)
         return f"{NOT_RUN}{message}" if message else ""
 
 

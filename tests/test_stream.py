@@ -202,3 +202,33 @@ def test_the_chunks_values_are_added_in_float64():
     got = stream.evaluate_in_chunks(program, None, x, x, 1, pad)["loss"]
     assert got.dtype == np.float32 and got == np.float32((2.0**24 + 2.0) / 3)  # written out in float64
     assert got != np.float32(np.float32(2.0**24) / 3)  # what float32 sums would give
+
+
+@pytest.mark.parametrize("steps_per_call", [3, 2])  # 6 steps an epoch: 2 calls of 3; 3 calls of 2
+def test_a_streamed_epoch_reads_each_calls_minibatches_once_and_nothing_past_its_last(steps_per_call):
+    # The next call's rows are read while the device works on this call: every call's once, none after the last.
+    x, y = blobs()
+    x, y = x[:200], y[:200]  # 6 minibatches of 32 an epoch (8 rows left out)
+    rows_x, rows_y = Rows(x), Rows(y)
+    streamed, _ = fit(trainer(steps_per_call=steps_per_call), small_params(), rows_x, rows_y)
+    in_memory, _ = fit(trainer(steps_per_call=steps_per_call), small_params(), x, y)
+    chex.assert_trees_all_equal(streamed.params, in_memory.params)
+    # Once through each in blocks for its checks (one block for a set this small), then each call's rows.
+    assert rows_x.reads == rows_y.reads == 1 + 3 * (6 // steps_per_call)
+
+
+def test_an_epochs_minibatches_are_the_whole_epoch_programs_and_only_a_dropout_net_gets_keys():
+    x, y = blobs()
+    key = jax.random.key(4)
+    for net, keyed in [(mlp.Net("relu"), False), (mlp.Net("relu", dropout=0.5), True)]:
+        order, keys = stream.Streamer(x, y, 32, 2, net).batches(key, 3)
+        # As jaxnet.program.make_epochs draws them: epoch 3's permutation, cut into whole minibatches of 32.
+        epoch_key = jax.random.fold_in(key, 3)
+        steps = len(x) // 32
+        np.testing.assert_array_equal(order, np.asarray(jax.random.permutation(epoch_key, len(x)))[:steps * 32]
+                                      .reshape(steps, 32))
+        if keyed:
+            np.testing.assert_array_equal(jax.random.key_data(keys), jax.random.key_data(
+                jax.random.split(jax.random.fold_in(epoch_key, 1), steps)))
+        else:
+            assert keys is None

@@ -31,7 +31,7 @@ def gather(data, rows: np.ndarray) -> np.ndarray:
     flat = rows.ravel()
     unique, inverse = np.unique(flat, return_inverse=True)
     read = np.asarray(data[unique])
-    return read[inverse.reshape(-1)].reshape(rows.shape + read.shape[1:])
+    return read[inverse].reshape(rows.shape + read.shape[1:])  # inverse: one index per entry of flat
 
 
 class Streamer:

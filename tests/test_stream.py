@@ -64,12 +64,17 @@ def test_streaming_keeps_dropout_ensembles_and_continuation_exact(monkeypatch):
         from jaxnet import program
 
         monkeypatch.setattr(program, "members_one_by_one", lambda mesh, v=one_by_one: v)
-        whole, _ = fit(trainer(net=net, ensemble=True), stacked, x, y)
-        streamed, _ = fit(trainer(net=net, ensemble=True, steps_per_call=4), stacked, x, y)
+        whole, whole_history = fit(trainer(net=net, ensemble=True), stacked, x, y)
+        streamed, history = fit(trainer(net=net, ensemble=True, steps_per_call=4), stacked, x, y)
+        losses = lambda h: np.array([r["train_loss"] for r in h])  # (epochs, members): each member's own mean
+        assert losses(history).shape == (3, 2)
         if one_by_one:
             chex.assert_trees_all_equal(streamed.params, whole.params)
+            # The epoch's mean of the calls' losses: float32 round-off of another grouping of the same sum.
+            np.testing.assert_allclose(losses(history), losses(whole_history), rtol=1e-6)
         else:  # the vmapped program (an accelerator's): the same steps, float32 round-off of the batched products
             chex.assert_trees_all_close(streamed.params, whole.params, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(losses(history), losses(whole_history), rtol=1e-5)
     monkeypatch.undo()
     t = trainer(steps_per_call=5)
     two, _ = t.fit(t.init(small_params()), x, y, epochs=2, key=jax.random.key(1), verbose=False)

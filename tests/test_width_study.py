@@ -43,6 +43,16 @@ def test_readout_rmse_is_numpys_least_squares_written_out(activation, width):
         width_study.readout_rmse(params, x_fit, f(x_fit), x_test, f(x_test), activation="softplus")
 
 
+def test_the_hidden_features_are_the_hidden_layer_and_a_column_of_ones_tanh_by_default():
+    params = [(np.array([[2.0], [-1.0]], np.float32), np.array([0.5, 0.0], np.float32)), (np.ones((1, 2)), np.zeros(1))]
+    x = np.array([[0.25], [1.0], [-3.0]])
+    for activation, phi in [(None, np.tanh), ("relu", lambda v: np.maximum(v, 0.0))]:
+        kwargs = {} if activation is None else {"activation": activation}
+        v = x * np.array([2.0, -1.0]) + np.array([0.5, 0.0])  # x W1ᵀ + b1, written out for d_0 = 1
+        np.testing.assert_allclose(width_study.hidden_features(params, x, **kwargs),
+                                   np.hstack([phi(v), np.ones((3, 1))]), rtol=1e-15)
+
+
 def test_the_slope_of_a_power_law_is_its_exponent():
     widths = np.array([10, 30, 100, 1000, 10000])
     assert width_study.loglog_slope(widths, 3.0 * widths ** -1.5) == pytest.approx(-1.5, abs=1e-12)

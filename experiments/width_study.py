@@ -106,14 +106,14 @@ def _solve_readout(params, x_fit, y_fit, activation: str) -> tuple[np.ndarray, i
     """The least-squares output layer (bias last) of ``params``'s hidden layer on ``(x_fit, y_fit)``, and the
     features' numerical rank (singular values above float64 round-off, ``lstsq``'s default cut-off)."""
     features = hidden_features(params, x_fit, activation=activation)
-    coefficients, _, rank, _ = np.linalg.lstsq(features, np.asarray(y_fit, np.float64), rcond=None)
+    coefficients, _, rank, _ = np.linalg.lstsq(features, np.asarray(y_fit))  # in float64, the features' dtype
     return coefficients, int(rank)
 
 
 def _rmse_of_readout(params, coefficients, x_test, y_test, activation: str, block: int = 1000) -> float:
     """The test RMSE of the hidden layer with the output layer ``coefficients``, 1,000 test points at a time (a
     width-10,000 layer on 10,000 points at once would be 800 MB of float64)."""
-    x_test, y_test = np.asarray(x_test), np.asarray(y_test, np.float64)
+    x_test, y_test = np.asarray(x_test), np.asarray(y_test)  # subtracted from float64 features' outputs
     squares = sum(float(np.sum((hidden_features(params, x_test[i:i + block], activation=activation) @ coefficients
                                 - y_test[i:i + block]) ** 2)) for i in range(0, len(x_test), block))
     return float(np.sqrt(squares / y_test.size))

@@ -45,10 +45,10 @@ def test_readout_rmse_is_numpys_least_squares_written_out(activation, width):
 
 def test_the_hidden_features_are_the_hidden_layer_and_a_column_of_ones_tanh_by_default():
     params = [(np.array([[2.0], [-1.0]], np.float32), np.array([0.5, 0.0], np.float32)), (np.ones((1, 2)), np.zeros(1))]
-    x = np.array([[0.25], [1.0], [-3.0]])
+    x = np.array([[0.25], [1.0], [-3.1]], np.float32)  # float32, as the sweep's points: the features are float64
     for activation, phi in [(None, np.tanh), ("relu", lambda v: np.maximum(v, 0.0))]:
         kwargs = {} if activation is None else {"activation": activation}
-        v = x * np.array([2.0, -1.0]) + np.array([0.5, 0.0])  # x W1ᵀ + b1, written out for d_0 = 1
+        v = x.astype(np.float64) * np.array([2.0, -1.0]) + np.array([0.5, 0.0])  # x W1ᵀ + b1, written out for d_0 = 1
         np.testing.assert_allclose(width_study.hidden_features(params, x, **kwargs),
                                    np.hstack([phi(v), np.ones((3, 1))]), rtol=1e-15)
 

@@ -1,6 +1,8 @@
 """jaxnet.checkpoint: atomic saves, exact round trips, and refusals that name the file and the offending leaf."""
 
+import json
 import os
+import re
 
 import chex
 import jax
@@ -140,3 +142,25 @@ def test_restore_refuses_another_key_typed_or_raw(tmp_path, kind):
     with jax.legacy_prng_key("error"):  # a raw key is compared as it is, never passed to jax.random
         if kind == "raw":
             assert checkpoint.restore_run(path, params=params, opt_state=opt_state, key=make(3))[2] == 2
+
+
+def test_extras_are_read_back_by_name_and_a_header_without_them_has_none(tmp_path):
+    params = small_params()
+    path = tmp_path / "ckpt.npz"
+    checkpoint.save(path, params=params, opt_state=(), epoch=1, key=jax.random.key(0),
+                    extras={"a": np.arange(3.0), "b/c": np.ones((2, 2), np.int32)})
+    extras = checkpoint.read_extras(path)
+    assert sorted(extras) == ["a", "b/c"] and extras["b/c"].dtype == np.int32
+    np.testing.assert_array_equal(extras["a"], np.arange(3.0))
+    # A header that lists no extras (as written before they existed) has none.
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    header = json.loads(arrays["header"].tobytes().decode())
+    del header["extras"]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
+    older = tmp_path / "older.npz"
+    np.savez(older, **arrays)
+    assert checkpoint.read_extras(older) == {}
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(checkpoint.CheckpointError, match=f"^{re.escape(str(tmp_path / 'other.npz'))} is not a jaxnet"):
+        checkpoint.read_extras(tmp_path / "other.npz")

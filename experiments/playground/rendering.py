@@ -48,7 +48,7 @@ class FitFigure:
         grid = x_test[:: self.every, 0]
         self.fit_ax.plot(grid, fit.universal_approx.target(grid), color="0.6", lw=3, label="f(x)")
         self.fit_ax.plot(x[:, 0], y[:, 0], ".", color="k", ms=2.5, label=f"{config.n} training points")
-        (self.network,) = self.fit_ax.plot(grid, np.zeros_like(grid), color="C0", lw=1.5, label="network")
+        (self.network,) = self.fit_ax.plot(grid, np.zeros_like(grid), lw=1.5, label="network")  # the first color
         self.fit_ax.set(xlabel="x", ylim=(-1.3, 1.3), xticks=np.linspace(*config.domain, 6), yticks=[-1, 0, 1])
         self.units_shown: bool | None = None
         (self.train_line,) = self.curve_ax.plot([], [], "o-", lw=1.5, ms=3, label="train RMSE")

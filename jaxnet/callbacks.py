@@ -90,13 +90,14 @@ def call(callback, hook: str, *args):
 
 
 #: Other libraries' hook names (Keras, PyTorch Lightning) and the jaxnet hook that does their job; ``None``: no
-#: jaxnet hook can (the batches of a call run inside one compiled program).
+#: jaxnet hook can (the epochs and batches of a call run inside one compiled program).
 FOREIGN_HOOKS = {"on_train_begin": "on_fit_start", "on_fit_begin": "on_fit_start", "on_epoch_begin": None,
                  "on_epoch_end": "on_epochs_end", "on_train_epoch_end": "on_epochs_end",
                  "on_validation_epoch_end": "on_epochs_end", "on_batch_begin": None, "on_batch_end": None,
                  "on_train_batch_begin": None, "on_train_batch_end": None, "on_train_end": "on_fit_end"}
 
 
+#: What each jaxnet hook takes and when ``fit`` calls it, for the refusals.
 HOOK_ARGS = {"on_fit_start": "(run, state), once before training", "on_epochs_end": "(run, state, records), after "
              "each compiled call of epochs_per_call epochs", "on_fit_end": "(run, state), when training ends"}
 
@@ -113,8 +114,8 @@ def check_hooks(callbacks) -> None:
             if not callable(getattr(c, foreign, None)):
                 continue
             if ours is None:
-                raise TypeError(f"{type(c).__name__}.{foreign} would never be called: fit calls no hook between "
-                                f"batches (the batches of a call run inside one compiled program); use "
+                raise TypeError(f"{type(c).__name__}.{foreign} would never be called: fit calls no hook inside a "
+                                f"compiled call (its epochs and batches run as one program); use "
                                 f"on_epochs_end(run, state, records), after each call (see jaxnet.callbacks)")
             if getattr(type(c), ours, None) in (None, getattr(Callback, ours)):  # absent, or Callback's no-op
                 raise TypeError(f"{type(c).__name__}.{foreign} would never be called: jaxnet's hook is {ours}"

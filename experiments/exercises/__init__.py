@@ -5,7 +5,7 @@ fill and a check to run (:func:`check`); ``python -m experiments.exercises check
 defines them (:func:`check_file`) and prints, per exercise, "passed", "not done" or what is wrong. A function whose
 body still raises ``NotImplementedError`` (the blank) is "not done", never an error. Exercises 1–6 and 8 compare an
 answer with the lecture's formula written out in NumPy's float64 (whatever JAX's settings), within a relative 1e-4
-(:data:`RTOL`); exercise 7 goes through :func:`jaxnet.gradcheck.check`; exercise 9's loss, in float64, must be within
+(``RTOL``); exercise 7 goes through :func:`jaxnet.gradcheck.check`; exercise 9's loss, in float64, must be within
 1e-3 of the loss jaxnet's SGD reaches.
 
 Conventions, the lecture's: a batch is N rows (``x`` of shape ``(N, d_0)``), ``W_i`` is ``(d_i, d_{i−1})`` and
